@@ -1,0 +1,87 @@
+"""The shape every /v2 endpoint shares: read, validate, authenticate, call, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .errors import ApiError
+from .payload import read_arguments
+from .services import Services
+from .storage.stores import Store
+from .validation import REQUIRED, Parser, boolean, text, validate, visitor
+from .validation import session as session_field
+from .visitors import NO_VISITOR, Visitor
+
+Fields = dict[str, tuple[Parser, Any]]
+
+# Sent with every call by clerk.js (and accepted from direct API users).
+COMMON: Fields = {
+    "key": (text(64), REQUIRED),
+    "visitor": (visitor, "auto"),
+    "session": (session_field, None),
+    "respect_gpc": (boolean, True),
+    # Optional everywhere; required where `private`, and checked wherever it is sent.
+    "private_key": (text(128), None),
+}
+
+
+@dataclass
+class Call:
+    request: Request
+    services: Services
+    store: Store
+    data: dict[str, Any]
+    private: bool
+
+    async def visitor(self) -> Visitor:
+        """The caller's visitor per its consent mode (see visitors.py)."""
+        sent = self.data["visitor"]
+        if sent is None:
+            return NO_VISITOR
+        gpc = self.request.headers.get("sec-gpc") == "1" and self.data["respect_gpc"]
+        return await self.services.visitors.resolve(
+            sent=sent,
+            session=self.data["session"],
+            store_key=self.store.public_key,
+            ip=self.request.client.host if self.request.client else "",
+            user_agent=self.request.headers.get("user-agent", ""),
+            gpc=bool(gpc),
+        )
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+
+
+def endpoint(fields: Fields, handler: Handler, *, private: bool = False) -> Callable[..., Any]:
+    """A Starlette endpoint for `handler`; `private` ones need the store's private key."""
+    schema: Fields = {**COMMON, **fields}
+
+    async def run(request: Request) -> Response:
+        services: Services = request.app.state.services
+        raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
+        data = validate(raw, schema, from_query=from_query)
+        store = await services.store(data["key"])
+        if store is None:
+            raise ApiError(403, "unknown_key", "key: no store has this public key")
+        _check_origin(request, store)
+        has_private = bool(data.get("private_key"))
+        if has_private and not store.private_key_matches(data["private_key"]):
+            raise ApiError(403, "wrong_private_key", "private_key: does not match this store")
+        if private and not has_private:
+            raise ApiError(403, "private_key_required", "private_key: this endpoint needs it")
+        call = Call(request=request, services=services, store=store, data=data, private=has_private)
+        answer = await handler(call)
+        return JSONResponse({"status": "ok", **answer})
+
+    return run
+
+
+def _check_origin(request: Request, store: Store) -> None:
+    origin = request.headers.get("origin")
+    if store.origins and origin and origin not in store.origins:
+        raise ApiError(403, "origin_not_allowed", f"origin {origin} is not one of this store's")

@@ -1,0 +1,113 @@
+"""The collector's ASGI application, declared as data in one factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from . import products, tracking
+from .errors import ApiError, error_response
+from .middleware import CORSMiddleware
+from .script import Script
+from .services import Services
+from .settings import Settings
+
+log = logging.getLogger("collector")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = {404: f"no endpoint {request.url.path}", 405: f"{request.method} is not allowed here"}
+    return error_response(
+        exc.status_code,
+        kind,
+        message.get(exc.status_code, str(exc.detail)),
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    log.error("storage unavailable: %s", exc)
+    return error_response(
+        503,
+        "storage_unavailable",
+        "storage is unavailable; try again later",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+async def health(request: Request) -> Response:
+    services: Services = request.app.state.services
+
+    def ping() -> None:
+        with services.storage.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    await anyio.to_thread.run_sync(ping)
+    return JSONResponse({"status": "ok", "backend": services.storage.backend})
+
+
+async def index(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
+    settings = settings or Settings.from_env()
+    services = services or Services(settings)
+    script = Script(settings.script_path, settings.script_max_age)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(services.storage.migrate)
+        await services.storage.start()
+        try:
+            yield
+        finally:
+            await services.storage.stop()
+            services.storage.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", health),
+            *script.routes(),
+            *tracking.routes,
+            *products.routes,
+        ],
+        middleware=[Middleware(CORSMiddleware)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            OperationalError: _storage_error,
+            InterfaceError: _storage_error,
+            Exception: _server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    # Outermost, so every part sees the real client address behind a trusted proxy.
+    return ProxyHeadersMiddleware(app, trusted_hosts=settings.forwarded_allow_ips)

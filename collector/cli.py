@@ -1,0 +1,130 @@
+"""`clerk-collector`: serve, migrate, create-store, create-admin, demo."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from .settings import ConfigError, Settings
+from .storage import Storage
+from .storage.stores import create_admin, create_store
+
+
+def _storage(settings: Settings) -> Storage:
+    storage = Storage(settings.database_url)
+    storage.migrate()
+    return storage
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    _storage(settings).dispose()  # migrate once, before any worker starts
+    uvicorn.run(
+        "collector.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,  # the app applies FORWARDED_ALLOW_IPS itself
+        server_header=False,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    storage = Storage(settings.database_url)
+    applied = storage.migrate()
+    print(f"applied migrations {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
+    for origin in args.origin:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise ConfigError(
+                f"--origin {origin!r}: give scheme and host only, e.g. https://shop.example"
+            )
+    keys = _storage(settings).run(
+        create_store, name=args.name, origins=args.origin, now=int(time.time() * 1000)
+    )
+    if args.json:
+        print(json.dumps({"public_key": keys["public_key"], "private_key": keys["private_key"]}))
+    else:
+        print(f"store:       {args.name}")
+        print(f"public key:  {keys['public_key']}")
+        print(f"private key: {keys['private_key']}  (shown once; only its hash is stored)")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password
+    if password is None:
+        if not sys.stdin.isatty():
+            raise ConfigError("no --password given and no terminal to ask for one")
+        password = getpass.getpass("password: ")
+    if len(password) < 8:
+        raise ConfigError("the password must have at least 8 characters")
+    _storage(settings).run(
+        create_admin, email=args.email.lower(), password=password, now=int(time.time() * 1000)
+    )
+    print(f"admin {args.email.lower()} can log in")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import run_demo
+
+    return run_demo(settings, host=args.host, port=args.port, shop_port=args.shop_port)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="clerk-collector", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the collector")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="bring the schema up to date").set_defaults(run=cmd_migrate)
+
+    store = sub.add_parser("create-store", help="add a store and print its keys")
+    store.add_argument("name")
+    store.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="a shop origin allowed to send events (repeatable; default: any)",
+    )
+    store.add_argument("--json", action="store_true", help="print the keys as JSON")
+    store.set_defaults(run=cmd_create_store)
+
+    admin = sub.add_parser("create-admin", help="add (or reset) a dashboard user")
+    admin.add_argument("email")
+    admin.add_argument("--password")
+    admin.set_defaults(run=cmd_create_admin)
+
+    demo = sub.add_parser("demo", help="run collector and demo shop together on SQLite")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--shop-port", type=int, default=8001)
+    demo.set_defaults(run=cmd_demo)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.run(args, settings))
+    except ConfigError as exc:
+        print(f"clerk-collector: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,84 @@
+"""`clerk-collector demo`: the collector and the demo shop together, seeded, on one machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import uvicorn
+from sqlalchemy import Connection, select
+
+from .app import create_app
+from .settings import Settings
+from .storage import Storage
+from .storage.catalogue import upsert_products
+from .storage.schema import stores
+from .storage.stores import create_admin, create_store
+
+DEMO_STORE = "Demo shop"
+DEMO_ADMIN = "admin@demo.shop"
+DEMO_PASSWORD = "demo-password"
+
+
+def _demo_store_key(conn: Connection, *, now: int) -> str:
+    key = conn.execute(select(stores.c.public_key).where(stores.c.name == DEMO_STORE)).scalar()
+    if key is None:
+        key = create_store(conn, name=DEMO_STORE, origins=[], now=now)["public_key"]
+    return str(key)
+
+
+def seed(storage: Storage, *, shop_url: str) -> str:
+    """Create (or reuse) the demo store, its admin and catalogue; return the public key."""
+    from demo_shop.catalogue import generate_catalogue
+
+    now = int(time.time() * 1000)
+    public_key = storage.run(_demo_store_key, now=now)
+    store_id = storage.run(
+        lambda conn: conn.execute(
+            select(stores.c.id).where(stores.c.public_key == public_key)
+        ).scalar_one()
+    )
+    storage.run(create_admin, email=DEMO_ADMIN, password=DEMO_PASSWORD, now=now)
+    storage.run(upsert_products, store_id=store_id, items=generate_catalogue(shop_url), now=now)
+    return public_key
+
+
+def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int:
+    collector_url = f"http://{host}:{port}"
+    # "localhost" for the shop and an address for the collector: two origins, as in production.
+    shop_url = f"http://localhost:{shop_port}"
+    storage = Storage(settings.database_url)
+    storage.migrate()
+    public_key = seed(storage, shop_url=shop_url)
+    storage.dispose()
+
+    os.environ.update(
+        DEMO_COLLECTOR_URL=collector_url, DEMO_PUBLIC_KEY=public_key, DEMO_SHOP_URL=shop_url
+    )
+    from demo_shop.app import create_app as create_shop
+
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings), host=host, port=port, log_level="warning", proxy_headers=False
+            )
+        ),
+        uvicorn.Server(
+            uvicorn.Config(create_shop(), host=host, port=shop_port, log_level="warning")
+        ),
+    ]
+    print(f"collector:  {collector_url}  (script {collector_url}/clerk.js)", flush=True)
+    print(f"demo shop:  {shop_url}", flush=True)
+    print(f"store key:  {public_key}", flush=True)
+    print(f"database:   {settings.database_url}", flush=True)
+    print("Ctrl-C stops both.", flush=True)
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    try:
+        asyncio.run(serve_all())
+    except KeyboardInterrupt:
+        pass
+    return 0

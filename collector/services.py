@@ -1,0 +1,41 @@
+"""What a running collector holds: settings, storage, the visitor resolver and a key cache."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .settings import Settings
+from .storage import Storage
+from .storage.stores import Store, store_by_public_key
+from .visitors import VisitorResolver
+
+STORE_CACHE_SECONDS = 30.0
+
+
+class Services:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.storage = Storage(settings.database_url, batch_max_size=settings.batch_max_size)
+        self.visitors = VisitorResolver(
+            self.storage, rotation_days=settings.salt_rotation_days, clock=clock
+        )
+        self._stores: dict[str, tuple[float, Store]] = {}
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def store(self, public_key: str) -> Store | None:
+        cached = self._stores.get(public_key)
+        now = time.monotonic()
+        if cached and now - cached[0] < STORE_CACHE_SECONDS:
+            return cached[1]
+        store = await self.storage.read(store_by_public_key, public_key=public_key)
+        if store is None:
+            self._stores.pop(public_key, None)
+            return None
+        if len(self._stores) > 10_000:
+            self._stores.clear()
+        self._stores[public_key] = (now, store)
+        return store

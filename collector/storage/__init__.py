@@ -1,0 +1,63 @@
+"""The storage layer: one API over SQLite and PostgreSQL, chosen by DATABASE_URL.
+
+Reads run in a worker thread on a connection of their own; tracking writes go
+through the group-commit writer; command-line tools use `run` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection
+
+from . import migrations
+from .engine import make_engine, normalise_url
+from .writer import Writer
+
+T = TypeVar("T")
+
+
+class Storage:
+    def __init__(self, url: str, *, batch_max_size: int = 512) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.writer = Writer(self.engine, max_batch=batch_max_size)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> list[int]:
+        return migrations.migrate(self.engine)
+
+    async def start(self) -> None:
+        await self.writer.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run fn(conn, **kwargs) in a transaction of its own, synchronously."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                return fn(conn, **kwargs)
+
+    async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(self._read, fn, **kwargs))
+
+    def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn, **kwargs)
+
+    async def write(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run fn(conn, **kwargs) in the next group commit; return once it is durable."""
+        write: Callable[[Connection], T] = partial(fn, **kwargs)
+        result: T = await self.writer.submit(write)
+        return result

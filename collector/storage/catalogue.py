@@ -1,0 +1,92 @@
+"""The product catalogue of each store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from .engine import upsert
+from .schema import products
+
+COLUMNS = (
+    "name",
+    "description",
+    "price",
+    "list_price",
+    "url",
+    "image",
+    "brand",
+    "stock",
+    "created_at",
+)
+
+
+def upsert_products(
+    conn: Connection, *, store_id: int, items: Sequence[dict[str, Any]], now: int
+) -> int:
+    """Insert or replace products (validated dicts); extra fields go to attributes."""
+    if not items:
+        return 0
+    rows = []
+    for item in items:
+        extra = {
+            k: v for k, v in item.items() if k not in COLUMNS and k not in ("id", "categories")
+        }
+        rows.append(
+            {
+                "store_id": store_id,
+                "id": item["id"],
+                **{column: item.get(column) for column in COLUMNS},
+                "description": item.get("description") or "",
+                "categories": json.dumps(item.get("categories") or []),
+                "attributes": json.dumps(extra),
+                "updated_at": now,
+            }
+        )
+    statement = upsert(conn, products)
+    replace = {
+        c: statement.excluded[c] for c in (*COLUMNS, "categories", "attributes", "updated_at")
+    }
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
+    )
+    return len(rows)
+
+
+def product_dict(row: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": row.id}
+    for column in COLUMNS:
+        value = getattr(row, column)
+        if value is not None:
+            data[column] = value
+    data["categories"] = json.loads(row.categories)
+    data.update(json.loads(row.attributes))
+    return data
+
+
+def list_products(
+    conn: Connection,
+    *,
+    store_id: int,
+    limit: int,
+    offset: int,
+    ids: Sequence[str] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    where = [products.c.store_id == store_id]
+    if ids is not None:
+        where.append(products.c.id.in_(list(ids)))
+    total = conn.execute(select(func.count()).select_from(products).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(products).where(*where).order_by(products.c.id).limit(limit).offset(offset)
+    )
+    return [product_dict(row) for row in rows], total
+
+
+def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
+    result = conn.execute(
+        delete(products).where(products.c.store_id == store_id, products.c.id.in_(list(ids)))
+    )
+    return result.rowcount

@@ -1,0 +1,154 @@
+"""The tables, as SQLAlchemy Core metadata shared by the SQLite and PostgreSQL backends.
+
+Times are integer Unix milliseconds so that date arithmetic is the same SQL on both
+engines. No table has a column for an IP address or a User-Agent: the cookieless
+visitor id is derived from them in memory and they are never written anywhere.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("public_key", String(64), nullable=False, unique=True),
+    # SHA-256 of the private key: the key itself is shown once and never stored.
+    Column("private_key_hash", String(64), nullable=False),
+    Column("origins", Text, nullable=False, default="[]"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+admins = Table(
+    "admins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(400), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Random salts of the cookieless visitor hash, one per rotation period. A period's
+# salt is deleted as soon as the period is over, so its ids can never be recomputed.
+salts = Table(
+    "salts",
+    metadata,
+    Column("period", BigInteger, primary_key=True),
+    Column("salt", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("price", Float, nullable=False),
+    Column("list_price", Float),
+    Column("url", Text, nullable=False),
+    Column("image", Text),
+    Column("brand", Text),
+    Column("categories", Text, nullable=False, default="[]"),
+    Column("stock", Integer),
+    Column("created_at", BigInteger),
+    Column("attributes", Text, nullable=False, default="{}"),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Raw tracking events: views, clicks, basket changes, email captures.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_id", Integer, ForeignKey("stores.id"), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("visitor_mode", String(12), nullable=False),
+    Column("visitor_id", String(64)),
+    Column("session", String(64)),
+    Column("product_id", String(128)),
+    Column("api", String(100)),
+    Column("labels", Text),
+    Column("position", Integer),
+    Column("data", Text),
+    Index("ix_events_store_ts", "store_id", "ts"),
+    Index("ix_events_store_visitor", "store_id", "visitor_id", "ts"),
+    Index("ix_events_store_product", "store_id", "product_id", "kind"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("visitor_mode", String(12), nullable=False),
+    Column("visitor_id", String(64)),
+    Column("session", String(64)),
+    Column("email", String(254)),
+    Column("customer", String(128)),
+    Column("total", Float, nullable=False),
+    Index("ix_orders_store_ts", "store_id", "ts"),
+    Index("ix_orders_store_visitor", "store_id", "visitor_id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("order_id", String(128), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("product_id", String(128), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("price", Float, nullable=False),
+    Index("ix_order_lines_product", "store_id", "product_id"),
+)
+
+# One email holds many visitor ids (devices, browsers, cookieless days).
+email_links = Table(
+    "email_links",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("email", String(254), primary_key=True),
+    Column("visitor_id", String(64), primary_key=True),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Index("ix_email_links_visitor", "store_id", "visitor_id"),
+)
+
+baskets = Table(
+    "baskets",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("visitor_id", String(64), primary_key=True),
+    Column("products", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,110 @@
+"""Group commit: many tracking writes share one transaction and one fsync.
+
+A request hands its write (a function of a connection) to the writer and waits.
+The writer takes everything queued, runs it in one transaction in a worker
+thread, commits, and only then answers each waiting request. So a 2xx answer
+means the write is on disk, and a burst of N requests costs one commit, not N.
+If the shared transaction fails, each write is retried in a transaction of its
+own, so one bad write cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+Write = Callable[[Connection], Any]
+
+
+class Writer:
+    def __init__(self, engine: Engine, *, max_batch: int = 512) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.writes = 0
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        while self._pending:
+            await self._flush()
+
+    async def submit(self, write: Write) -> Any:
+        if self._task is None or self._wake is None:
+            # No running writer (a script or a test without lifespan): commit directly.
+            return await anyio.to_thread.run_sync(self._commit_one, write)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((write, future))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        writes = [write for write, _ in batch]
+        try:
+            results = await anyio.to_thread.run_sync(self._commit_batch, writes)
+        except BaseException as exc:  # noqa: B902 - every waiter must hear of it
+            results = [exc] * len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _commit_batch(self, writes: list[Write]) -> list[Any]:
+        self.batches += 1
+        self.writes += len(writes)
+        try:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(sqlite_immediate=True)
+                with conn.begin():
+                    return [write(conn) for write in writes]
+        except Exception:
+            if len(writes) == 1:
+                raise
+            log.warning("group commit of %d writes failed; retrying one by one", len(writes))
+        results: list[Any] = []
+        for write in writes:
+            try:
+                results.append(self._commit_one(write))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _commit_one(self, write: Write) -> Any:
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                return write(conn)

@@ -1,0 +1,221 @@
+"""Tracking endpoints (log/*) and the shopper's own erasure (privacy/forget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import Route
+
+from .api import Call, Handler, endpoint
+from .errors import ApiError
+from .storage import tracking as store
+from .validation import (
+    REQUIRED,
+    email,
+    integer,
+    list_of,
+    number,
+    one_of,
+    product_id,
+    record,
+    text,
+)
+
+labels_field = list_of(text(100), 20)
+sale_line = one_of(
+    product_id,
+    record(
+        {
+            "id": (product_id, REQUIRED),
+            "quantity": (integer(1, 100_000), 1),
+            "price": (number(0, 1e9), 0.0),
+        }
+    ),
+)
+
+
+async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
+    visitor = await call.visitor()
+    await call.services.storage.write(
+        store.record_event,
+        store_id=call.store.id,
+        ts=call.services.now_ms(),
+        kind=kind,
+        visitor_mode=visitor.mode,
+        visitor_id=visitor.id,
+        session=visitor.session,
+        **fields,
+    )
+    return {}
+
+
+async def log_product(call: Call) -> dict[str, Any]:
+    return await _event(call, "view", product_id=call.data["product"])
+
+
+async def log_click(call: Call) -> dict[str, Any]:
+    data = call.data
+    return await _event(
+        call,
+        "click",
+        product_id=data["product"],
+        api=data["api"],
+        labels=data["labels"],
+        position=data["n"],
+    )
+
+
+async def log_sale(call: Call) -> dict[str, Any]:
+    data, visitor = call.data, await call.visitor()
+    lines = [
+        line if isinstance(line, dict) else {"id": line, "quantity": 1, "price": 0.0}
+        for line in data["products"]
+    ]
+    recorded = await call.services.storage.write(
+        store.record_sale,
+        store_id=call.store.id,
+        ts=call.services.now_ms(),
+        sale_id=data["sale"],
+        lines=lines,
+        visitor_mode=visitor.mode,
+        visitor_id=visitor.id,
+        session=visitor.session,
+        # In null mode nothing that identifies the shopper is kept.
+        email=None if visitor.anonymous else data["email"],
+        customer=None if visitor.anonymous else data["customer"],
+    )
+    return {"recorded": recorded}
+
+
+async def log_email(call: Call) -> dict[str, Any]:
+    visitor = await call.visitor()
+    if visitor.id is None:
+        return {"recorded": False}
+    await call.services.storage.write(
+        store.link_email,
+        store_id=call.store.id,
+        email=call.data["email"],
+        visitor_id=visitor.id,
+        ts=call.services.now_ms(),
+    )
+    return {"recorded": True}
+
+
+def basket(op: str) -> Handler:
+    async def log_basket(call: Call) -> dict[str, Any]:
+        visitor = await call.visitor()
+        items = await call.services.storage.write(
+            store.record_basket,
+            store_id=call.store.id,
+            ts=call.services.now_ms(),
+            visitor_mode=visitor.mode,
+            visitor_id=visitor.id,
+            session=visitor.session,
+            op=op,
+            products=call.data.get("products", ()),
+            product=call.data.get("product"),
+        )
+        return {"basket": items}
+
+    return log_basket
+
+
+async def log_visitor(call: Call) -> dict[str, Any]:
+    """Consent given mid-visit: carry the cookieless visit over to the new id."""
+    new_id = call.data["visitor"]
+    if call.data["previous"] != "auto":
+        raise ApiError(400, "invalid_field", 'previous: only "auto" can be carried over')
+    if new_id in (None, "auto"):
+        raise ApiError(400, "invalid_field", "visitor: must be the new visitor id")
+    request = call.request
+    old_id = await call.services.visitors.derive(
+        store_key=call.store.public_key,
+        ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    moved = await call.services.storage.write(
+        store.merge_visitor,
+        store_id=call.store.id,
+        old_id=old_id,
+        new_id=new_id,
+        ts=call.services.now_ms(),
+    )
+    return {"merged": moved}
+
+
+async def privacy_forget(call: Call) -> dict[str, Any]:
+    """Erase a visitor (the caller's own with the public key) or, with the private key, an email."""
+    data = call.data
+    if data["email"] and not call.private:
+        raise ApiError(403, "private_key_required", "email: forgetting an email needs private_key")
+    visitor = await call.visitor()
+    ids = [visitor.id] if visitor.id else []
+    if not ids and not data["email"]:
+        return {"forgotten": {"visitors": 0, "events": 0, "orders": 0, "links": 0}}
+    counts = await call.services.storage.write(
+        store.forget, store_id=call.store.id, visitor_ids=ids, email=data["email"]
+    )
+    return {"forgotten": counts}
+
+
+routes = [
+    Route(
+        "/v2/log/product",
+        endpoint({"product": (product_id, REQUIRED)}, log_product),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/log/click",
+        endpoint(
+            {
+                "product": (product_id, REQUIRED),
+                "api": (text(100), None),
+                "labels": (labels_field, []),
+                "n": (integer(0, 10_000), None),
+            },
+            log_click,
+        ),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/log/sale",
+        endpoint(
+            {
+                "sale": (product_id, REQUIRED),
+                "products": (list_of(sale_line, 500), REQUIRED),
+                "email": (email, None),
+                "customer": (text(128), None),
+            },
+            log_sale,
+        ),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/log/email", endpoint({"email": (email, REQUIRED)}, log_email), methods=["GET", "POST"]
+    ),
+    Route(
+        "/v2/log/basket/set",
+        endpoint({"products": (list_of(product_id, 500), REQUIRED)}, basket("set")),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/log/basket/add",
+        endpoint({"product": (product_id, REQUIRED)}, basket("add")),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/log/basket/remove",
+        endpoint({"product": (product_id, REQUIRED)}, basket("remove")),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/log/visitor",
+        endpoint({"previous": (text(16), REQUIRED)}, log_visitor),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/privacy/forget",
+        endpoint({"email": (email, None)}, privacy_forget),
+        methods=["GET", "POST"],
+    ),
+]

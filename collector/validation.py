@@ -1,0 +1,189 @@
+"""Request validation: each endpoint declares its fields; anything else is refused.
+
+A field is a function that takes the raw value (from JSON, or a query-string
+string when `from_query`) and returns the clean value or raises ApiError naming
+the field. Query strings carry lists as JSON and `null` as the word null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ApiError, invalid
+
+Parser = Callable[[str, Any, bool], Any]
+REQUIRED = object()
+
+ID_MAX = 128
+VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+EMAIL_RE = re.compile(r"^[^\s@<>\"',;]+@[^\s@<>\"',;]+\.[^\s@<>\"',;]+$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _from_query_json(name: str, value: Any, from_query: bool) -> Any:
+    if from_query and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise invalid(name, 'must be JSON in a query string, e.g. ["1","2"]') from None
+    return value
+
+
+def text(max_len: int) -> Parser:
+    def parse(name: str, value: Any, from_query: bool) -> str:
+        if not isinstance(value, str):
+            raise invalid(name, f"must be a string, not {type_name(value)}")
+        if len(value) > max_len:
+            raise invalid(name, f"is {len(value)} characters long; the limit is {max_len}")
+        if CONTROL_RE.search(value):
+            raise invalid(name, "must not contain control characters")
+        return value
+
+    return parse
+
+
+def product_id(name: str, value: Any, from_query: bool) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise invalid(name, f"must be a product id (string or integer), not {type_name(value)}")
+    if not value:
+        raise invalid(name, "must not be empty")
+    return text(ID_MAX)(name, value, from_query)
+
+
+def integer(low: int, high: int) -> Parser:
+    def parse(name: str, value: Any, from_query: bool) -> int:
+        if from_query and isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value):
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise invalid(name, f"must be an integer, not {type_name(value)}")
+        if not low <= value <= high:
+            raise invalid(name, f"must be between {low} and {high}, not {value}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float) -> Parser:
+    def parse(name: str, value: Any, from_query: bool) -> float:
+        if from_query and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise invalid(name, f"must be a number, not {type_name(value)}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise invalid(name, f"must be a number between {low:g} and {high:g}")
+        return float(value)
+
+    return parse
+
+
+def boolean(name: str, value: Any, from_query: bool) -> bool:
+    if from_query and value in ("true", "false", "1", "0"):
+        return value in ("true", "1")
+    if not isinstance(value, bool):
+        raise invalid(name, f"must be true or false, not {type_name(value)}")
+    return value
+
+
+def email(name: str, value: Any, from_query: bool) -> str:
+    value = text(254)(name, value, from_query).strip()
+    if not EMAIL_RE.match(value):
+        raise invalid(name, "is not an email address")
+    return value.lower()
+
+
+def visitor(name: str, value: Any, from_query: bool) -> str | None:
+    if value is None or (from_query and value == "null"):
+        return None
+    if not isinstance(value, str):
+        raise invalid(name, f'must be null, "auto" or an id string, not {type_name(value)}')
+    if value != "auto" and not VISITOR_RE.match(value):
+        raise invalid(name, 'must be null, "auto" or 1-64 characters of A-Z a-z 0-9 _ -')
+    return value
+
+
+def session(name: str, value: Any, from_query: bool) -> str:
+    if not isinstance(value, str) or not VISITOR_RE.match(value):
+        raise invalid(name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
+    return value
+
+
+def list_of(item: Parser, max_items: int) -> Parser:
+    def parse(name: str, value: Any, from_query: bool) -> list[Any]:
+        value = _from_query_json(name, value, from_query)
+        if not isinstance(value, list):
+            raise invalid(name, f"must be a list, not {type_name(value)}")
+        if len(value) > max_items:
+            raise invalid(name, f"has {len(value)} items; the limit is {max_items}")
+        return [item(f"{name}[{i}]", v, False) for i, v in enumerate(value)]
+
+    return parse
+
+
+def record(fields: dict[str, tuple[Parser, Any]]) -> Parser:
+    """A JSON object with exactly these fields (name -> (parser, default or REQUIRED))."""
+
+    def parse(name: str, value: Any, from_query: bool) -> dict[str, Any]:
+        value = _from_query_json(name, value, from_query)
+        if not isinstance(value, dict):
+            raise invalid(name, f"must be an object, not {type_name(value)}")
+        return validate(value, fields, prefix=f"{name}.")
+
+    return parse
+
+
+def one_of(*parsers: Parser) -> Parser:
+    """The first parser that accepts the value's JSON type (by a dry run)."""
+
+    def parse(name: str, value: Any, from_query: bool) -> Any:
+        if isinstance(value, dict):
+            return parsers[-1](name, value, from_query)
+        return parsers[0](name, value, from_query)
+
+    return parse
+
+
+def validate(
+    data: dict[str, Any],
+    fields: dict[str, tuple[Parser, Any]],
+    *,
+    from_query: bool = False,
+    prefix: str = "",
+) -> dict[str, Any]:
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_field",
+            f"unknown field {prefix}{unknown[0]}; allowed: {', '.join(sorted(fields))}",
+        )
+    clean: dict[str, Any] = {}
+    for name, (parser, default) in fields.items():
+        if name not in data:
+            if default is REQUIRED:
+                raise ApiError(400, "missing_field", f"{prefix}{name}: is required")
+            clean[name] = default
+            continue
+        clean[name] = parser(prefix + name, data[name], from_query)
+    return clean
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

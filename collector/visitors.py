@@ -1,0 +1,95 @@
+"""Who a tracking call is from, as far as the shopper's consent allows.
+
+| sent `visitor`     | mode         | stored visitor id                                  |
+|--------------------|--------------|----------------------------------------------------|
+| missing / "auto"   | auto         | HMAC(salt of the period, store key, IP, User-Agent) |
+| an id string       | persistent   | that id, as is (cookie id or the shop's own id)    |
+| null               | none         | nothing: no visitor, session, email or customer    |
+
+The salt is random, lives in the database (so every collector process derives
+the same id) and is destroyed when its period ends, after which nobody can
+recompute that period's ids. The IP and User-Agent are only ever hashed here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from .storage import Storage
+from .storage.stores import salt_for_period
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Visitor:
+    mode: str  # "auto" | "persistent" | "none"
+    id: str | None
+    session: str | None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.mode == "none"
+
+
+NO_VISITOR = Visitor(mode="none", id=None, session=None)
+
+
+class VisitorResolver:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        rotation_days: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._storage = storage
+        self._period_ms = rotation_days * DAY_MS
+        self._clock = clock
+        self._salt: tuple[int, bytes] | None = None
+
+    def period(self) -> int:
+        return int(self._clock() * 1000) // self._period_ms
+
+    async def salt(self) -> bytes:
+        period = self.period()
+        if self._salt is None or self._salt[0] != period:
+            # Drop the old period's salt from memory too, before anything else.
+            self._salt = None
+            hex_salt = await anyio.to_thread.run_sync(self._load_salt, period)
+            self._salt = (period, bytes.fromhex(hex_salt))
+        return self._salt[1]
+
+    def _load_salt(self, period: int) -> str:
+        expires_at = (period + 1) * self._period_ms
+        return self._storage.run(salt_for_period, period=period, expires_at=expires_at)
+
+    async def derive(self, *, store_key: str, ip: str, user_agent: str) -> str:
+        message = "\n".join((store_key, ip, user_agent)).encode()
+        digest = hmac.new(await self.salt(), message, hashlib.sha256).digest()
+        return "c-" + base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+    async def resolve(
+        self,
+        *,
+        sent: str | None,
+        session: str | None,
+        store_key: str,
+        ip: str,
+        user_agent: str,
+        gpc: bool = False,
+    ) -> Visitor:
+        """The visitor of a call. `gpc` is a Global Privacy Control signal the shop honours."""
+        if sent is None:
+            return NO_VISITOR
+        if sent == "auto" or gpc:
+            derived = await self.derive(store_key=store_key, ip=ip, user_agent=user_agent)
+            return Visitor(mode="auto", id=derived, session=session)
+        return Visitor(mode="persistent", id=sent, session=session)

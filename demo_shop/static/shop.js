@@ -1,0 +1,53 @@
+/* Fjord & Pine: the consent banner. The shop stores nothing in the browser
+   itself (no localStorage, sessionStorage or IndexedDB): the choice is kept
+   by the server in the demo_consent cookie. */
+(function () {
+  'use strict';
+
+  var MODES = {accept: 'persistent', necessary: 'auto', reject: null};
+  var LABELS = {accept: 'Accept all', necessary: 'Only necessary', reject: 'Reject all'};
+  var banner = document.getElementById('consent-banner');
+  var opener = document.getElementById('consent-open');
+  var current = document.getElementById('consent-current');
+  if (!banner || !window.fetch) return;  // the plain form post still works
+
+  function tellTracker(choice) {
+    try {
+      window.Clerk('config', {visitor: MODES[choice]});
+    } catch (e) { /* the tracker must never break the shop */ }
+  }
+
+  function save(choice) {
+    var root = document.documentElement;
+    return fetch('/consent', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {
+        'X-Requested-With': 'fetch',
+        'Content-Type': 'application/x-www-form-urlencoded'
+      },
+      body: 'choice=' + encodeURIComponent(choice)
+    }).then(function (response) {
+      if (response.ok) root.setAttribute('data-consent', choice);
+    }).catch(function () { /* kept for this page; asked again next time */ });
+  }
+
+  banner.addEventListener('click', function (event) {
+    var button = event.target.closest('button[name="choice"]');
+    if (!button || !Object.prototype.hasOwnProperty.call(MODES, button.value)) return;
+    event.preventDefault();
+    tellTracker(button.value);  // at once, before the round trip
+    banner.hidden = true;
+    if (current) current.textContent = LABELS[button.value];
+    save(button.value);
+  });
+
+  if (opener) {
+    opener.addEventListener('click', function (event) {
+      event.preventDefault();
+      banner.hidden = false;
+      var first = banner.querySelector('button');
+      if (first) first.focus();
+    });
+  }
+})();

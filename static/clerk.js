@@ -1,0 +1,142 @@
+/* clerk.js: privacy-first, Clerk.js-compatible tracker */
+(function(w,d){
+'use strict';
+if(w.Clerk&&w.Clerk.loaded)return;
+var N=navigator,L=location,A=(x,i)=>[].slice.call(x,i||0);
+
+// config
+var cfg={},hd={},sel=[],sn=new WeakSet(),ems=new Set(),hid=0,rd=0,mo,
+ OPT='key visitor api collect_email respect_gpc debug language globals'.split(' '),
+ sc=d.currentScript||A(d.scripts).filter(s=>/\/clerk\.js(\?.*)?$/.test(s.src)).pop(),
+ base=(sc?new URL(sc.src,L.href).origin:L.origin)+'/v2';
+function wn(){cfg.debug&&console.warn.apply(console,['Clerk:'].concat(A(arguments)))}
+function emit(ev){var a=A(arguments,1);(hd[ev]||[]).forEach(f=>{try{f.apply(w,a)}catch(e){wn(e)}})}
+function config(o){
+ var k=cfg.key;
+ for(var n in o)OPT.indexOf(n)<0?wn('unknown option',n):cfg[n]=o[n];
+ // queued configs merge first, so a later {visitor} in the queue never costs the cookie
+ rd&&apply(k);
+}
+function apply(k){
+ sync(k);
+ if(cfg.key){
+  mo||(mo=new MutationObserver(()=>scan())).observe(d,{childList:!0,subtree:!0});
+  scan();
+ }
+}
+
+// visitor: M = effective mode, I = visitor id, S = in-memory session id
+var M='auto',I,fg,S=rid(),CK=/(?:^|;\s*)clerk_visitor=([\w-]{1,64})(?:;|$)/;
+function rid(){
+ for(var a=crypto.getRandomValues(new Uint8Array(22)),s='',i=0;i<22;)
+  s+='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[a[i++]&63];
+ return s;
+}
+function ck(){try{return(d.cookie.match(CK)||[])[1]}catch(e){}}
+function setck(v){try{d.cookie='clerk_visitor='+v}catch(e){}}
+function sync(k){
+ var v=cfg.visitor,id,pm=M,
+  m=fg||v===null?null
+  :v=='persistent'?(N.globalPrivacyControl===true&&cfg.respect_gpc!==false?'auto':v)
+  :v==null||v=='auto'?'auto'
+  :typeof v=='string'&&/^[\w-]{1,64}$/.test(v)?'custom'
+  :(wn('invalid visitor',v),'auto');
+ if(m=='persistent'){
+  id=ck()||pm==m&&I||rid();
+  ck()!=id&&setck(id+'; Path=/; Max-Age=31536000; SameSite=Lax'+(L.protocol=='https:'?'; Secure':''));
+ }else{
+  id=m&&v;
+  ck()&&setck('; Path=/; Max-Age=0');
+ }
+ M=m;I=id;
+ if(pm!==m){
+  pm=='auto'&&m&&k&&send('log/visitor',{previous:'auto'});
+  emit('visitor',m);
+ }
+}
+function vf(){return M===null?{visitor:null}:Object.assign({visitor:M=='auto'?M:I,session:S},cfg.respect_gpc===false&&{respect_gpc:!1})}
+
+// transport
+function send(ep,args,ok,er){
+ function fail(e){wn(ep,e);if(er)try{er(e)}catch(x){wn(x)}}
+ try{
+  if(!cfg.key)return fail(Error('no key'));
+  var p=Object.assign({key:cfg.key},args,vf()),b,u=(cfg.api||base)+'/'+ep;
+  if(M===null){
+   if(ep=='log/email')return;
+   delete p.session;delete p.email;delete p.customer;
+  }
+  b=JSON.stringify(p);
+  if(hid&&/^log\//.test(ep)&&N.sendBeacon(u,new Blob([b],{type:'text/plain'})))return;
+  fetch(u,{method:'POST',body:b,keepalive:b.length<6e4,credentials:'omit'})
+   .then(r=>r.json())
+   .then(j=>{
+    if(!j||j.status!='ok')return fail(j);
+    if(ok)try{ok(j)}catch(x){wn(x)}
+    emit('response',ep,j);
+   }).catch(fail);
+ }catch(e){fail(e)}
+}
+w.addEventListener('pagehide',()=>hid=1);
+w.addEventListener('pageshow',()=>hid=0);
+
+// tracking
+function at(e,n,c){var x=e.closest((c||'')+'['+n+']');return x&&x.getAttribute(n)}
+function js(s,f){try{return JSON.parse(s)||f}catch(e){return f}}
+function on(t,f){d.addEventListener(t,e=>{try{f(e.target)}catch(x){wn(x)}},!0)}
+on('click',t=>{
+ var p=t.closest&&t.closest('[data-clerk-product-id]'),l;
+ if(p&&(t.closest('.clerk')||sel.some(s=>t.closest(s)))){
+  l=js(at(p,'data-clerk-labels')||at(p,'data-labels'),[]);
+  send('log/click',{
+   product:p.getAttribute('data-clerk-product-id'),
+   api:at(p,'data-clerk-api')||at(p,'data-api','.clerk')||void 0,
+   labels:Array.isArray(l)?l:[],
+   n:parseInt(at(p,'data-clerk-n'),10)||0
+  });
+ }
+});
+function em(t){
+ var v=(t.value||'').trim();
+ if(cfg.collect_email&&M!==null&&t.tagName=='INPUT'&&(t.type=='email'||/email/i.test(t.name+t.autocomplete))
+  &&/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)&&!ems.has(v)){
+  ems.add(v);
+  send('log/email',{email:v});
+ }
+}
+on('change',em);
+on('focusout',em);
+function scan(s,f){
+ if(cfg.key)A(d.querySelectorAll(s||'.clerk')).forEach(e=>{
+  var a=e.getAttribute('data-api')||'',g=n=>e.getAttribute('data-'+n)||void 0,lg=/^log\//.test(a);
+  if(sn.has(e)&&(lg||!f))return;
+  sn.add(e);
+  a=='log/product'?send(a,{product:g('product')})
+  :a=='log/sale'?send(a,{sale:g('sale'),products:js(g('products'),[]),email:g('email'),customer:g('customer')})
+  :lg||render(e,a);
+ });
+}
+
+// rendering: hook for recommendation widgets (later issue)
+function render(e,a){}
+
+// command queue
+var cmd={
+ config:config,
+ call:send,
+ click:s=>{d.querySelector(s);sel.push(s)},
+ cart:(op,x)=>/^(set|add|remove)$/.test(op)?send('log/basket/'+op,op=='set'?{products:x}:{product:x}):wn('unknown cart op',op),
+ forget:cb=>{send('privacy/forget',{},cb,cb);fg=1;sync()},
+ on:(ev,f)=>{(hd[ev]=hd[ev]||[]).push(f)},
+ content:s=>scan(s,1)
+};
+function C(n){
+ try{cmd.hasOwnProperty(n)?cmd[n].apply(w,A(arguments,1)):wn('unknown command',n)}catch(e){wn(e)}
+}
+C.loaded=!0;
+var q=w.__clerk_q||[];
+w.Clerk=C;
+w.__clerk_q={push:a=>C.apply(w,a)};
+for(var i=0;i<q.length;i++)C.apply(w,q[i]);
+rd=1;apply();
+})(window,document);
