@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .settings import ConfigError, Settings
 from .storage import Storage
 from .storage.stores import create_admin, create_store
 
 
-def _storage(settings: Settings) -> Storage:
+@contextlib.contextmanager
+def _storage(settings: Settings) -> Iterator[Storage]:
+    """The store, migrated; closed again when the command is done."""
     storage = Storage(settings.database_url)
-    storage.migrate()
-    return storage
+    try:
+        storage.migrate()
+        yield storage
+    finally:
+        storage.dispose()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    _storage(settings).dispose()  # migrate once, before any worker starts
+    with _storage(settings):
+        pass  # migrate once, before any worker starts
     uvicorn.run(
         "collector.app:create_app",
         factory=True,
@@ -39,7 +46,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     storage = Storage(settings.database_url)
-    applied = storage.migrate()
+    try:
+        applied = storage.migrate()
+    finally:
+        storage.dispose()
     print(f"applied migrations {applied}" if applied else "schema is up to date")
     return 0
 
@@ -50,9 +60,10 @@ def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(
                 f"--origin {origin!r}: give scheme and host only, e.g. https://shop.example"
             )
-    keys = _storage(settings).run(
-        create_store, name=args.name, origins=args.origin, now=int(time.time() * 1000)
-    )
+    with _storage(settings) as storage:
+        keys = storage.run(
+            create_store, name=args.name, origins=args.origin, now=int(time.time() * 1000)
+        )
     if args.json:
         print(json.dumps({"public_key": keys["public_key"], "private_key": keys["private_key"]}))
     else:
@@ -70,9 +81,10 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
         password = getpass.getpass("password: ")
     if len(password) < 8:
         raise ConfigError("the password must have at least 8 characters")
-    _storage(settings).run(
-        create_admin, email=args.email.lower(), password=password, now=int(time.time() * 1000)
-    )
+    with _storage(settings) as storage:
+        storage.run(
+            create_admin, email=args.email.lower(), password=password, now=int(time.time() * 1000)
+        )
     print(f"admin {args.email.lower()} can log in")
     return 0
 

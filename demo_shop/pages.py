@@ -63,6 +63,9 @@ async def product_image(request: Request) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "Something went wrong"
+    headers = getattr(exc, "headers", None)
     if request.url.path.startswith("/img/"):
-        return Response(status_code=status)
-    return render(request, "error.html", {"status": status, "detail": detail}, status)
+        return Response(status_code=status, headers=headers)
+    response = render(request, "error.html", {"status": status, "detail": detail}, status)
+    response.headers.update(headers or {})
+    return response

@@ -13,7 +13,7 @@ from demo_shop.templating import render
 async def consent_page(request: Request) -> HTMLResponse:
     """The no-JS way to reopen the choice: the banner, shown on its own page."""
     back = safe_next(request, request.query_params.get("next"))
-    return render(request, "consent.html", {"next": back, "show_banner": True})
+    return render(request, "consent.html", {"next": back, "inline_banner": True})
 
 
 async def consent_submit(request: Request) -> Response:

@@ -5,7 +5,7 @@ if(w.Clerk&&w.Clerk.loaded)return;
 var N=navigator,L=location,A=(x,i)=>[].slice.call(x,i||0);
 
 // config
-var cfg={},hd={},sel=[],sn=new WeakSet(),ems=new Set(),hid=0,rd=0,mo,
+var cfg={},hd={},sel=[],sn=new WeakSet(),ems=new Set(),hid=0,rd=0,pd=[],mo,
  OPT='key visitor api collect_email respect_gpc debug language globals'.split(' '),
  sc=d.currentScript||A(d.scripts).filter(s=>/\/clerk\.js(\?.*)?$/.test(s.src)).pop(),
  base=(sc?new URL(sc.src,L.href).origin:L.origin)+'/v2';
@@ -14,7 +14,6 @@ function emit(ev){var a=A(arguments,1);(hd[ev]||[]).forEach(f=>{try{f.apply(w,a)
 function config(o){
  var k=cfg.key;
  for(var n in o)OPT.indexOf(n)<0?wn('unknown option',n):cfg[n]=o[n];
- // queued configs merge first, so a later {visitor} in the queue never costs the cookie
  rd&&apply(k);
 }
 function apply(k){
@@ -57,8 +56,10 @@ function sync(k){
 function vf(){return M===null?{visitor:null}:Object.assign({visitor:M=='auto'?M:I,session:S},cfg.respect_gpc===false&&{respect_gpc:!1})}
 
 // transport
+// while the queue drains, configs only merge and calls wait: the final mode sends them
 function send(ep,args,ok,er){
  function fail(e){wn(ep,e);if(er)try{er(e)}catch(x){wn(x)}}
+ if(!rd)return pd.push(A(arguments));
  try{
   if(!cfg.key)return fail(Error('no key'));
   var p=Object.assign({key:cfg.key},args,vf()),b,u=(cfg.api||base)+'/'+ep;
@@ -139,4 +140,5 @@ w.Clerk=C;
 w.__clerk_q={push:a=>C.apply(w,a)};
 for(var i=0;i<q.length;i++)C.apply(w,q[i]);
 rd=1;apply();
+pd.forEach(a=>send.apply(w,a));
 })(window,document);

@@ -8,7 +8,6 @@
   var LABELS = {accept: 'Accept all', necessary: 'Only necessary', reject: 'Reject all'};
   var banner = document.getElementById('consent-banner');
   var opener = document.getElementById('consent-open');
-  var current = document.getElementById('consent-current');
   if (!banner || !window.fetch) return;  // the plain form post still works
 
   function tellTracker(choice) {
@@ -37,8 +36,10 @@
     if (!button || !Object.prototype.hasOwnProperty.call(MODES, button.value)) return;
     event.preventDefault();
     tellTracker(button.value);  // at once, before the round trip
-    banner.hidden = true;
-    if (current) current.textContent = LABELS[button.value];
+    // On the privacy settings page the form stays; elsewhere it is a banner.
+    if (!banner.hasAttribute('data-inline')) banner.hidden = true;
+    var labels = document.querySelectorAll('.consent-label');
+    for (var i = 0; i < labels.length; i++) labels[i].textContent = LABELS[button.value];
     save(button.value);
   });
 
