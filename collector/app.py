@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -74,6 +75,16 @@ async def index(request: Request) -> Response:
     return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
 
 
+async def _destroy_expired_salts(services: Services, every: float = 60.0) -> None:
+    """Salts are destroyed soon after their period ends, even if no traffic comes."""
+    while True:
+        try:
+            await services.visitors.destroy_expired()
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("could not destroy expired salts yet: %s", exc)
+        await asyncio.sleep(every)
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
     settings = settings or Settings.from_env()
     services = services or Services(settings)
@@ -83,9 +94,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.storage.migrate)
         await services.storage.start()
+        janitor = asyncio.create_task(_destroy_expired_salts(services), name="salt-janitor")
         try:
             yield
         finally:
+            janitor.cancel()
             await services.storage.stop()
             services.storage.dispose()
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from .storage import Storage
-from .storage.stores import salt_for_period
+from .storage.stores import delete_expired_salts, salt_for_period
 
 DAY_MS = 86_400_000
 
@@ -66,6 +66,15 @@ class VisitorResolver:
             hex_salt = await anyio.to_thread.run_sync(self._load_salt, period)
             self._salt = (period, bytes.fromhex(hex_salt))
         return self._salt[1]
+
+    async def destroy_expired(self) -> int:
+        """Delete salts whose period is over, from the database and from memory."""
+        if self._salt is not None and self._salt[0] != self.period():
+            self._salt = None
+        now = int(self._clock() * 1000)
+        return await anyio.to_thread.run_sync(
+            lambda: self._storage.run(delete_expired_salts, now=now)
+        )
 
     def _load_salt(self, period: int) -> str:
         expires_at = (period + 1) * self._period_ms

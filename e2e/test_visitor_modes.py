@@ -79,7 +79,7 @@ def test_auto_mode_keeps_nothing_on_the_device_and_derives_the_visitor_server_si
     sessions = {p["session"] for _, p in calls}
     assert len(sessions) >= 3, "the session id is per page load, never carried across"
     for request in recorder.requests:
-        assert "cookie" not in request.headers  # nothing of the shop's rides along
+        assert "cookie" not in request.all_headers()  # nothing of the shop's rides along
 
     events = stack.query("SELECT * FROM events")
     visitor_ids = {e["visitor_id"] for e in events}

@@ -74,3 +74,11 @@ def test_null_and_explicit_ids_derive_nothing(services):
     explicit = anyio.run(resolve, "shop-id-1")
     assert (explicit.mode, explicit.id) == ("persistent", "shop-id-1")
     assert rows(services, "salts") == []  # no hashing happened at all
+
+
+def test_expired_salts_are_destroyed_even_without_traffic(services, clock):
+    derive(services)
+    assert anyio.run(services.visitors.destroy_expired) == 0  # still in its period
+    clock.advance(86_400)
+    assert anyio.run(services.visitors.destroy_expired) == 1
+    assert rows(services, "salts") == []

@@ -82,3 +82,7 @@ def salt_for_period(conn: Connection, *, period: int, expires_at: int) -> str:
         .on_conflict_do_nothing(index_elements=["period"])
     )
     return conn.execute(select(salts.c.salt).where(salts.c.period == period)).scalar_one()
+
+
+def delete_expired_salts(conn: Connection, *, now: int) -> int:
+    return conn.execute(delete(salts).where(salts.c.expires_at <= now)).rowcount

@@ -30,29 +30,27 @@ class Writer:
         self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.batches = 0
         self.writes = 0
 
     async def start(self) -> None:
+        self._closing = False
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
     async def stop(self) -> None:
-        """Commit what is queued, then stop."""
-        if self._task is None:
+        """Commit everything queued, then stop. A batch under way is never cut short."""
+        if self._task is None or self._wake is None:
             return
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        self._closing = True
+        self._wake.set()
+        await self._task
         self._task = None
-        while self._pending:
-            await self._flush()
 
     async def submit(self, write: Write) -> Any:
-        if self._task is None or self._wake is None:
-            # No running writer (a script or a test without lifespan): commit directly.
+        if self._task is None or self._wake is None or self._closing:
+            # No running writer (a script, or shutting down): commit directly.
             return await anyio.to_thread.run_sync(self._commit_one, write)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((write, future))
@@ -66,6 +64,8 @@ class Writer:
             self._wake.clear()
             while self._pending:
                 await self._flush()
+            if self._closing:
+                return
 
     async def _flush(self) -> None:
         batch = self._pending[: self._max_batch]
@@ -73,7 +73,7 @@ class Writer:
         writes = [write for write, _ in batch]
         try:
             results = await anyio.to_thread.run_sync(self._commit_batch, writes)
-        except BaseException as exc:  # noqa: B902 - every waiter must hear of it
+        except Exception as exc:  # every waiter must hear of it
             results = [exc] * len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
