@@ -123,4 +123,4 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.services = services
     app.state.settings = settings
     # Outermost, so every part sees the real client address behind a trusted proxy.
-    return ProxyHeadersMiddleware(app, trusted_hosts=settings.forwarded_allow_ips)
+    return ProxyHeadersMiddleware(app, trusted_hosts=settings.forwarded_allow_ips)  # type: ignore[arg-type]

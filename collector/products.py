@@ -21,10 +21,10 @@ def link(max_len: int) -> Parser:
     """An http(s) or site-relative URL: never javascript: or data:."""
 
     def parse(name: str, value: Any, from_query: bool) -> str:
-        value = text(max_len)(name, value, from_query)
-        if not value.startswith(("http://", "https://", "/")) or value.startswith("//"):
+        url: str = text(max_len)(name, value, from_query)
+        if not url.startswith(("http://", "https://", "/")) or url.startswith("//"):
             raise invalid(name, "must be an http(s) URL or a path starting with /")
-        return value
+        return url
 
     return parse
 

@@ -53,7 +53,8 @@ def product_id(name: str, value: Any, from_query: bool) -> str:
         raise invalid(name, f"must be a product id (string or integer), not {type_name(value)}")
     if not value:
         raise invalid(name, "must not be empty")
-    return text(ID_MAX)(name, value, from_query)
+    clean: str = text(ID_MAX)(name, value, from_query)
+    return clean
 
 
 def integer(low: int, high: int) -> Parser:
@@ -94,10 +95,10 @@ def boolean(name: str, value: Any, from_query: bool) -> bool:
 
 
 def email(name: str, value: Any, from_query: bool) -> str:
-    value = text(254)(name, value, from_query).strip()
-    if not EMAIL_RE.match(value):
+    address: str = text(254)(name, value, from_query).strip()
+    if not EMAIL_RE.match(address):
         raise invalid(name, "is not an email address")
-    return value.lower()
+    return address.lower()
 
 
 def visitor(name: str, value: Any, from_query: bool) -> str | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import Insert, TableClause
+from sqlalchemy.sql import TableClause
 
 
 def normalise_url(url: str) -> str:
@@ -49,8 +49,11 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def upsert(conn: Connection, table: TableClause) -> Insert:
-    """An INSERT with on_conflict_do_nothing/on_conflict_do_update on either backend."""
-    module: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
-    insert: Insert = module.insert(table)
-    return insert
+def upsert(conn: Connection, table: TableClause) -> Any:
+    """An INSERT with on_conflict_do_nothing/on_conflict_do_update on either backend.
+
+    (sqlite.Insert or postgresql.Insert: the two share that API but not a type.)
+    """
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)

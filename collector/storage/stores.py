@@ -81,8 +81,8 @@ def salt_for_period(conn: Connection, *, period: int, expires_at: int) -> str:
         .values(period=period, salt=secrets.token_hex(32), expires_at=expires_at)
         .on_conflict_do_nothing(index_elements=["period"])
     )
-    return conn.execute(select(salts.c.salt).where(salts.c.period == period)).scalar_one()
+    return str(conn.execute(select(salts.c.salt).where(salts.c.period == period)).scalar_one())
 
 
 def delete_expired_salts(conn: Connection, *, now: int) -> int:
-    return conn.execute(delete(salts).where(salts.c.expires_at <= now)).rowcount
+    return int(conn.execute(delete(salts).where(salts.c.expires_at <= now)).rowcount)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, update
 
 from .engine import upsert
 from .schema import baskets, email_links, events, order_lines, orders
@@ -223,7 +223,7 @@ def forget(
             )
         )
     counts = {"visitors": len(ids), "events": 0, "orders": 0, "links": 0}
-    who = [orders.c.visitor_id.in_(ids)] if ids else []
+    who: list[ColumnElement[bool]] = [orders.c.visitor_id.in_(ids)] if ids else []
     if email:
         who.append(orders.c.email == email)
     if who:
