@@ -53,18 +53,19 @@ function sync(k){
   emit('visitor',m);
  }
 }
-function vf(){return M===null?{visitor:null}:Object.assign({visitor:M=='auto'?M:I,session:S},cfg.respect_gpc===false&&{respect_gpc:!1})}
+// respect_gpc:false tells the collector not to re-apply GPC to an id sent on purpose
+function vf(){return M===null?{visitor:null}:Object.assign({visitor:M=='auto'?M:I,session:S},(cfg.respect_gpc===false||M=='custom')&&{respect_gpc:!1})}
 
 // transport
 // while the queue drains, configs only merge and calls wait: the final mode sends them
 function send(ep,args,ok,er){
  function fail(e){wn(ep,e);if(er)try{er(e)}catch(x){wn(x)}}
- if(!rd)return pd.push(A(arguments));
+ if(!rd)return pd.push(()=>send(ep,args,ok,er));
  try{
   if(!cfg.key)return fail(Error('no key'));
   var p=Object.assign({key:cfg.key},args,vf()),b,u=(cfg.api||base)+'/'+ep;
   if(M===null){
-   if(ep=='log/email')return;
+   if(ep=='log/email')return fail(Error('null mode'));
    delete p.session;delete p.email;delete p.customer;
   }
   b=JSON.stringify(p);
@@ -127,7 +128,7 @@ var cmd={
  call:send,
  click:s=>{d.querySelector(s);sel.push(s)},
  cart:(op,x)=>/^(set|add|remove)$/.test(op)?send('log/basket/'+op,op=='set'?{products:x}:{product:x}):wn('unknown cart op',op),
- forget:cb=>{send('privacy/forget',{},cb,cb);fg=1;sync()},
+ forget:cb=>{if(!rd)return pd.push(()=>cmd.forget(cb));send('privacy/forget',{},cb,cb);fg=1;sync()},
  on:(ev,f)=>{(hd[ev]=hd[ev]||[]).push(f)},
  content:s=>scan(s,1)
 };
@@ -140,5 +141,5 @@ w.Clerk=C;
 w.__clerk_q={push:a=>C.apply(w,a)};
 for(var i=0;i<q.length;i++)C.apply(w,q[i]);
 rd=1;apply();
-pd.forEach(a=>send.apply(w,a));
+pd.forEach(f=>f());
 })(window,document);
