@@ -1,0 +1,375 @@
+"""Ingest: durable events per second through POST /v2/log/product, measured with wrk.
+
+For each worker count, the bare Starlette app (bench/bare_app.py) and the collector
+each get a fresh server and the same wrk run (bench/ingest.lua): a short warm-up
+whose events carry a "w" product prefix, then the measured window. The server is
+then stopped gracefully, and the events the window stored are counted: they must
+equal the 2xx answers wrk counted, since a 2xx means the event is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .procs import (
+    BIN,
+    HOST,
+    ROOT,
+    Process,
+    free_port,
+    http_status,
+    system_busy_seconds,
+    wait_for,
+)
+
+LUA = ROOT / "bench" / "ingest.lua"
+NODELAY = ROOT / "bench" / "nodelay"  # see bench/nodelay/sitecustomize.py
+COUNT_SQL = "SELECT count(*) FROM events WHERE kind = 'view' AND product_id NOT LIKE 'w%'"
+
+
+@dataclass
+class Load:
+    seconds: float  # the measured window
+    warmup: float
+    threads: int = 2
+    connections: int = 64
+    drain: int = 2  # whole seconds wrk runs on after the window, so nothing is in flight
+
+
+def wrk_path() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise RuntimeError("wrk is not installed (scripts/bench installs it with apt-get)")
+    return path
+
+
+def run_wrk(url: str, key: str, seconds: float, load: Load, prefix: str) -> dict[str, Any]:
+    whole = int(seconds + 0.999) + load.drain
+    env = {
+        **os.environ,
+        "BENCH_KEY": key,
+        "BENCH_SEND_MS": str(int(seconds * 1000)),
+        "BENCH_PREFIX": prefix,
+    }
+    argv = [
+        wrk_path(),
+        "-t", str(load.threads),
+        "-c", str(load.connections),
+        "-d", f"{whole}s",
+        "--timeout", "10s",
+        "-s", str(LUA),
+        url,
+    ]  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=whole + 60)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            result: dict[str, Any] = json.loads(line[len("BENCH_RESULT ") :])
+            return result
+    raise RuntimeError(f"wrk gave no result (exit {done.returncode}): {done.stderr or done.stdout}")
+
+
+def summarise(raw: dict[str, Any]) -> dict[str, Any]:
+    window = raw["window_ms"] / 1000
+    errors = raw["errors"]
+    # wrk calls request() once outside any connection to check the script: not sent.
+    sent = raw["sent"] - 1
+    lost_in_transit = errors["read"] + errors["write"] + errors["timeout"]
+    return {
+        "rps": raw["ok_window"] / window,  # 2xx answers per second inside the window
+        "window_s": window,
+        "sent": sent,
+        "ok": raw["ok"],
+        "non_2xx": raw["other"],
+        "statuses": raw["statuses"],
+        "socket_errors": errors,
+        "in_flight_at_end": max(0, sent - raw["responses"] - lost_in_transit),
+        "latency_ms": {k: v / 1000 for k, v in raw["latency_us"].items()},
+    }
+
+
+class Target:
+    """One server under load: the bare app or the collector on one backend."""
+
+    name = "?"
+    backend: str | None = None
+
+    def __init__(self, workers: int, workdir: Path, *, force_nodelay: bool = False) -> None:
+        self.workers = workers
+        self.workdir = workdir
+        self.force_nodelay = force_nodelay
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.key = "bench"
+        self.process: Process | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def server_env(self, env: dict[str, str]) -> dict[str, str]:
+        if not self.force_nodelay:
+            return env
+        path = [str(NODELAY), *filter(None, [env.get("PYTHONPATH")])]
+        return {**env, "PYTHONPATH": os.pathsep.join(path)}
+
+    def stored(self) -> int | None:
+        return None
+
+    def finish(self) -> None:
+        """Drop what the target made (a PostgreSQL database)."""
+
+
+class Bare(Target):
+    name = "bare"
+
+    def start(self) -> None:
+        argv = [
+            sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory",
+            "--app-dir", str(ROOT), "--host", HOST, "--port", str(self.port),
+            "--workers", str(self.workers), "--log-level", "warning",
+            # as `clerk-collector serve` runs uvicorn
+            "--no-server-header", "--no-proxy-headers",
+        ]  # fmt: skip
+        self.process = Process(
+            f"bare-w{self.workers}",
+            argv,
+            env=self.server_env(dict(os.environ)),
+            cwd=self.workdir,
+            log=self.workdir / "server.log",
+        )
+        body = b'{"key":"bench","product":"1","visitor":"auto","session":"ready"}'
+        wait_for(
+            lambda: self._up() and http_status(f"{self.url}/v2/log/product", body) == 204,
+            60,
+            "the bare app to start",
+        )
+
+    def _up(self) -> bool:
+        assert self.process is not None
+        if not self.process.alive():
+            raise RuntimeError(f"the bare app exited:\n{self.process.tail()}")
+        return True
+
+
+class Collector(Target):
+    name = "collector"
+
+    def __init__(
+        self,
+        workers: int,
+        workdir: Path,
+        database_url: str | None = None,
+        *,
+        force_nodelay: bool = False,
+    ) -> None:
+        super().__init__(workers, workdir, force_nodelay=force_nodelay)
+        self.backend = "sqlite" if database_url is None else "postgresql"
+        self.db_path = workdir / "bench.db"
+        self.database_url = database_url or f"sqlite:///{self.db_path}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "ENVIRONMENT": "development",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + uuid.uuid4().hex,
+        }
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "clerk-collector"), *args],
+            env=self.env,
+            cwd=self.workdir,  # no .env from the work tree
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"clerk-collector {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def start(self) -> None:
+        self.key = json.loads(self.cli("create-store", "Bench", "--json"))["public_key"]
+        argv = [
+            str(BIN / "clerk-collector"), "serve", "--host", HOST, "--port", str(self.port),
+            "--workers", str(self.workers), "--log-level", "warning",
+        ]  # fmt: skip
+        self.process = Process(
+            f"collector-{self.backend}-w{self.workers}",
+            argv,
+            env=self.server_env(self.env),
+            cwd=self.workdir,
+            log=self.workdir / "server.log",
+        )
+        wait_for(
+            lambda: self._up() and http_status(f"{self.url}/healthz") == 200,
+            60,
+            "the collector to start",
+        )
+
+    def _up(self) -> bool:
+        assert self.process is not None
+        if not self.process.alive():
+            raise RuntimeError(f"the collector exited:\n{self.process.tail()}")
+        return True
+
+    def stored(self) -> int:
+        if self.backend == "sqlite":
+            with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as conn:
+                return int(conn.execute(COUNT_SQL).fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(libpq_url(self.database_url), connect_timeout=10) as conn:
+            row = conn.execute(COUNT_SQL.replace("%", "%%")).fetchone()
+            return int(row[0]) if row else 0
+
+
+def libpq_url(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+class PostgresDatabase:
+    """A fresh database on the server of BENCH_POSTGRES_URL, dropped afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = libpq_url(server_url)
+        self.name = "clerk_bench_" + uuid.uuid4().hex[:12]
+        host = re.match(r"^postgresql://(?:[^@/]*@)?([^:/?]+)", self.server_url)
+        if host is None or host.group(1) not in ("127.0.0.1", "localhost", "[::1]"):
+            raise RuntimeError("BENCH_POSTGRES_URL must point at 127.0.0.1 (loopback only)")
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql)
+
+    def create(self) -> str:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        base = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", self.server_url)
+        head, _, query = base.partition("?")
+        scheme, _, rest = head.partition("://")
+        authority = rest.split("/", 1)[0]
+        return f"{scheme}://{authority}/{self.name}" + (f"?{query}" if query else "")
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def measure(target: Target, load: Load) -> dict[str, Any]:
+    """Start the target, warm it up, measure it, stop it, check what it stored."""
+    target.start()
+    assert target.process is not None
+    url = f"{target.url}/v2/log/product"
+    try:
+        if load.warmup > 0:
+            run_wrk(url, target.key, load.warmup, load, prefix="w")
+        cpu_before = target.process.cpu_seconds()
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy_before, wall_before = system_busy_seconds(), time.monotonic()
+        raw = run_wrk(url, target.key, load.seconds, load, prefix="")
+        cpu = target.process.cpu_seconds() - cpu_before
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy, wall = system_busy_seconds() - busy_before, time.monotonic() - wall_before
+        wrk_cpu = (children.ru_utime - children_before.ru_utime) + (
+            children.ru_stime - children_before.ru_stime
+        )
+    finally:
+        started = time.monotonic()
+        code = target.process.stop(timeout=60)
+        stop_seconds = time.monotonic() - started
+    result: dict[str, Any] = {
+        "target": target.name,
+        "backend": target.backend,
+        "workers": target.workers,
+        "force_nodelay": target.force_nodelay,
+        **summarise(raw),
+        # CPU time of the server's processes during the window (and the idle drain),
+        # per second of window: 1.0 is one core kept busy.
+        "server_cpu_cores": round(cpu / (raw["window_ms"] / 1000), 2),
+        "server_cpu_us_per_2xx": round(1e6 * cpu / max(1, raw["ok"]), 1),
+        "wrk_cpu_cores": round(wrk_cpu / (raw["window_ms"] / 1000), 2),
+        # Everything else on the machine while wrk ran (another job would show here).
+        "other_cpu_cores": round(max(0.0, busy - cpu - wrk_cpu) / wall, 2),
+        "server_exit": code,
+        "stop_seconds": round(stop_seconds, 2),
+    }
+    stored = target.stored()
+    if stored is not None:
+        result["stored"] = stored
+        result["durable"] = durability(result)
+    return result
+
+
+def durability(result: dict[str, Any]) -> dict[str, Any]:
+    """Every 2xx answer is a stored event; nothing else is stored but what was sent."""
+    ok, stored = result["ok"], result["stored"]
+    # A request that wrk gave up on (timeout, broken connection) or that was still in
+    # flight may or may not have been stored; one answered non-2xx must not be.
+    unsure = result["in_flight_at_end"] + sum(
+        result["socket_errors"][k] for k in ("read", "write", "timeout")
+    )
+    if stored == ok:
+        verdict = "exact"
+    elif ok <= stored <= ok + unsure:
+        verdict = "consistent"  # the extra ones were never acknowledged
+    else:
+        verdict = "LOST" if stored < ok else "EXTRA"
+    return {"verdict": verdict, "stored_minus_2xx": stored - ok, "unacknowledged": unsure}
+
+
+def run(
+    workers: list[int],
+    load: Load,
+    postgres_url: str | None,
+    pg_workers: int,
+    log: Any,
+    *,
+    force_nodelay: bool = False,
+) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
+    try:
+        for n in workers:
+            for make in (Bare, Collector):
+                workdir = Path(tempfile.mkdtemp(dir=base))
+                target = make(n, workdir, force_nodelay=force_nodelay)
+                log(f"ingest: {target.name} ({target.backend or 'no storage'}), {n} worker(s)")
+                results.append(measure(target, load))
+                log("  " + brief(results[-1]))
+        if postgres_url:
+            database = PostgresDatabase(postgres_url)
+            url = database.create()
+            try:
+                workdir = Path(tempfile.mkdtemp(dir=base))
+                target = Collector(
+                    pg_workers, workdir, database_url=url, force_nodelay=force_nodelay
+                )
+                log(f"ingest: collector (postgresql), {pg_workers} worker(s)")
+                results.append(measure(target, load))
+                log("  " + brief(results[-1]))
+            finally:
+                database.drop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
+def brief(r: dict[str, Any]) -> str:
+    text = (
+        f"{r['rps']:.0f} 2xx/s, p50 {r['latency_ms']['p50']:.1f} ms, "
+        f"p99 {r['latency_ms']['p99']:.1f} ms, 2xx {r['ok']}, non-2xx {r['non_2xx']}"
+    )
+    if "stored" in r:
+        text += f", stored {r['stored']} ({r['durable']['verdict']})"
+    return text
