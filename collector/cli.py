@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import getpass
 import json
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -28,10 +29,11 @@ def _storage(settings: Settings) -> Iterator[Storage]:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     with _storage(settings):
         pass  # migrate once, before any worker starts
-    uvicorn.run(
+    config = uvicorn.Config(
         "collector.app:create_app",
         factory=True,
         host=args.host,
@@ -41,6 +43,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         log_level=args.log_level,
     )
+    if config.workers == 1:
+        uvicorn.Server(config).run()
+        return 0
+    # As uvicorn.run does for workers, but with TCP_NODELAY on the shared socket (the
+    # accepted sockets inherit it): uvicorn's own socket is made with protocol 0, so
+    # asyncio never sets it, and each answer's body then waits ~40 ms on a delayed ACK.
+    sock = config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

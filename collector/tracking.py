@@ -9,6 +9,7 @@ from starlette.routing import Route
 from .api import Call, Handler, endpoint
 from .errors import ApiError
 from .storage import tracking as store
+from .storage.schema import events
 from .validation import (
     REQUIRED,
     email,
@@ -36,8 +37,7 @@ sale_line = one_of(
 
 async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
     visitor = await call.visitor()
-    await call.services.storage.write(
-        store.record_event,
+    row = store.event_row(
         store_id=call.store.id,
         ts=call.services.now_ms(),
         kind=kind,
@@ -46,6 +46,7 @@ async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
         session=visitor.session,
         **fields,
     )
+    await call.services.storage.insert(events, row)
     return {}
 
 

@@ -88,3 +88,32 @@ def test_a_failing_write_does_not_sink_the_rest_of_its_batch(services, store):
     anyio.run(burst)
     assert sum(isinstance(r, ValueError) for r in results) == 1
     assert count(services, "events") == 2
+
+
+def test_batched_inserts_keep_their_order_with_other_writes(services, store):
+    """A merge between two views in one batch moves the first view, not the second."""
+    from collector.storage.schema import events
+    from collector.storage.tracking import event_row, merge_visitor
+    from collector.storage.writer import InsertRow, run_writes
+
+    def view(n: int) -> InsertRow:
+        row = event_row(
+            store_id=store.id,
+            ts=n,
+            kind="view",
+            visitor_mode="auto",
+            visitor_id="old",
+            session=None,
+            product_id=str(n),
+        )
+        return InsertRow(events, row)
+
+    def merge(conn):
+        return merge_visitor(conn, store_id=store.id, old_id="old", new_id="new", ts=5)
+
+    with services.storage.engine.begin() as conn:
+        results = run_writes(conn, [view(1), view(2), merge, view(3)])
+    assert results == [None, None, 2, None]
+    with services.storage.engine.connect() as conn:
+        owners = conn.exec_driver_sql("SELECT product_id, visitor_id FROM events ORDER BY id").all()
+    assert [tuple(r) for r in owners] == [("1", "new"), ("2", "new"), ("3", "old")]

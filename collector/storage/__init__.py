@@ -11,11 +11,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from . import migrations
 from .engine import make_engine, normalise_url
-from .writer import Writer
+from .writer import InsertRow, Writer
 
 T = TypeVar("T")
 
@@ -61,3 +61,7 @@ class Storage:
         write: Callable[[Connection], T] = partial(fn, **kwargs)
         result: T = await self.writer.submit(write)
         return result
+
+    async def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """INSERT one row in the next group commit (batched with its neighbours)."""
+        await self.writer.submit(InsertRow(table, row))

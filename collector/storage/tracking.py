@@ -16,8 +16,7 @@ from .engine import upsert
 from .schema import baskets, email_links, events, order_lines, orders
 
 
-def record_event(
-    conn: Connection,
+def event_row(
     *,
     store_id: int,
     ts: int,
@@ -30,22 +29,25 @@ def record_event(
     labels: Sequence[str] | None = None,
     position: int | None = None,
     data: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(
-        events.insert().values(
-            store_id=store_id,
-            ts=ts,
-            kind=kind,
-            visitor_mode=visitor_mode,
-            visitor_id=visitor_id,
-            session=session,
-            product_id=product_id,
-            api=api,
-            labels=None if labels is None else json.dumps(list(labels)),
-            position=position,
-            data=None if data is None else json.dumps(data),
-        )
-    )
+) -> dict[str, Any]:
+    """One row of `events`, ready for a (batched) INSERT."""
+    return {
+        "store_id": store_id,
+        "ts": ts,
+        "kind": kind,
+        "visitor_mode": visitor_mode,
+        "visitor_id": visitor_id,
+        "session": session,
+        "product_id": product_id,
+        "api": api,
+        "labels": None if labels is None else json.dumps(list(labels)),
+        "position": position,
+        "data": None if data is None else json.dumps(data),
+    }
+
+
+def record_event(conn: Connection, **fields: Any) -> None:
+    conn.execute(events.insert(), [event_row(**fields)])
 
 
 def record_sale(

@@ -13,14 +13,40 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
 
 log = logging.getLogger(__name__)
 
 Write = Callable[[Connection], Any]
+
+
+@dataclass(frozen=True)
+class InsertRow:
+    """A plain INSERT of one row. Neighbouring ones in a batch go out as one executemany."""
+
+    table: Table
+    row: dict[str, Any]
+
+    def __call__(self, conn: Connection) -> None:
+        conn.execute(self.table.insert(), [self.row])
+
+
+def run_writes(conn: Connection, writes: list[Write]) -> list[Any]:
+    """Run writes in order; a run of InsertRow into one table becomes one executemany."""
+    results: list[Any] = []
+    for key, run in groupby(writes, key=lambda w: w.table if isinstance(w, InsertRow) else w):
+        batch = list(run)
+        if isinstance(key, Table):
+            conn.execute(key.insert(), [cast(InsertRow, write).row for write in batch])
+            results.extend([None] * len(batch))
+        else:
+            results.extend(write(conn) for write in batch)
+    return results
 
 
 class Writer:
@@ -90,7 +116,7 @@ class Writer:
             with self._engine.connect() as conn:
                 conn = conn.execution_options(sqlite_immediate=True)
                 with conn.begin():
-                    return [write(conn) for write in writes]
+                    return run_writes(conn, writes)
         except Exception:
             if len(writes) == 1:
                 raise
