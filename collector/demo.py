@@ -61,11 +61,18 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
     servers = [
         uvicorn.Server(
             uvicorn.Config(
-                create_app(settings), host=host, port=port, log_level="warning", proxy_headers=False
+                create_app(settings),
+                host=host,
+                port=port,
+                log_level="warning",
+                proxy_headers=False,
+                server_header=False,
             )
         ),
         uvicorn.Server(
-            uvicorn.Config(create_shop(), host=host, port=shop_port, log_level="warning")
+            uvicorn.Config(
+                create_shop(), host=host, port=shop_port, log_level="warning", server_header=False
+            )
         ),
     ]
     print(f"collector:  {collector_url}  (script {collector_url}/clerk.js)", flush=True)
