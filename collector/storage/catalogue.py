@@ -90,3 +90,23 @@ def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> i
         delete(products).where(products.c.store_id == store_id, products.c.id.in_(list(ids)))
     )
     return result.rowcount
+
+
+def available(table: Any = products) -> Any:
+    """The condition for a product that may be recommended or found: not out of stock."""
+    return (table.c.stock.is_(None)) | (table.c.stock > 0)
+
+
+def available_products(
+    conn: Connection, *, store_id: int, ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The products with these ids that exist and are in stock, in the order given."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(products).where(
+            products.c.store_id == store_id, products.c.id.in_(list(ids)), available()
+        )
+    )
+    by_id = {row.id: product_dict(row) for row in rows}
+    return [by_id[i] for i in ids if i in by_id]

@@ -1,0 +1,48 @@
+"""What every product list endpoint (recommendations, search) shares.
+
+Each takes `limit`, `labels` and `exclude`; answers `{"result": [ids],
+"product_data": [...], "count": n}` with only products that exist and are in
+stock; and records the render (an event of kind "render" with the api and
+labels), so that widgets' click-through can be counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import Call, Fields
+from .storage import tracking as store
+from .storage.catalogue import available_products
+from .storage.schema import events
+from .validation import integer, list_of, product_id, text
+
+LIST_FIELDS: Fields = {
+    "limit": (integer(1, 100), 10),
+    "labels": (list_of(text(100), 20), []),
+    "exclude": (list_of(product_id, 500), []),
+}
+
+
+async def answer_products(
+    call: Call, api: str, ids: list[str], *, count: int | None = None
+) -> dict[str, Any]:
+    """Shape a product list answer from ranked ids (already limited), and record the render."""
+    items = await call.services.storage.read(available_products, store_id=call.store.id, ids=ids)
+    visitor = await call.visitor()
+    row = store.event_row(
+        store_id=call.store.id,
+        ts=call.services.now_ms(),
+        kind="render",
+        visitor_mode=visitor.mode,
+        visitor_id=visitor.id,
+        session=visitor.session,
+        api=api,
+        labels=call.data.get("labels") or [],
+        data={"count": len(items)},
+    )
+    await call.services.storage.insert(events, row)
+    return {
+        "result": [item["id"] for item in items],
+        "product_data": items,
+        "count": len(items) if count is None else count,
+    }
