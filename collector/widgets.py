@@ -3,7 +3,8 @@
 Each takes `limit`, `labels` and `exclude`; answers `{"result": [ids],
 "product_data": [...], "count": n}` with only products that exist and are in
 stock; and records the render (an event of kind "render" with the api and
-labels), so that widgets' click-through can be counted.
+labels), so that widgets' click-through can be counted. The render is written
+in the next group commit but not waited for: the answer never waits on a disk.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ async def answer_products(
         labels=call.data.get("labels") or [],
         data={"count": len(items)},
     )
-    await call.services.storage.insert(events, row)
+    call.services.storage.insert_soon(events, row)
     return {
         "result": [item["id"] for item in items],
         "product_data": items,

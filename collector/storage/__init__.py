@@ -6,6 +6,8 @@ through the group-commit writer; command-line tools use `run` directly.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -18,6 +20,7 @@ from .engine import make_engine, normalise_url
 from .writer import InsertRow, Writer
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Storage:
@@ -25,6 +28,7 @@ class Storage:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.writer = Writer(self.engine, max_batch=batch_max_size)
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def backend(self) -> str:
@@ -37,6 +41,8 @@ class Storage:
         await self.writer.start()
 
     async def stop(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.writer.stop()
 
     def dispose(self) -> None:
@@ -65,3 +71,15 @@ class Storage:
     async def insert(self, table: Table, row: dict[str, Any]) -> None:
         """INSERT one row in the next group commit (batched with its neighbours)."""
         await self.writer.submit(InsertRow(table, row))
+
+    def insert_soon(self, table: Table, row: dict[str, Any]) -> None:
+        """INSERT one row in the next group commit without waiting for it (for
+        bookkeeping such as widget renders, where the answer must not wait on a disk)."""
+        task = asyncio.get_running_loop().create_task(self.insert(table, row))
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background insert failed: %s", task.exception())
