@@ -1,8 +1,9 @@
 """Schema migrations: an ordered list of steps, each applied once and recorded.
 
-Each step takes a connection inside a transaction. Step 1 creates the tables as
-schema.py defines them at that version; when a later step alters a table, step 1
-must keep creating the old shape (freeze its table definitions in this module).
+Each step takes a connection inside a transaction. A step that creates tables
+names them; it creates them as schema.py defines them now, so a later step that
+alters a table must come with a frozen copy of the old definition for the
+earlier step (or the earlier step would create the new shape already).
 """
 
 from __future__ import annotations
@@ -17,13 +18,31 @@ from . import schema
 Step = Callable[[Connection], None]
 
 
-def _initial(conn: Connection) -> None:
-    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_migrations"]
-    schema.metadata.create_all(conn, tables=tables)
+def create_tables(*names: str) -> Step:
+    """A step that creates these tables of schema.py (as they are defined there)."""
+
+    def step(conn: Connection) -> None:
+        schema.metadata.create_all(conn, tables=[schema.metadata.tables[n] for n in names])
+
+    return step
 
 
 MIGRATIONS: list[tuple[int, str, Step]] = [
-    (1, "initial schema", _initial),
+    (
+        1,
+        "initial schema",
+        create_tables(
+            "stores",
+            "admins",
+            "salts",
+            "products",
+            "events",
+            "orders",
+            "order_lines",
+            "email_links",
+            "baskets",
+        ),
+    ),
 ]
 
 
