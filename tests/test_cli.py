@@ -58,7 +58,7 @@ def test_create_admin_refuses_a_short_password(db, capsys):
 
 def test_migrate_twice_is_a_no_op(db, capsys):
     assert main(["migrate"]) == 0
-    assert "applied migrations [1]" in capsys.readouterr().out
+    assert "applied migrations [1, " in capsys.readouterr().out
     assert main(["migrate"]) == 0
     assert "up to date" in capsys.readouterr().out
 

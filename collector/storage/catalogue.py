@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 
 from .engine import upsert
-from .schema import products
+from .schema import product_categories, products
 
 COLUMNS = (
     "name",
@@ -53,7 +53,24 @@ def upsert_products(
     conn.execute(
         statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
     )
+    _set_categories(conn, store_id, items)
     return len(rows)
+
+
+def _set_categories(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> None:
+    ids = [item["id"] for item in items]
+    conn.execute(
+        delete(product_categories).where(
+            product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)
+        )
+    )
+    rows = [
+        {"store_id": store_id, "category": category, "product_id": item["id"]}
+        for item in items
+        for category in dict.fromkeys(item.get("categories") or [])
+    ]
+    if rows:
+        conn.execute(product_categories.insert(), rows)
 
 
 def product_dict(row: Any) -> dict[str, Any]:
@@ -86,6 +103,11 @@ def list_products(
 
 
 def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
+    conn.execute(
+        delete(product_categories).where(
+            product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)
+        )
+    )
     result = conn.execute(
         delete(products).where(products.c.store_id == store_id, products.c.id.in_(list(ids)))
     )

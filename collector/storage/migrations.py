@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from . import schema
 
@@ -25,6 +25,28 @@ def create_tables(*names: str) -> Step:
         schema.metadata.create_all(conn, tables=[schema.metadata.tables[n] for n in names])
 
     return step
+
+
+def _recommendations(conn: Connection) -> None:
+    create_tables("product_categories")(conn)
+    conn.execute(
+        text(
+            "INSERT INTO product_categories (store_id, category, product_id) "
+            + (
+                "SELECT p.store_id, j.value, p.id FROM products p, json_each(p.categories) j"
+                if conn.dialect.name == "sqlite"
+                else "SELECT p.store_id, j, p.id FROM products p, "
+                "json_array_elements_text(p.categories::json) j"
+            )
+            + " WHERE true ON CONFLICT DO NOTHING"  # WHERE: SQLite needs it before ON CONFLICT
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_products_store_created "
+            "ON products (store_id, created_at)"
+        )
+    )
 
 
 MIGRATIONS: list[tuple[int, str, Step]] = [
@@ -43,6 +65,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
             "baskets",
         ),
     ),
+    (3, "recommendations: category index, products by date", _recommendations),
 ]
 
 

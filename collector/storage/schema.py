@@ -152,3 +152,14 @@ baskets = Table(
     Column("products", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# Category membership, kept in step with products.categories, for category
+# bestsellers and similar products.
+product_categories = Table(
+    "product_categories",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("category", String(200), primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Index("ix_product_categories_product", "store_id", "product_id"),
+)
