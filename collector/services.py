@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from .rankings import RankingCache
 from .settings import Settings
 from .storage import Storage
 from .storage.stores import Store, store_by_public_key
@@ -22,6 +23,7 @@ class Services:
             self.storage, rotation_days=settings.salt_rotation_days, clock=clock
         )
         self._stores: dict[str, tuple[float, Store]] = {}
+        self.rankings = RankingCache(settings.recommendation_cache_seconds)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

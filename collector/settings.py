@@ -55,6 +55,8 @@ class Settings:
     batch_max_size: int = 512
     script_path: Path = DEFAULT_SCRIPT
     script_max_age: int = 3600
+    # Store-wide rankings (popular, trending) are recomputed at most this often.
+    recommendation_cache_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -75,6 +77,7 @@ class Settings:
             batch_max_size=_int(env, "BATCH_MAX_SIZE", 512, 1, 100000),
             script_path=Path(env.get("CLERK_JS_PATH") or DEFAULT_SCRIPT),
             script_max_age=_int(env, "CLERK_JS_MAX_AGE", 3600, 0, 31536000),
+            recommendation_cache_seconds=_int(env, "RECOMMENDATION_CACHE_SECONDS", 60, 0, 86400),
         )
         settings.check()
         return settings

@@ -57,7 +57,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, forwarded_allow_ips=["127.0.0.1"])
+    return Settings(
+        database_url=database_url,
+        forwarded_allow_ips=["127.0.0.1"],
+        recommendation_cache_seconds=0,  # every request sees the history as it is now
+    )
 
 
 @pytest.fixture

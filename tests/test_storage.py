@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 from collector.storage import Storage, migrations
 from collector.storage.tracking import record_event
 
-from .factories import count
+from .factories import count, rows
 
 
 def test_migrate_is_idempotent_and_records_versions(services):
@@ -117,3 +117,23 @@ def test_batched_inserts_keep_their_order_with_other_writes(services, store):
     with services.storage.engine.connect() as conn:
         owners = conn.exec_driver_sql("SELECT product_id, visitor_id FROM events ORDER BY id").all()
     assert [tuple(r) for r in owners] == [("1", "new"), ("2", "new"), ("3", "old")]
+
+
+def test_migration_3_backfills_category_membership_of_existing_products(services, store):
+    from sqlalchemy import text
+
+    from collector.storage.catalogue import upsert_products
+
+    services.storage.run(
+        upsert_products,
+        store_id=store.id,
+        items=[{"id": "1", "name": "A", "url": "/a", "price": 1.0, "categories": ["X", "Y"]}],
+        now=0,
+    )
+    with services.storage.engine.begin() as conn:  # back to a schema before migration 3
+        conn.execute(text("DROP TABLE product_categories"))
+        conn.execute(text("DROP INDEX ix_products_store_created"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 3"))
+    assert services.storage.migrate() == [3]
+    members = sorted((r["category"], r["product_id"]) for r in rows(services, "product_categories"))
+    assert members == [("X", "1"), ("Y", "1")]

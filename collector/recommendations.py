@@ -1,0 +1,235 @@
+"""Recommendation endpoints: what to show each shopper, from the store's own history.
+
+| endpoint                         | ranking                                                   |
+|----------------------------------|-----------------------------------------------------------|
+| recommendations/popular          | units sold, then views, over 30 days; newest fill the rest|
+| recommendations/trending         | rise of interest: last 24 h against the 7 days before      |
+| recommendations/new              | newest by created_at                                      |
+| recommendations/complementary    | bought together (orders), then viewed together (visitors)  |
+| recommendations/substituting     | shared categories, viewed together, closest price          |
+| recommendations/category/popular | popular within one category                               |
+| recommendations/visitor/history  | the visitor's viewed products, newest first               |
+| recommendations/visitor/complementary | complements, then substitutes, of what the |
+|                                  | visitor viewed, clicked and bought; never what they bought |
+
+Interest is views plus three times units sold. Products that are deleted or out
+of stock are never recommended. Store-wide rankings are cached per process for
+RECOMMENDATION_CACHE_SECONDS (they are derived data: any process can recompute them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.routing import Route
+
+from .api import Call, Fields, Handler, endpoint
+from .errors import ApiError
+from .rankings import RankingCache
+from .storage import recommendations as sql
+from .storage.recommendations import Counts
+from .validation import REQUIRED, list_of, product_id, text
+from .widgets import LIST_FIELDS, answer_products
+
+DAY_MS = 86_400_000
+POPULAR_DAYS = 30
+PERSONAL_DAYS = 90
+FALLBACKS = ("popular", "trending", "new")
+
+
+def rank(counts: Iterable[tuple[str, tuple[float, ...]]]) -> list[str]:
+    """Ids by their keys, highest first, ties by id."""
+    return [pid for pid, _ in sorted(counts, key=lambda item: (*(-k for k in item[1]), item[0]))]
+
+
+async def _popular_ranking(call: Call) -> list[str]:
+    storage, store_id = call.services.storage, call.store.id
+    since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
+    sold = await storage.read(sql.sales, store_id=store_id, since=since)
+    seen = await storage.read(sql.views, store_id=store_id, since=since)
+    return rank((pid, (sold.get(pid, 0), seen.get(pid, 0))) for pid in sold.keys() | seen.keys())
+
+
+async def popular_ranking(call: Call) -> list[str]:
+    cache: RankingCache = call.services.rankings
+    return await cache.get((call.store.id, "popular"), lambda: _popular_ranking(call))
+
+
+async def _trending_ranking(call: Call) -> list[str]:
+    storage, store_id, now = call.services.storage, call.store.id, call.services.now_ms()
+
+    async def interest(since: int, until: int) -> Counts:
+        sold = await storage.read(sql.sales, store_id=store_id, since=since, until=until)
+        seen = await storage.read(sql.views, store_id=store_id, since=since, until=until)
+        return {pid: seen.get(pid, 0) + 3 * sold.get(pid, 0) for pid in sold.keys() | seen.keys()}
+
+    recent = await interest(now - DAY_MS, now + 1)
+    before = await interest(now - 8 * DAY_MS, now - DAY_MS)
+    rising = {pid: (n - before.get(pid, 0) / 7, n) for pid, n in recent.items()}
+    return rank((pid, key) for pid, key in rising.items() if key[0] > 0)
+
+
+async def take(call: Call, ranked: list[str], *, skip: Iterable[str] = ()) -> list[str]:
+    """The first `limit` ranked ids that are not excluded and are in stock."""
+    limit, unwanted = call.data["limit"], set(call.data["exclude"]) | set(skip)
+    chosen: list[str] = []
+    candidates = [pid for pid in ranked if pid not in unwanted]
+    for start in range(0, len(candidates), limit * 4):
+        chunk = candidates[start : start + limit * 4]
+        ok = await call.services.storage.read(sql.available_ids, store_id=call.store.id, ids=chunk)
+        chosen.extend(pid for pid in chunk if pid in ok)
+        if len(chosen) >= limit:
+            break
+    return chosen[:limit]
+
+
+async def fill_with_newest(call: Call, chosen: list[str]) -> list[str]:
+    missing = call.data["limit"] - len(chosen)
+    if missing <= 0:
+        return chosen
+    newest = await call.services.storage.read(
+        sql.newest,
+        store_id=call.store.id,
+        limit=call.data["limit"],
+        exclude=[*call.data["exclude"], *chosen],
+    )
+    return chosen + newest[:missing]
+
+
+async def popular(call: Call) -> list[str]:
+    return await fill_with_newest(call, await take(call, await popular_ranking(call)))
+
+
+async def trending(call: Call) -> list[str]:
+    cache: RankingCache = call.services.rankings
+    ranked = await cache.get((call.store.id, "trending"), lambda: _trending_ranking(call))
+    return await take(call, ranked)
+
+
+async def new(call: Call) -> list[str]:
+    ids: list[str] = await call.services.storage.read(
+        sql.newest, store_id=call.store.id, limit=call.data["limit"], exclude=call.data["exclude"]
+    )
+    return ids
+
+
+async def category_popular(call: Call) -> list[str]:
+    category = call.data["category"]
+    members = set(
+        await call.services.storage.read(
+            sql.category_members, store_id=call.store.id, category=category
+        )
+    )
+    ranked = [pid for pid in await popular_ranking(call) if pid in members]
+    chosen = await take(call, ranked)
+    if len(chosen) < call.data["limit"]:  # the category's other products, by id
+        rest = sorted(members - set(chosen), key=lambda pid: (len(pid), pid))
+        chosen += await take(call, rest, skip=chosen)
+    return chosen[: call.data["limit"]]
+
+
+async def _complements(call: Call, seeds: list[str]) -> list[str]:
+    storage, store_id = call.services.storage, call.store.id
+    since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
+    bought = await storage.read(sql.bought_together, store_id=store_id, seeds=seeds)
+    viewed = await storage.read(sql.viewed_together, store_id=store_id, seeds=seeds, since=since)
+    both = bought.keys() | viewed.keys()
+    return rank((pid, (bought.get(pid, 0), viewed.get(pid, 0))) for pid in both)
+
+
+async def _substitutes(call: Call, seeds: list[str]) -> list[str]:
+    storage, store_id = call.services.storage, call.store.id
+    since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
+    alike = await storage.read(sql.similar, store_id=store_id, seeds=seeds)
+    viewed = await storage.read(sql.viewed_together, store_id=store_id, seeds=seeds, since=since)
+    return rank((pid, (shared, viewed.get(pid, 0), -distance)) for pid, shared, distance in alike)
+
+
+async def complementary(call: Call) -> list[str]:
+    seeds = call.data["products"]
+    return await take(call, await _complements(call, seeds), skip=seeds)
+
+
+async def substituting(call: Call) -> list[str]:
+    seeds = call.data["products"]
+    return await take(call, await _substitutes(call, seeds), skip=seeds)
+
+
+async def visitor_history(call: Call) -> list[str]:
+    visitor = await call.visitor()
+    if visitor.id is None:
+        return []
+    ids: list[str] = await call.services.storage.read(
+        sql.history,
+        store_id=call.store.id,
+        visitor_id=visitor.id,
+        limit=call.data["limit"],
+        exclude=call.data["exclude"],
+    )
+    return ids
+
+
+async def visitor_complementary(call: Call) -> list[str]:
+    visitor = await call.visitor()
+    if visitor.id is None:
+        return []
+    since = call.services.now_ms() - PERSONAL_DAYS * DAY_MS
+    found = await call.services.storage.read(
+        sql.interests, store_id=call.store.id, visitor_id=visitor.id, since=since
+    )
+    bought = found["bought"]
+    # Strongest signals first: bought, then clicked, then viewed (at most 20 seeds).
+    seeds = list(dict.fromkeys([*bought, *found["click"], *found["view"]]))[:20]
+    if not seeds:
+        return []
+    ranked = await _complements(call, seeds) + await _substitutes(call, seeds)
+    return await take(call, list(dict.fromkeys(ranked)), skip=bought)
+
+
+def _with_fallback(choose: Callable[[Call], Any]) -> Callable[[Call], Any]:
+    """A personal list, or, when it is empty and the call asks, a non-personal one."""
+
+    async def run(call: Call) -> list[str]:
+        chosen: list[str] = await choose(call)
+        fallback = call.data.get("fallback")
+        if not chosen and fallback:
+            chosen = await {"popular": popular, "trending": trending, "new": new}[fallback](call)
+        return chosen
+
+    return run
+
+
+def fallback_field(name: str, value: Any, from_query: bool) -> str:
+    if value not in FALLBACKS:
+        raise ApiError(400, "invalid_field", f"{name}: must be one of {', '.join(FALLBACKS)}")
+    return str(value)
+
+
+def _route(api: str, choose: Callable[[Call], Any], fields: Fields | None = None) -> Route:
+    async def handler(call: Call) -> dict[str, Any]:
+        return await answer_products(call, api, await choose(call))
+
+    run: Handler = handler
+    return Route(
+        f"/v2/{api}", endpoint({**LIST_FIELDS, **(fields or {})}, run), methods=["GET", "POST"]
+    )
+
+
+SEEDS: Fields = {"products": (list_of(product_id, 50), REQUIRED)}
+PERSONAL: Fields = {"fallback": (fallback_field, None)}
+
+routes = [
+    _route("recommendations/popular", popular),
+    _route("recommendations/trending", trending),
+    _route("recommendations/new", new),
+    _route("recommendations/complementary", complementary, SEEDS),
+    _route("recommendations/substituting", substituting, SEEDS),
+    _route(
+        "recommendations/category/popular", category_popular, {"category": (text(200), REQUIRED)}
+    ),
+    _route("recommendations/visitor/history", _with_fallback(visitor_history), PERSONAL),
+    _route(
+        "recommendations/visitor/complementary", _with_fallback(visitor_complementary), PERSONAL
+    ),
+]

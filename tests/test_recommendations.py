@@ -1,0 +1,249 @@
+"""Each recommendation algorithm on a small hand-built history, with the exact order expected."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from .factories import Clock, StoreKeys, product, rows
+
+DAY = 86_400
+
+
+class Shop:
+    """Drives a store through its public API, as a storefront and its shoppers would."""
+
+    def __init__(self, client: TestClient, store: StoreKeys) -> None:
+        self.client, self.store = client, store
+
+    def catalogue(self, *items: dict[str, Any]) -> None:
+        answer = self.client.post(
+            "/v2/products",
+            json={
+                "key": self.store.public_key,
+                "private_key": self.store.private_key,
+                "products": list(items),
+            },
+        )
+        assert answer.status_code == 200, answer.text
+
+    def delete(self, *ids: str) -> None:
+        self.client.request(
+            "DELETE",
+            "/v2/products",
+            json={
+                "key": self.store.public_key,
+                "private_key": self.store.private_key,
+                "products": list(ids),
+            },
+        )
+
+    def view(self, visitor: str | None, *ids: str) -> None:
+        for pid in ids:
+            answer = self.client.post(
+                "/v2/log/product",
+                json={"key": self.store.public_key, "visitor": visitor, "product": pid},
+            )
+            assert answer.status_code == 200, answer.text
+
+    def buy(self, visitor: str | None, sale: str, *lines: str | tuple[str, int]) -> None:
+        products = [
+            {"id": x[0], "quantity": x[1], "price": 1.0} if isinstance(x, tuple) else x
+            for x in lines
+        ]
+        answer = self.client.post(
+            "/v2/log/sale",
+            json={
+                "key": self.store.public_key,
+                "visitor": visitor,
+                "sale": sale,
+                "products": products,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+
+    def ask(self, api: str, **args: Any) -> list[str]:
+        answer = self.client.post(
+            f"/v2/recommendations/{api}", json={"key": self.store.public_key, **args}
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["result"] == [p["id"] for p in body["product_data"]]
+        return list(body["result"])
+
+
+@pytest.fixture
+def shop(client: TestClient, store: StoreKeys) -> Shop:
+    return Shop(client, store)
+
+
+def items(*ids: int, **fields: Any) -> list[dict[str, Any]]:
+    return [product(i, created_at=1_000 + i, **fields) for i in ids]
+
+
+def test_popular_ranks_by_units_sold_then_views_and_newest_fill_the_rest(shop: Shop):
+    shop.catalogue(*items(1, 2, 3, 4, 5, 6))
+    shop.buy("a", "O1", ("2", 3))
+    shop.buy("b", "O2", "1")
+    shop.view("a", "3", "3", "4", "1")
+    assert shop.ask("popular", limit=4) == ["2", "1", "3", "4"]
+    assert shop.ask("popular", limit=6) == ["2", "1", "3", "4", "6", "5"]
+
+
+def test_popular_forgets_activity_older_than_thirty_days(shop: Shop, clock: Clock):
+    shop.catalogue(*items(1, 2))
+    shop.buy("a", "O1", ("1", 5))
+    clock.advance(31 * DAY)
+    shop.view("b", "2")
+    assert shop.ask("popular", limit=1) == ["2"]
+
+
+def test_never_recommends_deleted_out_of_stock_or_excluded_products(shop: Shop):
+    shop.catalogue(*items(1, 2, 3, 4), product(5, stock=0, created_at=2_000))
+    shop.view("a", "1", "2", "3", "4", "5", "5", "5")
+    shop.delete("1")
+    assert shop.ask("popular", limit=10, exclude=["3"]) == ["2", "4"]
+    assert "5" not in shop.ask("new", limit=10)
+
+
+def test_trending_ranks_the_rise_over_the_previous_week(shop: Shop, clock: Clock):
+    shop.catalogue(*items(1, 2, 3))
+    shop.view("a", *["1"] * 14, *["3"] * 7)  # a steady week before...
+    clock.advance(3 * DAY)
+    shop.view("b", "1", "2", "2", "2", *["3"] * 5)  # ...and today
+    # rises: 1 -> 1 - 14/7 < 0 (not trending), 2 -> 3 - 0 = 3, 3 -> 5 - 1 = 4
+    assert shop.ask("trending", limit=5) == ["3", "2"]
+
+
+def test_new_is_newest_first_with_undated_products_last(shop: Shop):
+    shop.catalogue(product(1, created_at=50), product(2), product(3, created_at=90))
+    assert shop.ask("new", limit=3) == ["3", "1", "2"]
+
+
+def test_complementary_is_bought_together_then_viewed_together(shop: Shop):
+    shop.catalogue(*items(1, 2, 3, 4, 5, 6))
+    shop.buy("a", "O1", "1", "2", "3")
+    shop.buy("b", "O2", "1", "2")
+    shop.buy("c", "O3", "1", "4")
+    shop.view("v1", "1", "5")
+    shop.view("v2", "1", "5")
+    shop.view("v3", "1", "3")
+    # bought together with 1: 2 (x2), 3, 4; viewed together: 5 (x2), 3
+    assert shop.ask("complementary", products=["1"], limit=10) == ["2", "3", "4", "5"]
+
+
+def test_complementary_falls_back_to_co_views_alone(shop: Shop):
+    shop.catalogue(*items(1, 2, 3))
+    shop.view("v1", "1", "3")
+    assert shop.ask("complementary", products=["1"]) == ["3"]
+
+
+def test_substituting_shares_categories_then_co_views_then_closest_price(shop: Shop):
+    shop.catalogue(
+        product(1, categories=["Mugs", "Kitchen"], price=10.0),
+        product(2, categories=["Mugs"], price=11.0),
+        product(3, categories=["Mugs"], price=14.0),
+        product(4, categories=["Mugs", "Kitchen"], price=14.9),
+        product(5, categories=["Mugs"], price=30.0),  # not a close price
+        product(6, categories=["Plates"], price=10.0),  # no shared category
+    )
+    shop.view("v1", "1", "3")
+    assert shop.ask("substituting", products=["1"], limit=10) == ["4", "3", "2"]
+
+
+def test_category_popular_ranks_within_the_category(shop: Shop):
+    shop.catalogue(
+        product(1, categories=["Mugs"]),
+        product(2, categories=["Mugs"]),
+        product(3, categories=["Plates"]),
+        product(4, categories=["Mugs"]),
+    )
+    shop.buy("a", "O1", "3", "4")
+    shop.view("a", "2")
+    assert shop.ask("category/popular", category="Mugs", limit=3) == ["4", "2", "1"]
+
+
+def test_visitor_history_is_newest_first_without_repeats(shop: Shop):
+    shop.catalogue(*items(1, 2, 3, 4), product(9, stock=0))
+    shop.view("me", "3", "1", "2", "9", "1")
+    shop.view("someone-else", "4")
+    assert shop.ask("visitor/history", visitor="me", limit=10) == ["1", "2", "3"]
+    assert shop.ask("visitor/history", visitor="me", limit=2, exclude=["2"]) == ["1", "3"]
+
+
+def test_visitor_history_is_continuous_for_a_cookieless_visitor(shop: Shop):
+    shop.catalogue(*items(1, 2))
+    shop.view("auto", "1")
+    shop.view("auto", "2")
+    assert shop.ask("visitor/history", visitor="auto") == ["2", "1"]
+
+
+def test_null_visitor_gets_nothing_personal_or_the_fallback_it_asks_for(shop: Shop):
+    shop.catalogue(*items(1, 2))
+    shop.view(None, "1")
+    shop.view("a", "2", "2")
+    assert shop.ask("visitor/history", visitor=None) == []
+    assert shop.ask("visitor/complementary", visitor=None) == []
+    assert shop.ask("visitor/history", visitor=None, fallback="popular") == ["2", "1"]
+
+
+def test_visitor_complementary_uses_what_they_did_and_skips_what_they_bought(shop: Shop):
+    shop.catalogue(*[product(i, categories=["C"], price=10.0) for i in range(1, 8)])
+    shop.buy("x", "O1", "2", "3")  # others bought 3 with 2...
+    shop.buy("y", "O2", "1", "4")  # ...and 4 with 1
+    shop.buy("z", "O3", "1", "2")
+    shop.view("me", "1")
+    shop.buy("me", "O4", "2")
+    # seeds: 2 (bought), 1 (viewed); complements 3 (with 2) and 4 (with 1), tied, by id;
+    # then substitutes (same category and price) 5, 6, 7; never 2, which they bought
+    assert shop.ask("visitor/complementary", visitor="me", limit=10) == ["3", "4", "5", "6", "7"]
+
+
+def test_renders_are_recorded_with_api_and_labels(shop: Shop, services):
+    shop.catalogue(*items(1))
+    shop.ask("new", labels=["Home", "New in"])
+    [render] = wait_rows(services, "SELECT * FROM events WHERE kind = 'render'")
+    assert render["api"] == "recommendations/new"
+    assert json.loads(render["labels"]) == ["Home", "New in"]
+    assert json.loads(render["data"]) == {"count": 1}
+
+
+def wait_rows(services, sql: str) -> list[dict[str, Any]]:
+    """Renders are written without the answer waiting; the next commit brings them."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [r for r in rows(services, "events") if r["kind"] == "render"]
+        if found:
+            return found
+        time.sleep(0.02)
+    return []
+
+
+@pytest.mark.parametrize(
+    "api,args,field",
+    [
+        ("complementary", {}, "products"),
+        ("complementary", {"products": "1"}, "products"),
+        ("category/popular", {}, "category"),
+        ("visitor/history", {"fallback": "everything"}, "fallback"),
+        ("popular", {"limit": 0}, "limit"),
+        ("popular", {"exclude": [None]}, "exclude[0]"),
+    ],
+)
+def test_bad_arguments_name_the_field(client, store, api, args, field):
+    answer = client.post(f"/v2/recommendations/{api}", json={"key": store.public_key, **args})
+    assert answer.status_code == 400 and field in answer.json()["message"]
+
+
+def test_get_with_query_parameters_works(client, store, shop: Shop):
+    shop.catalogue(*items(1, 2))
+    answer = client.get(
+        "/v2/recommendations/new",
+        params={"key": store.public_key, "limit": "1", "labels": '["Home"]', "exclude": '["2"]'},
+    )
+    assert answer.json()["result"] == ["1"]
