@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, select, text
 
-from . import schema
+from . import schema, search
 
 Step = Callable[[Connection], None]
 
@@ -65,6 +65,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
             "baskets",
         ),
     ),
+    (2, "product search: index, vocabulary, popularity, searches log", search.migrate),
     (3, "recommendations: category index, products by date", _recommendations),
 ]
 
