@@ -1,4 +1,4 @@
-"""`clerk-collector`: serve, migrate, create-store, create-admin, demo."""
+"""`clerk-collector`: serve, migrate, create-store, create-admin, import, demo."""
 
 from __future__ import annotations
 
@@ -103,6 +103,33 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from .importer import ImportFailed, import_file
+
+    with _storage(settings) as storage:
+        try:
+            result = import_file(
+                storage,
+                kind=args.kind,
+                path=args.file,
+                store_key=args.store,
+                batch_size=args.batch,
+                dry_run=args.dry_run,
+                progress=sys.stderr if sys.stderr.isatty() else None,
+            )
+        except ImportFailed as exc:
+            print(f"clerk-collector: {exc}", file=sys.stderr)
+            return 2
+    print(result.summary())
+    return 0
+
+
+def _batch_size(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 100000, not {value!r}")
+    return int(value)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import run_demo
 
@@ -137,6 +164,31 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("email")
     admin.add_argument("--password")
     admin.set_defaults(run=cmd_create_admin)
+
+    load = sub.add_parser(
+        "import",
+        help="load products or orders from a JSON array or NDJSON file",
+        description="Load products or orders from a JSON array or NDJSON (one record a "
+        "line). Records are checked as the API checks them and written in batches, one "
+        "transaction each; a bad record stops the import before its batch is written. "
+        "Products as the products API takes them; orders as {id, products: [{id, quantity, "
+        "price} or id], time (Unix seconds or ISO 8601, UTC unless it says otherwise), "
+        "email, customer}, each counted once however often it is imported.",
+    )
+    load.add_argument(
+        "kind", choices=["products", "orders"], metavar="KIND", help="products or orders"
+    )
+    load.add_argument("file", metavar="FILE", help="a JSON array or NDJSON file; - reads stdin")
+    load.add_argument("--store", required=True, metavar="PUBLIC_KEY", help="the store's public key")
+    load.add_argument(
+        "--batch",
+        type=_batch_size,
+        default=1000,
+        metavar="N",
+        help="records per transaction (default 1000)",
+    )
+    load.add_argument("--dry-run", action="store_true", help="check every record and write nothing")
+    load.set_defaults(run=cmd_import)
 
     demo = sub.add_parser("demo", help="run collector and demo shop together on SQLite")
     demo.add_argument("--host", default="127.0.0.1")
