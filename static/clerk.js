@@ -85,7 +85,7 @@ w.addEventListener('pageshow',()=>hid=0);
 // tracking
 function at(e,n,c){var x=e.closest((c||'')+'['+n+']');return x&&x.getAttribute(n)}
 function js(s,f){try{return JSON.parse(s)||f}catch(e){return f}}
-function on(t,f){d.addEventListener(t,e=>{try{f(e.target)}catch(x){wn(x)}},!0)}
+function on(t,f){d.addEventListener(t,e=>{try{f(e.target,e)}catch(x){wn(x)}},!0)}
 on('click',t=>{
  var p=t.closest&&t.closest('[data-clerk-product-id]'),l;
  if(p&&(t.closest('.clerk')||sel.some(s=>t.closest(s)))){
@@ -115,12 +115,73 @@ function scan(s,f){
   sn.add(e);
   a=='log/product'?send(a,{product:g('product')})
   :a=='log/sale'?send(a,{sale:g('sale'),products:js(g('products'),[]),email:g('email'),customer:g('customer')})
-  :lg||render(e,a);
+  :lg||a&&render(e,a);
  });
 }
 
-// rendering: hook for recommendation widgets (later issue)
-function render(e,a){}
+// rendering: .clerk elements with a data-api not log/* are widgets; args from data-limit,
+// -offset, -labels, -products, -exclude, -category, -query, -fallback. data-template: a
+// <template> cloned per product, filling data-clerk-field (text; data-clerk-format="price"),
+// data-clerk-href, data-clerk-src (http(s)/relative only); clone roots get data-clerk-product-id
+// and data-clerk-n (from 1). Else ul>li>a. Empty: data-clerk-empty. No innerHTML. Late answers
+// are dropped. Products a shop renders itself are click-tracked inside a .clerk element with
+// data-clerk-api (not data-api, which asks clerk.js to render).
+var sq=0;
+function ur(v){try{return v!=null&&/^https?:$/.test((v=new URL(v,L.href)).protocol)&&v.href}catch(e){}}
+function render(e,a,q){
+ var o={},k=++sq,v;
+ if(e.hasAttribute('data-instant-search')&&!q)return;
+ 'limit offset labels products exclude category query fallback'.split(' ').forEach(n=>{
+  (v=e.getAttribute('data-'+n))!=null&&(o[n]=/^[cqf]/.test(n)?v:js(v,[]));
+ });
+ q&&(o.query=q);
+ e.ckq=k;
+ send(a,o,j=>e.ckq==k&&fill(e,j,q));
+}
+function fill(e,j,q){
+ var p=j.product_data||[],t=e.getAttribute('data-template'),u=e;
+ t=t&&d.querySelector(t);
+ e.textContent='';
+ t||!p.length||(u=e.appendChild(d.createElement('ul')));
+ p.forEach((o,i)=>{
+  var c=t?t.content.cloneNode(!0):d.createElement('li'),x,v;
+  if(t)A(c.querySelectorAll('*')).forEach(x=>{
+   for(var k of['field','href','src'])(v=x.getAttribute('data-clerk-'+k))&&(v=o[v],k>'g'?(v=ur(v))?x.setAttribute(k,v):x.removeAttribute(k)
+    :x.textContent=v!=null&&x.getAttribute('data-clerk-format')=='price'?(+v).toFixed(2):v);
+  });
+  else x=c.appendChild(d.createElement('a')),x.textContent=o.name,(v=ur(o.url))&&(x.href=v);
+  (t?A(c.children):[c]).forEach(r=>{r.setAttribute('data-clerk-product-id',o.id);r.setAttribute('data-clerk-n',i+1)});
+  u.append(c);
+ });
+ e.toggleAttribute('data-clerk-empty',!p.length);
+ q&&(e.hidden=!p.length);
+ emit('rendered',e,j);
+}
+
+// predictive search, as Clerk's data-instant-search: <input id="q"> <span class="clerk"
+// data-api="search/predictive" data-instant-search="#q" data-limit="6" data-labels='["Search"]'
+// data-template="#tpl">: asks 180 ms after typing (2+ chars); hidden when cleared or on Escape;
+// arrows move aria-selected (.clerk-active), Enter clicks the active product's link.
+function ins(t,f){A(d.querySelectorAll('.clerk[data-instant-search]')).forEach(e=>t.matches(e.getAttribute('data-instant-search'))&&f(e))}
+on('input',t=>ins(t,e=>{
+ var v=t.value.trim();
+ clearTimeout(e.ckt);
+ v.length<2?(e.ckq=++sq,e.hidden=!0)
+ :e.ckt=setTimeout(()=>render(e,e.getAttribute('data-api'),v),180);
+}));
+on('keydown',(t,ev)=>ins(t,e=>{
+ var k=ev.key,x=A(e.querySelectorAll('[data-clerk-product-id]')),n=x.length,u=k=='ArrowUp',
+  i=x.findIndex(y=>y.getAttribute('aria-selected')=='true');
+ if(k=='Escape')e.hidden=!0;
+ if(k=='Enter'&&i>=0&&!e.hidden)ev.preventDefault(),(x[i].querySelector('a[href]')||x[i]).click();
+ if((u||k=='ArrowDown')&&n){
+  ev.preventDefault();
+  e.hidden=!1;
+  i=u?(i<1?n:i)-1:(i+1)%n;
+  x.forEach((y,j)=>{y.setAttribute('aria-selected',j==i);y.classList.toggle('clerk-active',j==i)});
+  t.setAttribute('aria-activedescendant',x[i].id||(x[i].id='clerk-'+rid()));
+ }
+}));
 
 // command queue
 var cmd={
