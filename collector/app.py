@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import products, tracking
+from . import products, recommendations, search, tracking
 from .errors import ApiError, error_response
 from .middleware import CORSMiddleware
 from .script import Script
@@ -75,14 +75,21 @@ async def index(request: Request) -> Response:
     return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
 
 
-async def _destroy_expired_salts(services: Services, every: float = 60.0) -> None:
-    """Salts are destroyed soon after their period ends, even if no traffic comes."""
-    while True:
+async def _destroy_expired_salts(
+    services: Services, stop: asyncio.Event, every: float = 60.0
+) -> None:
+    """Salts are destroyed soon after their period ends, even if no traffic comes.
+
+    Stopped by `stop`, never cancelled, so that a clean-up under way finishes (and
+    gives its connection back) before the storage closes.
+    """
+    while not stop.is_set():
         try:
             await services.visitors.destroy_expired()
         except (OperationalError, InterfaceError) as exc:
             log.warning("could not destroy expired salts yet: %s", exc)
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
@@ -94,11 +101,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.storage.migrate)
         await services.storage.start()
-        janitor = asyncio.create_task(_destroy_expired_salts(services), name="salt-janitor")
+        stop = asyncio.Event()
+        janitor = asyncio.create_task(_destroy_expired_salts(services, stop), name="salts")
         try:
             yield
         finally:
-            janitor.cancel()
+            stop.set()
+            await janitor
             await services.storage.stop()
             services.storage.dispose()
 
@@ -109,6 +118,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *script.routes(),
             *tracking.routes,
             *products.routes,
+            *recommendations.routes,
+            *search.routes,
         ],
         middleware=[Middleware(CORSMiddleware)],
         exception_handlers={

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", pages.home),
         Route("/category/{slug}", pages.category),
         Route("/product/{product_id}", pages.product),
+        Route("/search", pages.search),
         Route("/img/{product_id}.svg", pages.product_image),
         Route("/cart", checkout.cart_page),
         Route("/cart/add", checkout.cart_add, methods=["POST"]),

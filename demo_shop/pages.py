@@ -51,6 +51,12 @@ async def product(request: Request) -> HTMLResponse:
     return render(request, "product.html", {"product": item, "category": primary})
 
 
+async def search(request: Request) -> HTMLResponse:
+    """The search page: results come from the collector, rendered by clerk.js."""
+    query = request.query_params.get("q", "").strip()[:200]
+    return render(request, "search.html", {"query": query})
+
+
 async def product_image(request: Request) -> Response:
     svg = product_svg(_product_or_404(request))
     return Response(

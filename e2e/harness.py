@@ -215,6 +215,7 @@ class Recorder:
         self.page = page
         self.collector_url = collector_url
         self.requests: list[Request] = []
+        self.choice = 0  # a test may note here how many calls came before a consent choice
         page.context.on("request", self._on_request)
 
     def _on_request(self, request: Request) -> None:
