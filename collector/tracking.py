@@ -152,7 +152,7 @@ async def privacy_forget(call: Call) -> dict[str, Any]:
     visitor = await call.visitor()
     ids = [visitor.id] if visitor.id else []
     if not ids and not data["email"]:
-        return {"forgotten": {"visitors": 0, "events": 0, "orders": 0, "links": 0}}
+        return {"forgotten": {"visitors": 0, "events": 0, "orders": 0, "links": 0, "searches": 0}}
     counts = await call.services.storage.write(
         store.forget, store_id=call.store.id, visitor_ids=ids, email=data["email"]
     )

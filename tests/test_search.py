@@ -11,7 +11,7 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from collector.search import POPULARITY_MAX_AGE_MS
-from collector.storage.search import edits, normalise_query, words
+from collector.storage.search import edits, forget_searches, normalise_query, words
 
 from .factories import Clock, StoreKeys, count, make_store, product, rows
 
@@ -429,3 +429,13 @@ def test_edits_are_every_string_one_edit_away():
     found = edits("abcde")
     assert {"bacde", "abcd", "abcdef", "xbcde", "abxcde"} <= found
     assert "abcde" not in found and "badce" not in found
+
+
+def test_forgetting_a_visitor_erases_their_searches_only(shop: Shop, services):
+    shop.catalogue(product(1, name="Lamp"))
+    for visitor in ("me", "you", None):
+        shop.search("lamp", visitor=visitor)
+    wait_for(services, "searches", 3)
+    erased = services.storage.run(forget_searches, store_id=shop.store.id, visitor_ids=["me"])
+    assert erased == 1
+    assert sorted(str(r["visitor_id"]) for r in rows(services, "searches")) == ["None", "you"]

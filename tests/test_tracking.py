@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -282,3 +283,15 @@ def test_private_endpoints_have_no_cors(client, store):
     )
     assert answer.status_code == 200
     assert "access-control-allow-origin" not in answer.headers
+
+
+def test_forget_erases_the_visitors_searches_too(client, services, store):
+    base = {"key": store.public_key, "visitor": "me2"}
+    post(client, "search/search", {**base, "query": "mug"})
+    post(client, "search/search", {"key": store.public_key, "visitor": "other", "query": "cup"})
+    deadline = time.monotonic() + 5  # searches are logged without the answer waiting
+    while count(services, "searches") < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    answer = post(client, "privacy/forget", base)
+    assert answer.json()["forgotten"]["searches"] == 1
+    assert [r["visitor_id"] for r in rows(services, "searches")] == ["other"]

@@ -2,15 +2,16 @@
 
 What is indexed: each product's name, its labels (brand and categories) and its
 description, as three fields of `search_texts`, with a narrow row per product in
-`search_documents` (store, stock, popularity: what ranking reads for every match),
-kept in step with the catalogue by `index_products` and `unindex_products`
-(catalogue.py calls them in the same transaction). Text is folded in Python, once, the same way for
-products and queries (`fold`, `words`): lower case, accents and common ligatures
-removed (Café -> cafe, Straße -> strasse, Ærø -> aero), cut into words of letters
-and digits. SQLite indexes the folded fields with FTS5 (`search_fts`, external
-content, kept in step by triggers); PostgreSQL with two stored tsvector columns
-(simple config, through an immutable wrapper of unaccent) and a GIN index. So both
-engines see the same words, and the vocabulary holds exactly the indexed words.
+`search_documents` (store, stock, popularity: what ranking reads for every match).
+`index_products` and `unindex_products` keep both in step with the catalogue
+(catalogue.py calls them in the same transaction). Text is folded in Python, once,
+the same way for products and queries (`fold`, `words`): lower case, accents and
+common ligatures removed (Café -> cafe, Straße -> strasse, Ærø -> aero), cut into
+words of letters and digits. SQLite indexes the folded fields with FTS5
+(`search_fts`, external content, kept in step by triggers); PostgreSQL with two
+stored tsvector columns (simple config, through an immutable wrapper of unaccent)
+and a GIN index. So both engines see the same words, and the vocabulary holds
+exactly the indexed words.
 
 How matches rank (`search_products`), best first:
 1. exact before typo: products matching every query word as typed come before
@@ -138,6 +139,7 @@ searches = Table(
     Column("session", String(64)),
     Index("ix_searches_store_ts", "store_id", "ts"),
     Index("ix_searches_store_normalised", "store_id", "normalised"),
+    Index("ix_searches_store_visitor", "store_id", "visitor_id"),  # for erasure
 )
 
 # ---------------------------------------------------------------- text folding
@@ -242,17 +244,23 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 def _indexed(
     conn: Connection, store_id: int, product_ids: Sequence[str]
 ) -> dict[str, tuple[int, Document]]:
+    """The indexed documents of these products (two plain lookups: the same plan on any
+    engine, with or without statistics)."""
     d, t = search_documents, search_texts
     found: dict[str, tuple[int, Document]] = {}
     for chunk in _chunks(product_ids):
-        query = (
-            select(d.c.doc_id, d.c.product_id, d.c.stock, *_text_columns())
-            .join_from(d, t, t.c.doc_id == d.c.doc_id)
-            .where(d.c.store_id == store_id, d.c.product_id.in_(list(chunk)))
-        )
-        for row in conn.execute(query):
-            doc = Document(row.name_terms, row.label_terms, row.body_terms, row.stock)
-            found[row.product_id] = (row.doc_id, doc)
+        where = [d.c.store_id == store_id, d.c.product_id.in_(list(chunk))]
+        rows = {
+            r.doc_id: r
+            for r in conn.execute(select(d.c.doc_id, d.c.product_id, d.c.stock).where(*where))
+        }
+        if not rows:
+            continue
+        texts = select(t.c.doc_id, *_text_columns()).where(t.c.doc_id.in_(list(rows)))
+        for text_row in conn.execute(texts):
+            row = rows[text_row.doc_id]
+            fields = (text_row.name_terms, text_row.label_terms, text_row.body_terms)
+            found[row.product_id] = (row.doc_id, Document(*fields, stock=row.stock))
     return found
 
 
@@ -440,30 +448,31 @@ def _pg_query(name: str) -> str:
 def _matches(conn: Connection, terms: Sequence[Term]) -> Any:
     """(doc_id, rank) of every document matching the terms, once each: rank = 3 x (needs
     a typo) + field tier (0 name, 1 name or labels, 2 anywhere). This is the only SQL
-    that differs by engine."""
-    levels = [False, True] if any(t.variants for t in terms) else [False]
-    parts: list[str] = []
-    params: dict[str, Any] = {}
-    for fuzzy in levels:
-        base = 3 * fuzzy
-        if conn.dialect.name == "sqlite":
-            for tier, match in enumerate(_fts5_ranks(terms, fuzzy)):
-                parts.append(
-                    f"SELECT rowid AS doc_id, {base + tier} AS rank FROM search_fts "
-                    f"WHERE search_fts MATCH :m{base + tier}"
-                )
-                params[f"m{base + tier}"] = match
-            continue
-        parts.append(
-            f"SELECT doc_id, CASE WHEN head_tsv @@ {_pg_query(f'n{base}')} THEN {base} "
-            f"WHEN head_tsv @@ {_pg_query(f'l{base}')} THEN {base + 1} ELSE {base + 2} END "
-            f"AS rank FROM search_texts WHERE all_tsv @@ {_pg_query(f'a{base}')}"
-            + (f" AND NOT all_tsv @@ {_pg_query('a0')}" if fuzzy else "")
+    that differs by engine: SQLite unites disjoint FTS5 queries, one per rank, as its
+    index alone answers them; PostgreSQL reads each match's row once and ranks it."""
+    fuzzy = any(t.variants for t in terms)
+    if conn.dialect.name == "sqlite":
+        ranks = _fts5_ranks(terms, False) + (_fts5_ranks(terms, True) if fuzzy else [])
+        sql = " UNION ALL ".join(
+            f"SELECT rowid AS doc_id, {rank} AS rank "
+            f"FROM search_fts WHERE search_fts MATCH :m{rank}"
+            for rank in range(len(ranks))
         )
-        params[f"n{base}"] = _tsquery(terms, fuzzy, "A")
-        params[f"l{base}"] = _tsquery(terms, fuzzy, "AB")
-        params[f"a{base}"] = _tsquery(terms, fuzzy)
-    union = text(" UNION ALL ".join(parts)).bindparams(**params)
+        params = {f"m{rank}": match for rank, match in enumerate(ranks)}
+    else:
+        exact = "CASE WHEN head_tsv @@ {n0} THEN 0 WHEN head_tsv @@ {l0} THEN 1 ELSE 2 END"
+        typo = "CASE WHEN head_tsv @@ {n1} THEN 3 WHEN head_tsv @@ {l1} THEN 4 ELSE 5 END"
+        rank = f"CASE WHEN all_tsv @@ {{a0}} THEN {exact} ELSE {typo} END" if fuzzy else exact
+        params = {}
+        for level in (0, 1) if fuzzy else (0,):
+            params[f"n{level}"] = _tsquery(terms, bool(level), "A")
+            params[f"l{level}"] = _tsquery(terms, bool(level), "AB")
+            params[f"a{level}"] = _tsquery(terms, bool(level))
+        sql = f"SELECT doc_id, {rank} AS rank FROM search_texts WHERE all_tsv @@ {{a{int(fuzzy)}}}"
+        sql = sql.format(**{name: _pg_query(name) for name in params})
+        # A short query on a busy server: parallel workers only slow it down.
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    union = text(sql).bindparams(**params)
     return union.columns(column("doc_id", Integer), column("rank", Integer)).subquery("matches")
 
 
@@ -491,9 +500,10 @@ def search_products(
     terms = [Term(w, prefix and len(w) >= PREFIX_MIN, tuple(fixes.get(w, ()))) for w in typed]
     matches = _matches(conn, terms)
     d = search_documents
-    # "+ 0": SQLite must not drive the join from the store's index (all its products);
-    # the matches come first, each then found by its primary key.
-    where = [d.c.store_id + 0 == store_id, catalogue.available(d)]
+    # SQLite, whose planner knows nothing of a MATCH's size, must not drive the join from
+    # the store's index (all its products): "+ 0" hides it, so the matches come first.
+    store = d.c.store_id + 0 if conn.dialect.name == "sqlite" else d.c.store_id
+    where = [store == store_id, catalogue.available(d)]
     if exclude:
         where.append(d.c.product_id.not_in(list(exclude)))
     found = select(d.c.product_id).join_from(matches, d, d.c.doc_id == matches.c.doc_id)
@@ -593,6 +603,16 @@ def search_row(
         "visitor_id": visitor_id,
         "session": session,
     }
+
+
+def forget_searches(conn: Connection, *, store_id: int, visitor_ids: Sequence[str]) -> int:
+    """Erase these visitors' searches (for privacy/forget, as their events are erased)."""
+    if not visitor_ids:
+        return 0
+    erase = delete(searches).where(
+        searches.c.store_id == store_id, searches.c.visitor_id.in_(list(visitor_ids))
+    )
+    return int(conn.execute(erase).rowcount)
 
 
 # ---------------------------------------------------------------- migration

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, upd
 
 from .engine import upsert
 from .schema import baskets, email_links, events, order_lines, orders
+from .search import forget_searches
 
 
 def event_row(
@@ -214,7 +215,8 @@ def merge_visitor(conn: Connection, *, store_id: int, old_id: str, new_id: str, 
 def forget(
     conn: Connection, *, store_id: int, visitor_ids: Sequence[str] = (), email: str | None = None
 ) -> dict[str, int]:
-    """Erase an email and/or visitors: links, events and baskets go; orders stay, anonymised."""
+    """Erase an email and/or visitors: links, events, searches and baskets go; orders stay,
+    anonymised."""
     ids = set(visitor_ids)
     if email:
         ids.update(
@@ -224,7 +226,7 @@ def forget(
                 )
             )
         )
-    counts = {"visitors": len(ids), "events": 0, "orders": 0, "links": 0}
+    counts = {"visitors": len(ids), "events": 0, "orders": 0, "links": 0, "searches": 0}
     who: list[ColumnElement[bool]] = [orders.c.visitor_id.in_(ids)] if ids else []
     if email:
         who.append(orders.c.email == email)
@@ -246,6 +248,7 @@ def forget(
         conn.execute(
             delete(baskets).where(baskets.c.store_id == store_id, baskets.c.visitor_id.in_(ids))
         )
+        counts["searches"] = forget_searches(conn, store_id=store_id, visitor_ids=list(ids))
     if email:
         counts["links"] += conn.execute(
             delete(email_links).where(
