@@ -114,19 +114,22 @@ async def new(call: Call) -> list[str]:
     return ids
 
 
-async def category_popular(call: Call) -> list[str]:
-    category = call.data["category"]
+async def _category_ranking(call: Call, category: str) -> list[str]:
+    """Popular within the category, then the category's other products by id."""
     members = set(
         await call.services.storage.read(
             sql.category_members, store_id=call.store.id, category=category
         )
     )
     ranked = [pid for pid in await popular_ranking(call) if pid in members]
-    chosen = await take(call, ranked)
-    if len(chosen) < call.data["limit"]:  # the category's other products, by id
-        rest = sorted(members - set(chosen), key=lambda pid: (len(pid), pid))
-        chosen += await take(call, rest, skip=chosen)
-    return chosen[: call.data["limit"]]
+    return ranked + sorted(members - set(ranked), key=lambda pid: (len(pid), pid))
+
+
+async def category_popular(call: Call) -> list[str]:
+    category = call.data["category"]
+    cache: RankingCache = call.services.rankings
+    key = (call.store.id, "category", category)
+    return await take(call, await cache.get(key, lambda: _category_ranking(call, category)))
 
 
 async def _complements(call: Call, seeds: list[str]) -> list[str]:
