@@ -186,8 +186,11 @@ async def visitor_complementary(call: Call) -> list[str]:
     seeds = list(dict.fromkeys([*bought, *found["click"], *found["view"]]))[:20]
     if not seeds:
         return []
-    ranked = await _complements(call, seeds) + await _substitutes(call, seeds)
-    return await take(call, list(dict.fromkeys(ranked)), skip=bought)
+    chosen = await take(call, await _complements(call, seeds), skip=bought)
+    if len(chosen) < call.data["limit"]:  # substitutes of the strongest few fill the rest
+        more = await _substitutes(call, seeds[:3])
+        chosen += await take(call, more, skip=[*bought, *chosen])
+    return chosen[: call.data["limit"]]
 
 
 def _with_fallback(choose: Callable[[Call], Any]) -> Callable[[Call], Any]:
