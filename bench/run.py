@@ -1,13 +1,16 @@
-"""The benchmark (scripts/bench): ingest rate, clerk.js size and clerk.js main-thread time.
+"""The benchmark (scripts/bench): ingest rate, clerk.js size and clerk.js main-thread time,
+recommendation and search latency on a generated data set.
 
     scripts/bench                 full run (10 s per ingest measurement, 20 page loads)
     scripts/bench --quick         smoke test (3 s per measurement, 5 page loads)
     scripts/bench --json out.json also write the results as JSON
     scripts/bench --profile       also profile the collector under load with py-spy
+    scripts/bench --only recs     recommendations and search p95 (data set built once, cached)
 
 Diagnostics: --force-nodelay (servers set TCP_NODELAY on every accepted socket),
 --browser-variants (time the loader with an empty script, and clerk.js with
-document.cookie stubbed); --only, --workers, --seconds, --loads narrow a run.
+document.cookie stubbed); --only, --workers, --seconds, --loads narrow a run;
+--recs-requests, --recs-seed and --recs-explain tune the recommendations part.
 
 BENCH_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 adds one collector run on PostgreSQL, in a fresh database created on that server
@@ -30,11 +33,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import browser, ingest, procs, script_size
+from . import browser, ingest, procs, recs, script_size
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
-PARTS = ("ingest", "size", "browser")
+PARTS = ("ingest", "size", "browser", "recs")
 
 
 def log(message: str) -> None:
@@ -208,6 +211,8 @@ def table(report: dict[str, Any]) -> str:
                     for e in p["inclusive_collector"][:6]
                 )
             )
+    if "recs" in report:
+        lines += recs.table(report["recs"])
     return "\n".join(lines)
 
 
@@ -222,12 +227,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="length of each ingest window")
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--loads", type=int, help="page loads per series (default 20)")
-    parser.add_argument("--only", default=",".join(PARTS), help="ingest,size,browser")
+    parser.add_argument("--only", default=",".join(PARTS), help="ingest,size,browser,recs")
     parser.add_argument(
         "--pg-workers",
         type=int,
         default=1,
         help="collector workers for the PostgreSQL run (default 1)",
+    )
+    parser.add_argument(
+        "--recs-requests",
+        type=int,
+        help="timed requests per recommendations/search case (default 300; --quick 100)",
+    )
+    parser.add_argument(
+        "--recs-seed", type=int, default=1, help="seed of the generated data set (default 1)"
+    )
+    parser.add_argument(
+        "--recs-explain",
+        choices=("none", "slow", "all"),
+        default="slow",
+        help="trace the SQL (timed, EXPLAIN QUERY PLAN) of cases over the target (slow, the "
+        "default), of every case, or of none",
     )
     parser.add_argument(
         "--force-nodelay",
@@ -292,6 +312,15 @@ def main(argv: list[str] | None = None) -> int:
             report["browser"] = browser.run(loads, log, variants=args.browser_variants)
             if "size" in report:
                 report["size"]["served"] = report["browser"]["served_bytes"]
+        if "recs" in parts:
+            recs_settings = recs.Settings(
+                requests=args.recs_requests or (100 if args.quick else 300),
+                warmup=10 if args.quick else 20,
+                recompute_samples=3 if args.quick else 10,
+                budget_s=20.0 if args.quick else 60.0,
+                spec=recs.dataset.Spec(seed=args.recs_seed),
+            )
+            report["recs"] = recs.run(recs_settings, log, explain=args.recs_explain)
         if args.profile is not None:
             from . import profile
 
