@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 from playwright.sync_api import Page, Request
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
@@ -252,3 +253,35 @@ def device_state(page: Page) -> dict[str, Any]:
     })""")
     storage["cookies"] = {c["name"]: c for c in page.context.cookies()}
     return storage
+
+
+def open_fixture(page: Page, stack: Stack, query: str = "", name: str = "basic.html") -> None:
+    """Serve a fixture page on the shop's origin, open it and wait for clerk.js to run."""
+    html = (
+        (FIXTURES / name)
+        .read_text()
+        .replace("{{COLLECTOR}}", stack.collector_url)
+        .replace("{{KEY}}", stack.public_key)
+    )
+    url = f"{stack.shop_url}/fixture/{name}"
+    # A fulfilled page has no address of its own, so Chromium counts it as public and its
+    # calls to the loopback collector need Local Network Access; a real shop's would not.
+    page.context.grant_permissions(["local-network-access"], origin=stack.shop_url)
+    page.route(
+        lambda u: u.split("?")[0] == url,
+        lambda route: route.fulfill(body=html, content_type="text/html"),
+    )
+    page.goto(url + query)
+    wait_for(
+        lambda: page.evaluate("window.Clerk.loaded === true"), what="clerk.js to run", page=page
+    )
+
+
+def stored(page: Page, stack: Stack, sql: str, *params: Any, count: int) -> list[dict[str, Any]]:
+    """The rows of `sql` once there are `count` of them (writes land asynchronously)."""
+    wait_for(
+        lambda: len(stack.query(sql, *params)) == count,
+        what=f"{count} row(s) of {sql}",
+        page=page,
+    )
+    return stack.query(sql, *params)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, Route
 
-from .harness import Recorder, Stack, device_state, wait_for
+from .harness import Recorder, Stack, device_state, open_fixture, stored, wait_for
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EMAIL = "shopper@example.com"
 GPC_ON = "Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})"
 
@@ -30,44 +28,12 @@ CALL = """([endpoint, args]) => new Promise(done => {
 })"""
 
 
-def open_fixture(page: Page, stack: Stack, query: str = "", name: str = "basic.html") -> None:
-    """Serve a fixture page on the shop's origin, open it and wait for clerk.js to run."""
-    html = (
-        (FIXTURES / name)
-        .read_text()
-        .replace("{{COLLECTOR}}", stack.collector_url)
-        .replace("{{KEY}}", stack.public_key)
-    )
-    url = f"{stack.shop_url}/fixture/{name}"
-    # A fulfilled page has no address of its own, so Chromium counts it as public and its
-    # calls to the loopback collector need Local Network Access; a real shop's would not.
-    page.context.grant_permissions(["local-network-access"], origin=stack.shop_url)
-    page.route(
-        lambda u: u.split("?")[0] == url,
-        lambda route: route.fulfill(body=html, content_type="text/html"),
-    )
-    page.goto(url + query)
-    wait_for(
-        lambda: page.evaluate("window.Clerk.loaded === true"), what="clerk.js to run", page=page
-    )
-
-
 def call(page: Page, endpoint: str, args: dict[str, Any]) -> dict[str, Any]:
     return page.evaluate(CALL, [endpoint, args])
 
 
 def cookies(page: Page) -> dict[str, str]:
     return {c["name"]: c["value"] for c in page.context.cookies()}
-
-
-def stored(page: Page, stack: Stack, sql: str, *params: Any, count: int) -> list[dict[str, Any]]:
-    """The rows of `sql` once there are `count` of them (writes land asynchronously)."""
-    wait_for(
-        lambda: len(stack.query(sql, *params)) == count,
-        what=f"{count} row(s) of {sql}",
-        page=page,
-    )
-    return stack.query(sql, *params)
 
 
 def assert_device_holds_nothing(page: Page) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route
 
-from .harness import Recorder, Stack, http_json, wait_for
-from .test_clerk_js import open_fixture, stored
+from .harness import Recorder, Stack, http_json, open_fixture, stored, wait_for
 
 HOSTILE = "<img src=x onerror=alert(1)> Mug"
 PRODUCT_PAGE = "<!doctype html><title>product</title><h1>A product</h1>"
