@@ -50,7 +50,7 @@ from typing import Any
 
 from .procs import BIN
 
-VERSION = 1  # bump whenever the generator changes what it writes
+VERSION = 2  # bump whenever the generator changes what it writes
 DAY_MS = 86_400_000
 SHOP_URL = "http://localhost:8001"
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -394,7 +394,8 @@ def generate_history(spec: Spec, catalogue: list[dict[str, Any]], now_ms: int) -
                 "visitor_mode": mode,
                 "visitor_id": visitor,
                 "session": session,
-                "email": None,
+                # Persistent shoppers leave an email (no draw from rng: the rest stays as is).
+                "email": f"{visitor.lower()}@example.com" if mode == "persistent" else None,
                 "customer": None,
             }
         )
@@ -451,6 +452,7 @@ def insert_history(db: Path, public_key: str, history: History, chunk: int = 20_
     """Insert the events and orders as the collector writes them, in large transactions."""
     from sqlalchemy import select
 
+    from collector.storage.attribution import attribute_orders
     from collector.storage.engine import make_engine
     from collector.storage.schema import events, stores
     from collector.storage.tracking import event_row, record_sale
@@ -484,7 +486,9 @@ def insert_history(db: Path, public_key: str, history: History, chunk: int = 20_
                     conn.execute(statement, rows)
         with engine.begin() as conn:
             for order in history.orders:
-                record_sale(conn, store_id=store_id, **order)
+                record_sale(conn, store_id=store_id, attribute=False, **order)
+            # All orders' attribution in one statement, as migration 6 computes it.
+            attribute_orders(conn, store_id=store_id)
     finally:
         engine.dispose()
     return store_id
@@ -507,6 +511,12 @@ def working_copy(dataset: Dataset, directory: Path, log: Any) -> dict[str, Any]:
         with sqlite3.connect(target) as conn:
             conn.execute("UPDATE events SET ts = ts + ?", (age,))
             conn.execute("UPDATE orders SET ts = ts + ?", (age,))
+            conn.execute(
+                "UPDATE order_attribution SET order_ts = order_ts + ?, click_ts = click_ts + ?",
+                (age, age),
+            )
+            for table in ("rollup_visits", "rollup_widgets", "rollup_products"):
+                conn.execute(f"DELETE FROM {table}")  # days moved: rolled up again
         info["shifted_ms"] = age
         info["shift_seconds"] = round(time.monotonic() - mark, 1)
         log(

@@ -33,11 +33,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import browser, ingest, procs, recs, script_size
+from . import browser, dashboard, ingest, procs, recs, script_size
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
-PARTS = ("ingest", "size", "browser", "recs")
+PARTS = ("ingest", "size", "browser", "recs", "dashboard")
 
 
 def log(message: str) -> None:
@@ -213,6 +213,8 @@ def table(report: dict[str, Any]) -> str:
             )
     if "recs" in report:
         lines += recs.table(report["recs"])
+    if "dashboard" in report:
+        lines += dashboard.table(report["dashboard"])
     return "\n".join(lines)
 
 
@@ -227,7 +229,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="length of each ingest window")
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--loads", type=int, help="page loads per series (default 20)")
-    parser.add_argument("--only", default=",".join(PARTS), help="ingest,size,browser,recs")
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help="ingest,size,browser,recs,dashboard"
+    )
     parser.add_argument(
         "--pg-workers",
         type=int,
@@ -321,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                 spec=recs.dataset.Spec(seed=args.recs_seed),
             )
             report["recs"] = recs.run(recs_settings, log, explain=args.recs_explain)
+        if "dashboard" in parts:
+            report["dashboard"] = dashboard.run(20 if args.quick else 100, log, seed=args.recs_seed)
         if args.profile is not None:
             from . import profile
 

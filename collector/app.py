@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,12 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import products, recommendations, search, tracking
+from . import products, recommendations, search, stats, tracking
+from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
 from .middleware import CORSMiddleware
 from .script import Script
 from .services import Services
 from .settings import Settings
+from .storage import analytics
+from .storage.schema import stores
 
 log = logging.getLogger("collector")
 
@@ -75,10 +78,9 @@ async def index(request: Request) -> Response:
     return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
 
 
-async def _destroy_expired_salts(
-    services: Services, stop: asyncio.Event, every: float = 60.0
-) -> None:
-    """Salts are destroyed soon after their period ends, even if no traffic comes.
+async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 60.0) -> None:
+    """Salts are destroyed soon after their period ends, even if no traffic comes, and
+    the days that are over are rolled up for the dashboard.
 
     Stopped by `stop`, never cancelled, so that a clean-up under way finishes (and
     gives its connection back) before the storage closes.
@@ -86,10 +88,17 @@ async def _destroy_expired_salts(
     while not stop.is_set():
         try:
             await services.visitors.destroy_expired()
+            await anyio.to_thread.run_sync(_roll_up, services)
         except (OperationalError, InterfaceError) as exc:
-            log.warning("could not destroy expired salts yet: %s", exc)
+            log.warning("housekeeping postponed: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+def _roll_up(services: Services) -> None:
+    now = services.now_ms()
+    for store_id in services.storage.run(lambda conn: list(conn.scalars(select(stores.c.id)))):
+        services.storage.run(analytics.refresh_rollups, store_id=store_id, now_ms=now)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
@@ -102,7 +111,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await anyio.to_thread.run_sync(services.storage.migrate)
         await services.storage.start()
         stop = asyncio.Event()
-        janitor = asyncio.create_task(_destroy_expired_salts(services, stop), name="salts")
+        janitor = asyncio.create_task(_housekeeping(services, stop), name="housekeeping")
         try:
             yield
         finally:
@@ -120,6 +129,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *products.routes,
             *recommendations.routes,
             *search.routes,
+            *stats.routes,
+            dashboard_mount(settings),
         ],
         middleware=[Middleware(CORSMiddleware)],
         exception_handlers={

@@ -1,4 +1,4 @@
-"""`clerk-collector`: serve, migrate, create-store, create-admin, import, demo."""
+"""`clerk-collector`: serve, migrate, create-store, create-admin, import, demo, simulate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from .settings import ConfigError, Settings
 from .storage import Storage
-from .storage.stores import create_admin, create_store
+from .storage.stores import NotFound, create_admin, create_store, stores_of_admin
 
 
 @contextlib.contextmanager
@@ -75,9 +75,16 @@ def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
                 f"--origin {origin!r}: give scheme and host only, e.g. https://shop.example"
             )
     with _storage(settings) as storage:
-        keys = storage.run(
-            create_store, name=args.name, origins=args.origin, now=int(time.time() * 1000)
-        )
+        try:
+            keys = storage.run(
+                create_store,
+                name=args.name,
+                origins=args.origin,
+                now=int(time.time() * 1000),
+                admin_emails=[email.lower() for email in args.admin],
+            )
+        except NotFound as exc:
+            raise ConfigError(f"--admin: {exc.args[0]}") from None
     if args.json:
         print(json.dumps({"public_key": keys["public_key"], "private_key": keys["private_key"]}))
     else:
@@ -96,10 +103,34 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     if len(password) < 8:
         raise ConfigError("the password must have at least 8 characters")
     with _storage(settings) as storage:
-        storage.run(
-            create_admin, email=args.email.lower(), password=password, now=int(time.time() * 1000)
-        )
-    print(f"admin {args.email.lower()} can log in")
+        try:
+            admin_id = storage.run(
+                create_admin,
+                email=args.email.lower(),
+                password=password,
+                now=int(time.time() * 1000),
+                store_keys=args.store,
+            )
+        except NotFound as exc:
+            raise ConfigError(f"--store: {exc.args[0]}") from None
+        granted = storage.run(stores_of_admin, admin_id=admin_id)
+    names = ", ".join(store["name"] for store in granted) or "none yet"
+    print(f"admin {args.email.lower()} can log in; stores: {names}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from .storage.retention import purge
+
+    now = int(time.time() * 1000)
+    before = now - settings.retention_days * 86_400_000
+    with _storage(settings) as storage:
+        counts = storage.run(purge, before_ms=before, now_ms=now, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    cutoff = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(before / 1000))
+    print(f"retention {settings.retention_days} days: {verb} what is older than {cutoff}")
+    for name, count in counts.items():
+        print(f"  {name}: {count}")
     return 0
 
 
@@ -136,6 +167,34 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, host=args.host, port=args.port, shop_port=args.shop_port)
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from .simulate import SimulationError, simulate
+
+    def progress(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    print(
+        f"simulating {args.visitors} visitors over {args.days} days (seed {args.seed})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        result = simulate(
+            settings,
+            store_key=args.store,
+            visitors=args.visitors,
+            days=args.days,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            progress=progress,
+        )
+    except SimulationError as exc:
+        print(f"clerk-collector: simulate: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(result.summary())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="clerk-collector", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -157,12 +216,26 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         help="a shop origin allowed to send events (repeatable; default: any)",
     )
+    store.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="EMAIL",
+        help="a dashboard admin who may see the new store (repeatable)",
+    )
     store.add_argument("--json", action="store_true", help="print the keys as JSON")
     store.set_defaults(run=cmd_create_store)
 
     admin = sub.add_parser("create-admin", help="add (or reset) a dashboard user")
     admin.add_argument("email")
     admin.add_argument("--password")
+    admin.add_argument(
+        "--store",
+        action="append",
+        metavar="PUBLIC_KEY",
+        help="a store the admin may see in the dashboard (repeatable); without --store, "
+        "every store that exists now",
+    )
     admin.set_defaults(run=cmd_create_admin)
 
     load = sub.add_parser(
@@ -190,11 +263,39 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--dry-run", action="store_true", help="check every record and write nothing")
     load.set_defaults(run=cmd_import)
 
+    purge = sub.add_parser(
+        "purge",
+        help="apply retention: delete raw events, searches, baskets and email links older "
+        "than RETENTION_DAYS (orders and daily figures stay)",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    purge.set_defaults(run=cmd_purge)
+
     demo = sub.add_parser("demo", help="run collector and demo shop together on SQLite")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--shop-port", type=int, default=8001)
     demo.set_defaults(run=cmd_demo)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="write realistic synthetic traffic (views, clicks, searches, orders)",
+        description="Send N visitors' visits over the D days before now through the "
+        "collector's own API, in process: views, widget and search clicks, searches, "
+        "baskets and orders, in all three visitor modes. The same seed sends the same traffic.",
+    )
+    sim.add_argument("--visitors", type=int, required=True, metavar="N", help="how many visitors")
+    sim.add_argument("--days", type=int, required=True, metavar="D", help="over how many days")
+    sim.add_argument("--store", required=True, metavar="PUBLIC_KEY", help="the store's public key")
+    sim.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    sim.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="C",
+        help="visits in flight at once (default 16; 1 makes a run fully repeatable)",
+    )
+    sim.set_defaults(run=cmd_simulate)
     return top
 
 

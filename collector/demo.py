@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 
 import uvicorn
@@ -13,12 +14,17 @@ from .app import create_app
 from .settings import Settings
 from .storage import Storage
 from .storage.catalogue import upsert_products
-from .storage.schema import stores
+from .storage.schema import orders, stores
 from .storage.stores import create_admin, create_store
 
 DEMO_STORE = "Demo shop"
 DEMO_ADMIN = "admin@demo.shop"
 DEMO_PASSWORD = "demo-password"
+# On first start (no orders yet) a month of simulated traffic fills the dashboard
+# (about 5,000 requests: some 20 s of CPU).
+DEMO_VISITORS = 250
+DEMO_DAYS = 30
+DEMO_SEED = 2026
 
 
 def _demo_store_key(conn: Connection, *, now: int) -> str:
@@ -39,9 +45,52 @@ def seed(storage: Storage, *, shop_url: str) -> str:
             select(stores.c.id).where(stores.c.public_key == public_key)
         ).scalar_one()
     )
-    storage.run(create_admin, email=DEMO_ADMIN, password=DEMO_PASSWORD, now=now)
+    storage.run(
+        create_admin, email=DEMO_ADMIN, password=DEMO_PASSWORD, now=now, store_keys=[public_key]
+    )
     storage.run(upsert_products, store_id=store_id, items=generate_catalogue(shop_url), now=now)
     return public_key
+
+
+def _has_orders(conn: Connection, *, public_key: str) -> bool:
+    found = conn.execute(
+        select(orders.c.id)
+        .join(stores, stores.c.id == orders.c.store_id)
+        .where(stores.c.public_key == public_key)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def simulate_history(settings: Settings, public_key: str) -> None:
+    """A month of shop traffic through the collector's API, so the dashboard has data."""
+    from .simulate import SimulationError, simulate
+
+    print(
+        f"first start: simulating {DEMO_DAYS} days of traffic from {DEMO_VISITORS} visitors "
+        "(takes about half a minute) ...",
+        flush=True,
+    )
+    live = sys.stdout.isatty()
+
+    def progress(line: str) -> None:
+        print(f"\r  {line}", end="", flush=True)
+
+    try:
+        result = simulate(
+            settings,
+            store_key=public_key,
+            visitors=DEMO_VISITORS,
+            days=DEMO_DAYS,
+            seed=DEMO_SEED,
+            progress=progress if live else None,
+        )
+    except SimulationError as exc:
+        print("\n" if live else "", end="")
+        print(f"could not simulate the traffic (the demo runs without it): {exc}", flush=True)
+        return
+    print("\n" if live else "", end="")
+    print(result.summary(), flush=True)
 
 
 def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int:
@@ -51,7 +100,10 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
     storage = Storage(settings.database_url)
     storage.migrate()
     public_key = seed(storage, shop_url=shop_url)
+    first_start = not storage.run(_has_orders, public_key=public_key)
     storage.dispose()
+    if first_start:
+        simulate_history(settings, public_key)
 
     os.environ.update(
         DEMO_COLLECTOR_URL=collector_url, DEMO_PUBLIC_KEY=public_key, DEMO_SHOP_URL=shop_url
@@ -77,6 +129,7 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
     ]
     print(f"collector:  {collector_url}  (script {collector_url}/clerk.js)", flush=True)
     print(f"demo shop:  {shop_url}", flush=True)
+    print(f"dashboard:  {collector_url}/dashboard/  ({DEMO_ADMIN} / {DEMO_PASSWORD})", flush=True)
     print(f"store key:  {public_key}", flush=True)
     print(f"database:   {settings.database_url}", flush=True)
     print("Ctrl-C stops both.", flush=True)

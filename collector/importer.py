@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 from .errors import ApiError, invalid
 from .products import product
 from .storage import Storage, catalogue, tracking
+from .storage.attribution import attribute_orders
 from .storage.stores import store_by_public_key
 from .tracking import sale_line
 from .validation import REQUIRED, email, list_of, product_id, text, type_name, validate
@@ -196,10 +197,10 @@ def clean_order(value: Any) -> dict[str, Any]:
 
 
 def write_orders(conn: Connection, *, store_id: int, items: list[dict[str, Any]], now: int) -> int:
-    """Record each order once (by id); return how many were new."""
-    new = 0
+    """Record each order once (by id), attributed as one batch; return how many were new."""
+    new: list[str] = []
     for order in items:
-        new += tracking.record_sale(
+        if tracking.record_sale(
             conn,
             store_id=store_id,
             ts=order["time"],
@@ -210,8 +211,11 @@ def write_orders(conn: Connection, *, store_id: int, items: list[dict[str, Any]]
             session=None,
             email=order["email"],
             customer=order["customer"],
-        )
-    return new
+            attribute=False,
+        ):
+            new.append(order["id"])
+    attribute_orders(conn, store_id=store_id, order_ids=new)
+    return len(new)
 
 
 def write_products(

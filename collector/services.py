@@ -23,7 +23,8 @@ class Services:
             self.storage, rotation_days=settings.salt_rotation_days, clock=clock
         )
         self._stores: dict[str, tuple[float, Store]] = {}
-        self.rankings = RankingCache(settings.recommendation_cache_seconds)
+        # Timed by the collector's clock, so a simulated clock ages the rankings too.
+        self.rankings = RankingCache(settings.recommendation_cache_seconds, clock=clock)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -7,6 +7,7 @@ the field. Query strings carry lists as JSON and `null` as the word null.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -84,6 +85,16 @@ def number(low: float, high: float) -> Parser:
         return float(value)
 
     return parse
+
+
+def date(name: str, value: Any, from_query: bool) -> datetime.date:
+    """A calendar date as YYYY-MM-DD (a UTC day)."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise invalid(name, f"must be a date as YYYY-MM-DD, not {value!r:.40}")
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise invalid(name, f"{value} is not a calendar date") from None
 
 
 def boolean(name: str, value: Any, from_query: bool) -> bool:

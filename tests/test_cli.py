@@ -68,3 +68,73 @@ def test_placeholder_secret_is_refused_outside_development(db, monkeypatch, caps
     monkeypatch.delenv("SECRET_KEY", raising=False)
     assert main(["migrate"]) == 2
     assert "SECRET_KEY" in capsys.readouterr().err
+
+
+def grants(url: str) -> set[tuple[str, str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                (row.email, row.name)
+                for row in conn.execute(
+                    text(
+                        "SELECT admins.email, stores.name FROM admin_stores "
+                        "JOIN admins ON admins.id = admin_stores.admin_id "
+                        "JOIN stores ON stores.id = admin_stores.store_id"
+                    )
+                )
+            }
+    finally:
+        engine.dispose()
+
+
+def new_store(name: str, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    capsys.readouterr()
+    assert main(["create-store", name, "--json", *extra]) == 0
+    return str(json.loads(capsys.readouterr().out)["public_key"])
+
+
+def test_create_admin_with_store_grants_only_those_stores(db, capsys):
+    first = new_store("First", capsys)
+    new_store("Second", capsys)
+    assert (
+        main(["create-admin", "a@shop.example", "--password", "long enough", "--store", first]) == 0
+    )
+    assert "stores: First" in capsys.readouterr().out
+    assert grants(db) == {("a@shop.example", "First")}
+
+
+def test_create_admin_without_store_grants_every_store_there_is_now(db, capsys):
+    new_store("First", capsys)
+    new_store("Second", capsys)
+    assert main(["create-admin", "a@shop.example", "--password", "long enough"]) == 0
+    new_store("Later", capsys)
+    assert grants(db) == {("a@shop.example", "First"), ("a@shop.example", "Second")}
+
+
+def test_create_admin_help_says_what_no_store_means(capsys):
+    with pytest.raises(SystemExit):
+        main(["create-admin", "--help"])
+    assert "every store that exists now" in " ".join(capsys.readouterr().out.split())
+
+
+def test_create_admin_refuses_an_unknown_store_and_adds_nobody(db, capsys):
+    assert (
+        main(["create-admin", "a@shop.example", "--password", "long enough", "--store", "pk_no"])
+        == 2
+    )
+    assert "no store with public key 'pk_no'" in capsys.readouterr().err
+    assert one(db, "SELECT count(*) AS n FROM admins")["n"] == 0
+
+
+def test_create_store_with_admin_grants_it(db, capsys):
+    assert main(["create-admin", "A@Shop.example", "--password", "long enough"]) == 0
+    assert main(["create-admin", "b@shop.example", "--password", "long enough"]) == 0
+    new_store("Mine", capsys, "--admin", "a@shop.example")
+    assert grants(db) == {("a@shop.example", "Mine")}
+
+
+def test_create_store_refuses_an_unknown_admin_and_adds_no_store(db, capsys):
+    assert main(["create-store", "Shop", "--admin", "nobody@shop.example"]) == 2
+    assert "no admin 'nobody@shop.example'" in capsys.readouterr().err
+    assert one(db, "SELECT count(*) AS n FROM stores")["n"] == 0

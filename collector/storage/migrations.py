@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, select, text
 
-from . import schema, search
+from . import attribution, schema, search
 
 Step = Callable[[Connection], None]
 
@@ -49,6 +49,23 @@ def _recommendations(conn: Connection) -> None:
     )
 
 
+def _analytics(conn: Connection) -> None:
+    create_tables("order_attribution", "rollup_visits", "rollup_widgets", "rollup_products")(conn)
+    for store_id in conn.scalars(select(schema.stores.c.id)):
+        attribution.attribute_orders(conn, store_id=store_id)
+
+
+def _dashboard(conn: Connection) -> None:
+    create_tables("admin_stores", "login_failures")(conn)
+    # Until now every admin saw every store: keep it so for the admins there are.
+    conn.execute(
+        text(
+            "INSERT INTO admin_stores (admin_id, store_id) "
+            "SELECT admins.id, stores.id FROM admins CROSS JOIN stores"
+        )
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (
         1,
@@ -67,6 +84,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     ),
     (2, "product search: index, vocabulary, popularity, searches log", search.migrate),
     (3, "recommendations: category index, products by date", _recommendations),
+    (6, "analytics: order attribution, daily roll-ups", _analytics),
+    (7, "dashboard: admin stores, login throttling", _dashboard),
 ]
 
 

@@ -54,6 +54,29 @@ admins = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Which stores each dashboard admin may see. A store not granted is, to that admin,
+# a store that does not exist.
+admin_stores = Table(
+    "admin_stores",
+    metadata,
+    Column("admin_id", Integer, ForeignKey("admins.id"), primary_key=True),
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Index("ix_admin_stores_store", "store_id"),
+)
+
+# Failed dashboard sign-ins, shared by every collector process, for throttling.
+# `key` is an HMAC (with SECRET_KEY) of the email or of the client's address, so
+# the address itself is never written. Rows older than the window are pruned.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Index("ix_login_failures_key_ts", "key", "ts"),
+    Index("ix_login_failures_ts", "ts"),
+)
+
 # Random salts of the cookieless visitor hash, one per rotation period. A period's
 # salt is deleted as soon as the period is over, so its ids can never be recomputed.
 salts = Table(
@@ -162,4 +185,69 @@ product_categories = Table(
     Column("category", String(200), primary_key=True),
     Column("product_id", String(128), primary_key=True),
     Index("ix_product_categories_product", "store_id", "product_id"),
+)
+
+# ------------------------------------------------------------------ analytics
+
+# For each order line, the last click in a Clerk widget or search result on that
+# product by the order's shopper (their visitor id, or another id linked to the same
+# email) before the order, at any age: the attribution window is applied when
+# reading (click_ts >= order_ts - window), so changing the setting needs no recompute.
+# Written when a sale is recorded and when a new email link joins two histories.
+# It holds no identifier, so it outlives the clicks (retention, forget).
+order_attribution = Table(
+    "order_attribution",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("order_id", String(128), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("product_id", String(128), nullable=False),
+    Column("order_ts", BigInteger, nullable=False),
+    Column("click_ts", BigInteger, nullable=False),
+    Column("api", String(100), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("source", String(16), nullable=False),  # "recommendations" | "search"
+    Index("ix_order_attribution_store_ts", "store_id", "order_ts"),
+)
+
+# Daily roll-ups of the raw events (UTC days, numbered from the Unix epoch), so that
+# dashboard ranges read a row per day instead of every event. A day's rows are kept
+# once the day is over ("final"); the current day is always computed live. They hold
+# no identifiers, so they outlive the events they summarise.
+rollup_visits = Table(
+    "rollup_visits",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    # A visit is one visitor id on one day (cookieless ids change daily anyway).
+    Column("visits", Integer, nullable=False),
+    Column("clerk_visits", Integer, nullable=False),  # clicked a widget or search result
+    Column("converted", Integer, nullable=False),
+    Column("clerk_converted", Integer, nullable=False),
+    Column("orders_clerk", Integer, nullable=False),
+    Column("revenue_clerk", Float, nullable=False),
+    Column("orders_other", Integer, nullable=False),
+    Column("revenue_other", Float, nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+)
+
+rollup_widgets = Table(
+    "rollup_widgets",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("api", String(100), primary_key=True),
+    Column("labels", Text, primary_key=True),
+    Column("renders", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+)
+
+rollup_products = Table(
+    "rollup_products",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Column("views", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
 )

@@ -1,16 +1,22 @@
-"""Stores, dashboard admins and the cookieless visitor salts."""
+"""Stores, dashboard admins (their stores, their failed sign-ins) and the visitor salts."""
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from .. import keys
 from .engine import upsert
-from .schema import admins, salts, stores
+from .schema import admin_stores, admins, login_failures, salts, stores
+
+
+class NotFound(LookupError):
+    """An admin or a store named in a grant does not exist."""
 
 
 @dataclass(frozen=True)
@@ -25,18 +31,43 @@ class Store:
         return keys.private_key_matches(private_key, self.private_key_hash)
 
 
-def create_store(conn: Connection, *, name: str, origins: list[str], now: int) -> dict[str, str]:
+def create_store(
+    conn: Connection,
+    *,
+    name: str,
+    origins: list[str],
+    now: int,
+    admin_emails: Sequence[str] = (),
+    admin_ids: Sequence[int] = (),
+) -> dict[str, str]:
+    """A new store, granted to these admins (by email or id); its keys, shown once."""
+    ids = [*_admin_ids(conn, admin_emails), *admin_ids]
     public_key, private_key = keys.new_public_key(), keys.new_private_key()
-    conn.execute(
-        stores.insert().values(
+    store_id = conn.execute(
+        stores.insert()
+        .values(
             name=name,
             public_key=public_key,
             private_key_hash=keys.hash_private_key(private_key),
             origins=json.dumps(origins),
             created_at=now,
         )
-    )
+        .returning(stores.c.id)
+    ).scalar_one()
+    for admin_id in ids:
+        grant_stores(conn, admin_id=admin_id, store_ids=[store_id])
     return {"name": name, "public_key": public_key, "private_key": private_key}
+
+
+def rotate_private_key(conn: Connection, *, store_id: int) -> str:
+    """Give a store a new private key (the old one stops working); return it, once."""
+    private_key = keys.new_private_key()
+    conn.execute(
+        update(stores)
+        .where(stores.c.id == store_id)
+        .values(private_key_hash=keys.hash_private_key(private_key))
+    )
+    return private_key
 
 
 def store_by_public_key(conn: Connection, public_key: str) -> Store | None:
@@ -59,7 +90,20 @@ def list_stores(conn: Connection) -> list[dict[str, object]]:
     return [dict(row._mapping) for row in rows]
 
 
-def create_admin(conn: Connection, *, email: str, password: str, now: int) -> None:
+def create_admin(
+    conn: Connection,
+    *,
+    email: str,
+    password: str,
+    now: int,
+    store_keys: Sequence[str] | None = None,
+) -> int:
+    """Add an admin (or set an existing one's password) and grant it stores.
+
+    `store_keys` are public keys; None grants every store that exists now. Grants add
+    up: stores granted before are kept. Returns the admin's id.
+    """
+    store_ids = _store_ids(conn, store_keys)
     statement = upsert(conn, admins).values(
         email=email, password_hash=keys.hash_password(password), created_at=now
     )
@@ -68,6 +112,97 @@ def create_admin(conn: Connection, *, email: str, password: str, now: int) -> No
             index_elements=["email"], set_={"password_hash": statement.excluded.password_hash}
         )
     )
+    admin_id = int(conn.execute(select(admins.c.id).where(admins.c.email == email)).scalar_one())
+    grant_stores(conn, admin_id=admin_id, store_ids=store_ids)
+    return admin_id
+
+
+def grant_stores(conn: Connection, *, admin_id: int, store_ids: Sequence[int]) -> None:
+    if store_ids:
+        conn.execute(
+            upsert(conn, admin_stores)
+            .values([{"admin_id": admin_id, "store_id": s} for s in store_ids])
+            .on_conflict_do_nothing(index_elements=["admin_id", "store_id"])
+        )
+
+
+def _store_ids(conn: Connection, public_keys: Sequence[str] | None) -> list[int]:
+    if public_keys is None:
+        return list(conn.scalars(select(stores.c.id).order_by(stores.c.id)))
+    found: dict[str, int] = dict(
+        (key, id_)
+        for key, id_ in conn.execute(
+            select(stores.c.public_key, stores.c.id).where(stores.c.public_key.in_(public_keys))
+        )
+    )
+    for key in public_keys:
+        if key not in found:
+            raise NotFound(f"no store with public key {key!r}")
+    return [found[key] for key in dict.fromkeys(public_keys)]
+
+
+def _admin_ids(conn: Connection, emails: Sequence[str]) -> list[int]:
+    found: dict[str, int] = dict(
+        (email, id_)
+        for email, id_ in conn.execute(
+            select(admins.c.email, admins.c.id).where(admins.c.email.in_(emails))
+        )
+    )
+    for email in emails:
+        if email not in found:
+            raise NotFound(f"no admin {email!r} (create-admin adds one)")
+    return [found[email] for email in dict.fromkeys(emails)]
+
+
+def admin_by_email(conn: Connection, email: str) -> dict[str, Any] | None:
+    row = conn.execute(select(admins).where(admins.c.email == email)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def admin_by_id(conn: Connection, admin_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(admins).where(admins.c.id == admin_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def stores_of_admin(conn: Connection, *, admin_id: int) -> list[dict[str, Any]]:
+    """The stores an admin may see, oldest first, with their public key and origins."""
+    rows = conn.execute(
+        select(
+            stores.c.id, stores.c.name, stores.c.public_key, stores.c.origins, stores.c.created_at
+        )
+        .join(admin_stores, admin_stores.c.store_id == stores.c.id)
+        .where(admin_stores.c.admin_id == admin_id)
+        .order_by(stores.c.id)
+    )
+    return [{**row._mapping, "origins": json.loads(row.origins)} for row in rows]
+
+
+def record_login_attempt(
+    conn: Connection, *, throttle_keys: Sequence[str], now: int, prune_before: int
+) -> list[int]:
+    """Count a sign-in attempt against these (hashed) keys; return the rows' ids.
+
+    An attempt counts from before its password is checked, so that parallel guesses
+    cannot all slip under the limit; it is taken back when it succeeds.
+    """
+    conn.execute(delete(login_failures).where(login_failures.c.ts < prune_before))
+    insert = login_failures.insert().returning(login_failures.c.id)
+    return [int(conn.execute(insert.values(key=key, ts=now)).scalar_one()) for key in throttle_keys]
+
+
+def login_failures_since(conn: Connection, *, throttle_keys: Sequence[str], since: int) -> int:
+    """The most failures (attempts under way included) of any of these keys since then."""
+    counts = conn.execute(
+        select(func.count())
+        .select_from(login_failures)
+        .where(login_failures.c.key.in_(throttle_keys), login_failures.c.ts >= since)
+        .group_by(login_failures.c.key)
+    ).scalars()
+    return max(counts, default=0)
+
+
+def forget_login_attempts(conn: Connection, *, ids: Sequence[int]) -> None:
+    conn.execute(delete(login_failures).where(login_failures.c.id.in_(ids)))
 
 
 def salt_for_period(conn: Connection, *, period: int, expires_at: int) -> str:

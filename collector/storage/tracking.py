@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, update
 
+from .attribution import attribute_orders, orders_of_email
 from .engine import upsert
 from .schema import baskets, email_links, events, order_lines, orders
 from .search import forget_searches
@@ -63,8 +64,13 @@ def record_sale(
     session: str | None,
     email: str | None,
     customer: str | None,
+    attribute: bool = True,
 ) -> bool:
-    """Store an order once per sale id; return False when it was already there."""
+    """Store an order once per sale id; return False when it was already there.
+
+    With `attribute` (the default), its lines are attributed at once (see
+    attribution.py); bulk importers pass False and attribute a whole batch.
+    """
     total = round(sum(line["quantity"] * line["price"] for line in lines), 2)
     inserted = conn.execute(
         upsert(conn, orders)
@@ -99,12 +105,32 @@ def record_sale(
                 for n, line in enumerate(lines)
             ],
         )
+    relinked = False
     if email and visitor_id:
-        link_email(conn, store_id=store_id, email=email, visitor_id=visitor_id, ts=ts)
+        # A new link re-attributes the email's orders, this one included.
+        relinked = link_email(
+            conn, store_id=store_id, email=email, visitor_id=visitor_id, ts=ts, attribute=attribute
+        )
+    if attribute and not relinked and (visitor_id or email):
+        attribute_orders(conn, store_id=store_id, order_ids=[sale_id])
     return True
 
 
-def link_email(conn: Connection, *, store_id: int, email: str, visitor_id: str, ts: int) -> None:
+def link_email(
+    conn: Connection, *, store_id: int, email: str, visitor_id: str, ts: int, attribute: bool = True
+) -> bool:
+    """Link a visitor id to an email; return True when the link is new.
+
+    A new link can join a click history to orders made on another device, so the
+    email's orders are attributed again (unless `attribute` is False).
+    """
+    known = conn.execute(
+        select(email_links.c.first_seen).where(
+            email_links.c.store_id == store_id,
+            email_links.c.email == email,
+            email_links.c.visitor_id == visitor_id,
+        )
+    ).first()
     statement = upsert(conn, email_links).values(
         store_id=store_id, email=email, visitor_id=visitor_id, first_seen=ts, last_seen=ts
     )
@@ -114,6 +140,13 @@ def link_email(conn: Connection, *, store_id: int, email: str, visitor_id: str, 
             set_={"last_seen": statement.excluded.last_seen},
         )
     )
+    if known is not None:
+        return False
+    if attribute:
+        attribute_orders(
+            conn, store_id=store_id, order_ids=orders_of_email(conn, store_id=store_id, email=email)
+        )
+    return True
 
 
 def record_basket(

@@ -1,0 +1,13 @@
+"""The shop owner's dashboard, served under /dashboard by the collector itself.
+
+Server-rendered pages (Jinja2, autoescaped; charts as inline SVG; no JavaScript),
+a signed session cookie, a CSRF token on every form, sign-in throttling kept in
+the database, and a CSV export of every table. The numbers come from
+`collector.storage.analytics`, the same queries as the stats/* endpoints.
+"""
+
+from __future__ import annotations
+
+from .routes import mount
+
+__all__ = ["mount"]

@@ -1,0 +1,67 @@
+"""The dashboard's URL map, mounted at /dashboard by create_app.
+
+/                                   -> the first store's overview
+/login (GET, POST), /logout (POST)
+/switch?store=ID&page=NAME          the header's store picker
+/stores (GET; POST creates)         stores and keys; /stores.csv
+/stores/ID/rotate-key (POST)        a new private key, shown once
+/stores/ID/overview|widgets|products|searches|customers|privacy|visitor
+                                    reports; each also as .csv (or ?format=csv),
+                                    ?table=NAME picks one of a page's tables
+/stores/ID/forget (POST)            erase a customer (email) or a visitor
+/static/dashboard.css
+"""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
+
+from ..settings import Settings
+from . import auth, forget, stores, views
+from .middleware import DashboardSession, SecurityHeaders
+
+MAX_BODY = 64 * 1024
+REPORTS = ["overview", "widgets", "products", "searches", "customers", "privacy", "visitor"]
+
+
+def _routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
+        Route("/", views.home, name="home"),
+        Route("/login", auth.login_form, methods=["GET"], name="login"),
+        Route("/login", auth.login, methods=["POST"], name="login_submit"),
+        Route("/logout", auth.logout, methods=["POST"], name="logout"),
+        Route("/switch", views.switch, name="switch"),
+        Route("/static/dashboard.css", views.stylesheet, name="css"),
+        Route("/stores", stores.stores_page, methods=["GET"], name="stores"),
+        Route("/stores.csv", stores.stores_page, methods=["GET"], name="stores_csv"),
+        Route("/stores", stores.create, methods=["POST"], name="create_store"),
+        Route("/stores/{store_id:int}/rotate-key", stores.rotate, methods=["POST"], name="rotate"),
+        Route("/stores/{store_id:int}/forget", forget.forget, methods=["POST"], name="forget"),
+    ]
+    for name in REPORTS:
+        endpoint = getattr(views, name)
+        routes.append(Route(f"/stores/{{store_id:int}}/{name}", endpoint, name=name))
+        routes.append(Route(f"/stores/{{store_id:int}}/{name}.csv", endpoint, name=f"{name}_csv"))
+    return routes
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    response = views.not_found(Request(scope, receive))
+    await response(scope, receive, send)
+
+
+def mount(settings: Settings) -> Mount:
+    """The dashboard as one Mount; its session cookie exists under /dashboard only."""
+    return Mount(
+        "/dashboard",
+        app=Router(_routes(), default=_not_found),
+        name="dashboard",
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(DashboardSession, secret_key=settings.secret_key),
+        ],
+        max_body_size=MAX_BODY,
+    )

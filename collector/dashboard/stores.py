@@ -1,0 +1,108 @@
+"""Stores and keys: the admin's stores, a new store, a new private key (each shown once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..storage.stores import create_store, rotate_private_key
+from . import tables as t
+from .auth import Admin, checked_form, current_admin, page, services_of
+from .export import csv_response, to_csv
+from .templating import render
+from .views import store_of, wants_csv
+
+MAX_NAME = 200
+MAX_ORIGINS = 50
+
+
+def _context(request: Request, admin: Admin, **extra: Any) -> dict[str, Any]:
+    """The page's values; its store (for the header and the snippet) as picked, or the first."""
+    raw = request.query_params.get("store", "")
+    store = admin.store(int(raw)) if raw.isdigit() else None
+    if store is None:
+        store = admin.stores[0] if admin.stores else None
+    return {
+        "admin": admin,
+        "store": store,
+        "page": "stores",
+        "stores": admin.stores,
+        "base_url": str(request.base_url).rstrip("/"),
+        "name": "",
+        "origins": "",
+        "problem": "",
+        "created": None,
+        "rotated": None,
+        **extra,
+    }
+
+
+@page
+async def stores_page(request: Request) -> Response:
+    admin = await current_admin(request)
+    if wants_csv(request):
+        body = to_csv(admin.stores, [c.key for c in t.STORES], {"created_at": "ms"})
+        return csv_response(body, ["stores"])
+    return render(request, "stores.html", _context(request, admin))
+
+
+def parse_origins(text: str) -> list[str]:
+    """One origin a line (scheme and host only, as create-store --origin); ValueError if not."""
+    origins = [line.strip().rstrip("/") for line in text.splitlines() if line.strip()]
+    if len(origins) > MAX_ORIGINS:
+        raise ValueError(f"At most {MAX_ORIGINS} origins.")
+    for origin in origins:
+        if (
+            not origin.startswith(("http://", "https://"))
+            or origin.count("/") != 2
+            or len(origin) > 200
+            or any(c.isspace() or c in "\"'<>\\" for c in origin)
+        ):
+            raise ValueError(
+                f"“{origin}” is not an origin: give scheme and host only, e.g. https://shop.example"
+            )
+    return list(dict.fromkeys(origins))
+
+
+@page
+async def create(request: Request) -> Response:
+    admin = await current_admin(request)
+    form = await checked_form(request)
+    name = str(form.get("name") or "").strip()
+    raw_origins = str(form.get("origins") or "")
+    problem = ""
+    origins: list[str] = []
+    if not name or len(name) > MAX_NAME:
+        problem = f"Give the store a name of 1 to {MAX_NAME} characters."
+    else:
+        try:
+            origins = parse_origins(raw_origins)
+        except ValueError as exc:
+            problem = str(exc)
+    if problem:
+        context = _context(request, admin, name=name, origins=raw_origins, problem=problem)
+        return render(request, "stores.html", context, status=400)
+    services = services_of(request)
+    keys = await services.storage.write(
+        create_store, name=name, origins=origins, now=services.now_ms(), admin_ids=[admin.id]
+    )
+    admin = await current_admin(request)  # the new store is in the list now
+    return render(request, "stores.html", _context(request, admin, created=keys))
+
+
+@page
+async def rotate(request: Request) -> Response:
+    admin = await current_admin(request)
+    store = store_of(request, admin)
+    form = await checked_form(request)
+    if form.get("confirm") != "yes":
+        problem = (
+            f"Tick the box to confirm: the current private key of “{store['name']}” "
+            "stops working at once."
+        )
+        return render(request, "stores.html", _context(request, admin, problem=problem), status=400)
+    private_key = await services_of(request).storage.write(rotate_private_key, store_id=store["id"])
+    rotated = {"name": store["name"], "public_key": store["public_key"], "private_key": private_key}
+    return render(request, "stores.html", _context(request, admin, rotated=rotated))

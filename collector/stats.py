@@ -1,0 +1,100 @@
+"""stats/*: the dashboard's numbers as JSON for BI tools and scripts (private key).
+
+Each takes `from` and `to` (YYYY-MM-DD, UTC days, both included; default the
+last 30 days) and answers the rows of the matching dashboard table, from the
+same queries (collector/storage/analytics.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from starlette.routing import Route
+
+from .api import Call, Fields, endpoint
+from .errors import invalid
+from .storage import analytics
+from .validation import date, integer, text
+
+MAX_DAYS = 3660
+RANGE: Fields = {"from": (date, None), "to": (date, None)}
+
+
+def date_range(
+    first: datetime.date | None, last: datetime.date | None, *, today: datetime.date
+) -> tuple[int, int]:
+    """[start, end) in Unix ms for the UTC days first..last (default: the last 30 days)."""
+    last = last or today
+    first = first or last - datetime.timedelta(days=29)
+    if first > last:
+        raise invalid("from", f"{first} is after to ({last})")
+    if (last - first).days >= MAX_DAYS:
+        raise invalid("from", f"the range is longer than {MAX_DAYS} days")
+    epoch = datetime.date(1970, 1, 1)
+    return (first - epoch).days * analytics.DAY_MS, ((last - epoch).days + 1) * analytics.DAY_MS
+
+
+def _range(call: Call) -> dict[str, int]:
+    today = datetime.datetime.fromtimestamp(call.services.clock(), datetime.UTC).date()
+    start, end = date_range(call.data["from"], call.data["to"], today=today)
+    return {"store_id": call.store.id, "start_ms": start, "end_ms": end}
+
+
+def _window(call: Call) -> int:
+    return call.services.settings.attribution_window_days * analytics.DAY_MS
+
+
+async def overview(call: Call) -> dict[str, Any]:
+    return await call.services.storage.read(
+        analytics.overview, **_range(call), window_ms=_window(call)
+    )
+
+
+async def widgets(call: Call) -> dict[str, Any]:
+    rows = await call.services.storage.read(
+        analytics.widgets, **_range(call), window_ms=_window(call)
+    )
+    return {"rows": rows}
+
+
+async def products(call: Call) -> dict[str, Any]:
+    rows = await call.services.storage.read(
+        analytics.products, **_range(call), window_ms=_window(call), limit=call.data["limit"]
+    )
+    return {"rows": rows}
+
+
+async def searches(call: Call) -> dict[str, Any]:
+    return await call.services.storage.read(
+        analytics.searches, **_range(call), limit=call.data["limit"]
+    )
+
+
+async def customers(call: Call) -> dict[str, Any]:
+    rows = await call.services.storage.read(
+        analytics.customers,
+        store_id=call.store.id,
+        query=call.data["query"],
+        limit=call.data["limit"],
+        offset=call.data["offset"],
+    )
+    return {"rows": rows}
+
+
+LIMIT: Fields = {"limit": (integer(1, 10_000), 100)}
+
+routes = [
+    Route(f"/v2/stats/{name}", endpoint(fields, handler, private=True), methods=["GET", "POST"])
+    for name, fields, handler in (
+        ("overview", RANGE, overview),
+        ("widgets", RANGE, widgets),
+        ("products", {**RANGE, **LIMIT}, products),
+        ("searches", {**RANGE, **LIMIT}, searches),
+        (
+            "customers",
+            {**LIMIT, "query": (text(254), None), "offset": (integer(0, 10_000_000), 0)},
+            customers,
+        ),
+    )
+]

@@ -1,0 +1,738 @@
+"""What the dashboard and the stats/* endpoints show: one set of queries for both.
+
+Every function takes a connection and a store, with a range of Unix milliseconds
+(start inclusive, end exclusive), and answers plain rows (dicts whose key order is
+the CSV column order). Days are UTC days.
+
+Event counts come from daily roll-ups (rollup_* tables) for days that are over,
+and are computed live for the rest (the current day, or a day not rolled up yet),
+so a range costs a row per past day, never a scan of its events. Order figures
+come from orders, order_lines and order_attribution directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+
+from .attribution import CLERK_APIS
+from .schema import (
+    email_links,
+    events,
+    order_attribution,
+    order_lines,
+    orders,
+    rollup_products,
+    rollup_visits,
+    rollup_widgets,
+    salts,
+)
+from .schema import products as catalogue
+from .search import searches as search_log
+
+DAY_MS = 86_400_000
+# A day's roll-up is final once computed this long after the day ended (group
+# commits and clock skew between processes are far shorter).
+FINAL_AFTER_MS = 10 * 60_000
+# A search result click counts for the shopper's latest search up to this long before it.
+SEARCH_CLICK_MS = 30 * 60_000
+
+Row = dict[str, Any]
+
+
+def day_of(ms: int) -> int:
+    return ms // DAY_MS
+
+
+def _day_end(day: Any) -> Any:
+    """The end of a day (a column) in ms, in 64-bit arithmetic on every backend."""
+    return (day + 1) * literal(DAY_MS, BigInteger)
+
+
+def _days(start_ms: int, end_ms: int) -> range:
+    return range(day_of(start_ms), day_of(end_ms - 1) + 1) if end_ms > start_ms else range(0)
+
+
+def _is_clerk_click() -> Any:
+    return and_(events.c.kind == "click", or_(*(events.c.api.like(p + "%") for p in CLERK_APIS)))
+
+
+def _ratio(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _money(value: float | None) -> float:
+    return round(float(value or 0.0), 2)
+
+
+def _labels(raw: str | None) -> str:
+    """Labels as shown and exported: the widget's labels joined by ", "."""
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return str(raw)
+    return ", ".join(str(label) for label in value) if isinstance(value, list) else str(value)
+
+
+def _iso(day: int) -> str:
+    import datetime as dt
+
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+# ---------------------------------------------------------------- daily roll-ups
+
+
+def _day_rows(conn: Connection, store_id: int, day: int) -> dict[str, list[Row]]:
+    """A day's roll-up rows, computed from the raw events and orders of that day."""
+    start, end = day * DAY_MS, (day + 1) * DAY_MS
+    in_day = and_(events.c.store_id == store_id, events.c.ts >= start, events.c.ts < end)
+    clerk = func.max(case((_is_clerk_click(), 1), else_=0))
+    visitors = {
+        visitor: bool(used)
+        for visitor, used in conn.execute(
+            select(events.c.visitor_id, clerk)
+            .where(in_day, events.c.visitor_id.is_not(None))
+            .group_by(events.c.visitor_id)
+        )
+    }
+    buyers: dict[str, tuple[int, float]] = {}
+    for visitor, count, revenue in conn.execute(
+        select(orders.c.visitor_id, func.count(), func.sum(orders.c.total))
+        .where(
+            orders.c.store_id == store_id,
+            orders.c.ts >= start,
+            orders.c.ts < end,
+            orders.c.visitor_id.is_not(None),
+        )
+        .group_by(orders.c.visitor_id)
+    ):
+        buyers[visitor] = (int(count), float(revenue or 0.0))
+        visitors.setdefault(visitor, False)
+    visits = {
+        "visits": len(visitors),
+        "clerk_visits": sum(visitors.values()),
+        "converted": len(buyers),
+        "clerk_converted": sum(1 for v in buyers if visitors[v]),
+        "orders_clerk": sum(n for v, (n, _) in buyers.items() if visitors[v]),
+        "revenue_clerk": round(sum(r for v, (_, r) in buyers.items() if visitors[v]), 2),
+        "orders_other": sum(n for v, (n, _) in buyers.items() if not visitors[v]),
+        "revenue_other": round(sum(r for v, (_, r) in buyers.items() if not visitors[v]), 2),
+    }
+    widgets = [
+        {"api": api, "labels": labels or "[]", "renders": int(renders), "clicks": int(clicks)}
+        for api, labels, renders, clicks in conn.execute(
+            select(
+                events.c.api,
+                events.c.labels,
+                func.sum(case((events.c.kind == "render", 1), else_=0)),
+                func.sum(case((events.c.kind == "click", 1), else_=0)),
+            )
+            .where(in_day, events.c.kind.in_(("render", "click")), events.c.api.is_not(None))
+            .group_by(events.c.api, events.c.labels)
+        )
+    ]
+    product_rows = [
+        {"product_id": product, "views": int(views), "clicks": int(clicks)}
+        for product, views, clicks in conn.execute(
+            select(
+                events.c.product_id,
+                func.sum(case((events.c.kind == "view", 1), else_=0)),
+                func.sum(case((events.c.kind == "click", 1), else_=0)),
+            )
+            .where(in_day, events.c.kind.in_(("view", "click")), events.c.product_id.is_not(None))
+            .group_by(events.c.product_id)
+        )
+    ]
+    return {"visits": [visits], "widgets": _merge_widgets(widgets), "products": product_rows}
+
+
+def _merge_widgets(rows: list[Row]) -> list[Row]:
+    """Rows of the same api and labels (NULL and "[]" are both no labels) as one."""
+    merged: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        key = (row["api"], row["labels"])
+        if key in merged:
+            merged[key]["renders"] += row["renders"]
+            merged[key]["clicks"] += row["clicks"]
+        else:
+            merged[key] = dict(row)
+    return list(merged.values())
+
+
+def refresh_rollups(
+    conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
+) -> int:
+    """Store the roll-ups of days that are over and not final yet; return how many.
+
+    `days` limits the work (default: every day with events that has no final row).
+    """
+    today = day_of(now_ms)
+    final = set(
+        conn.scalars(
+            select(rollup_visits.c.day).where(
+                rollup_visits.c.store_id == store_id,
+                rollup_visits.c.computed_at >= _day_end(rollup_visits.c.day) + FINAL_AFTER_MS,
+            )
+        )
+    )
+    if days is None:
+        first = conn.scalar(select(func.min(events.c.ts)).where(events.c.store_id == store_id))
+        first_order = conn.scalar(
+            select(func.min(orders.c.ts)).where(orders.c.store_id == store_id)
+        )
+        starts = [t for t in (first, first_order) if t is not None]
+        days = range(day_of(min(starts)), today) if starts else range(0)
+    todo = [d for d in days if d < today and d not in final]
+    for day in todo:
+        rows = _day_rows(conn, store_id, day)
+        for table in (rollup_visits, rollup_widgets, rollup_products):
+            conn.execute(delete(table).where(table.c.store_id == store_id, table.c.day == day))
+        conn.execute(
+            insert(rollup_visits),
+            [{"store_id": store_id, "day": day, "computed_at": now_ms, **rows["visits"][0]}],
+        )
+        for table, name in ((rollup_widgets, "widgets"), (rollup_products, "products")):
+            if rows[name]:
+                conn.execute(
+                    insert(table), [{"store_id": store_id, "day": day, **r} for r in rows[name]]
+                )
+    return len(todo)
+
+
+def invalidate_rollups(conn: Connection, *, store_id: int, start_ms: int, end_ms: int) -> None:
+    """Forget the roll-ups of these days (events were written into the past: simulate)."""
+    first, last = day_of(start_ms), day_of(end_ms)
+    for table in (rollup_visits, rollup_widgets, rollup_products):
+        conn.execute(
+            delete(table).where(
+                table.c.store_id == store_id, table.c.day >= first, table.c.day <= last
+            )
+        )
+
+
+def _rolled(
+    conn: Connection, store_id: int, start_ms: int, end_ms: int
+) -> tuple[set[int], list[int]]:
+    """(days of the range read from final roll-ups, days to compute live)."""
+    days = _days(start_ms, end_ms)
+    if not days:
+        return set(), []
+    final = set(
+        conn.scalars(
+            select(rollup_visits.c.day).where(
+                rollup_visits.c.store_id == store_id,
+                rollup_visits.c.day >= days.start,
+                rollup_visits.c.day < days.stop,
+                rollup_visits.c.computed_at >= _day_end(rollup_visits.c.day) + FINAL_AFTER_MS,
+            )
+        )
+    )
+    return final, [d for d in days if d not in final]
+
+
+def _rollup_sums(
+    conn: Connection,
+    table: Any,
+    keys: Sequence[str],
+    values: Sequence[str],
+    store_id: int,
+    start_ms: int,
+    end_ms: int,
+) -> dict[tuple[Any, ...], dict[str, float]]:
+    """Sum `values` of a roll-up per `keys` over the range: final days stored, others live."""
+    final, live = _rolled(conn, store_id, start_ms, end_ms)
+    sums: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(values, 0))
+
+    def add(key: tuple[Any, ...], row: Any) -> None:
+        target = sums[key]
+        for name in values:
+            target[name] += row[name] or 0
+
+    if final:
+        days = _days(start_ms, end_ms)
+        which = [table.c.store_id == store_id, table.c.day >= days.start, table.c.day < days.stop]
+        if len(final) < len(days):
+            which.append(table.c.day.in_(sorted(final)))
+        for stored in conn.execute(
+            select(*(table.c[k] for k in keys), *(func.sum(table.c[v]).label(v) for v in values))
+            .where(*which)
+            .group_by(*(table.c[k] for k in keys))
+        ).mappings():
+            add(tuple(stored[k] for k in keys), stored)
+    name = {rollup_visits: "visits", rollup_widgets: "widgets", rollup_products: "products"}[table]
+    for day in live:
+        for row in _day_rows(conn, store_id, day)[name]:
+            add(tuple(row[k] for k in keys), row)
+    return sums
+
+
+# ---------------------------------------------------------------- attribution reads
+
+
+def _attributed_lines(
+    conn: Connection, store_id: int, start_ms: int, end_ms: int, window_ms: int
+) -> list[Row]:
+    """Lines of orders in the range sold through Clerk (click inside the window)."""
+    a = order_attribution
+    line = order_lines
+    return [
+        dict(row)
+        for row in conn.execute(
+            select(
+                a.c.order_id,
+                a.c.line,
+                a.c.product_id,
+                a.c.order_ts,
+                a.c.click_ts,
+                a.c.api,
+                a.c.labels,
+                a.c.source,
+                (line.c.quantity * line.c.price).label("amount"),
+                orders.c.total,
+            )
+            .select_from(
+                a.join(
+                    line,
+                    and_(
+                        line.c.store_id == a.c.store_id,
+                        line.c.order_id == a.c.order_id,
+                        line.c.line == a.c.line,
+                    ),
+                ).join(orders, and_(orders.c.store_id == a.c.store_id, orders.c.id == a.c.order_id))
+            )
+            .where(
+                a.c.store_id == store_id,
+                a.c.order_ts >= start_ms,
+                a.c.order_ts < end_ms,
+                a.c.click_ts >= a.c.order_ts - window_ms,
+            )
+        ).mappings()
+    ]
+
+
+def _credited(lines: list[Row]) -> dict[str, Row]:
+    """Per impacted order, the line whose click was the last: that widget gets the order."""
+    last: dict[str, Row] = {}
+    for row in lines:
+        best = last.get(row["order_id"])
+        if best is None or (row["click_ts"], -row["line"]) > (best["click_ts"], -best["line"]):
+            last[row["order_id"]] = row
+    return last
+
+
+# ---------------------------------------------------------------- pages
+
+
+def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, window_ms: int) -> Row:
+    """Orders, revenue and what Clerk did for them, with a row per day."""
+    day = (orders.c.ts // DAY_MS).label("day")
+    daily: dict[int, Row] = {
+        d: {
+            "date": _iso(d),
+            "orders": 0,
+            "revenue": 0.0,
+            "impacted_orders": 0,
+            "impacted_revenue": 0.0,
+            "attributed_revenue": 0.0,
+        }
+        for d in _days(start_ms, end_ms)
+    }
+    for d, count, revenue in conn.execute(
+        select(day, func.count(), func.sum(orders.c.total))
+        .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
+        .group_by(day)
+    ):
+        daily[int(d)]["orders"] = int(count)
+        daily[int(d)]["revenue"] = float(revenue or 0.0)
+    lines = _attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
+    credited = _credited(lines)
+    by_source = {s: {"orders": 0, "revenue": 0.0} for s in ("recommendations", "search")}
+    for row in lines:
+        by_source[row["source"]]["revenue"] += row["amount"]
+        daily[day_of(row["order_ts"])]["attributed_revenue"] += row["amount"]
+    for row in credited.values():
+        by_source[row["source"]]["orders"] += 1
+        entry = daily[day_of(row["order_ts"])]
+        entry["impacted_orders"] += 1
+        entry["impacted_revenue"] += row["total"]
+    visits = _rollup_sums(
+        conn,
+        rollup_visits,
+        (),
+        (
+            "visits",
+            "clerk_visits",
+            "converted",
+            "clerk_converted",
+            "orders_clerk",
+            "revenue_clerk",
+            "orders_other",
+            "revenue_other",
+        ),
+        store_id,
+        start_ms,
+        end_ms,
+    ).get((), {})
+    v = defaultdict(float, visits)
+    total_orders = sum(e["orders"] for e in daily.values())
+    revenue = sum(e["revenue"] for e in daily.values())
+    impacted_revenue = sum(r["total"] for r in credited.values())
+    for entry in daily.values():
+        for key in ("revenue", "impacted_revenue", "attributed_revenue"):
+            entry[key] = _money(entry[key])
+    return {
+        "orders": total_orders,
+        "revenue": _money(revenue),
+        "impacted_orders": len(credited),
+        "impacted_revenue": _money(impacted_revenue),
+        "attributed_revenue": _money(sum(r["amount"] for r in lines)),
+        "share": _ratio(impacted_revenue, revenue),
+        "by_source": {
+            s: {"orders": x["orders"], "revenue": _money(x["revenue"])}
+            for s, x in by_source.items()
+        },
+        "visits": int(v["visits"]),
+        "clerk_visits": int(v["clerk_visits"]),
+        "conversion_clerk": _ratio(v["clerk_converted"], v["clerk_visits"]),
+        "conversion_other": _ratio(
+            v["converted"] - v["clerk_converted"], v["visits"] - v["clerk_visits"]
+        ),
+        "aov_clerk": _money(v["revenue_clerk"] / v["orders_clerk"] if v["orders_clerk"] else 0),
+        "aov_other": _money(v["revenue_other"] / v["orders_other"] if v["orders_other"] else 0),
+        "daily": [daily[d] for d in sorted(daily)],
+    }
+
+
+def widgets(
+    conn: Connection, *, store_id: int, start_ms: int, end_ms: int, window_ms: int
+) -> list[Row]:
+    """Per widget (api + labels): renders, clicks, click-through, orders credited, revenue."""
+    counts = _rollup_sums(
+        conn, rollup_widgets, ("api", "labels"), ("renders", "clicks"), store_id, start_ms, end_ms
+    )
+    table: dict[tuple[str, str], Row] = {}
+
+    def entry(api: str, labels: str) -> Row:
+        key = (api, _labels(labels))
+        if key not in table:
+            table[key] = {
+                "api": api,
+                "labels": key[1],
+                "renders": 0,
+                "clicks": 0,
+                "ctr": 0.0,
+                "orders": 0,
+                "revenue": 0.0,
+            }
+        return table[key]
+
+    for (api, labels), sums in counts.items():
+        row = entry(api, labels)
+        row["renders"] += int(sums["renders"])
+        row["clicks"] += int(sums["clicks"])
+    lines = _attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
+    for line in lines:
+        entry(line["api"], line["labels"])["revenue"] += line["amount"]
+    for line in _credited(lines).values():
+        entry(line["api"], line["labels"])["orders"] += 1
+    for row in table.values():
+        row["ctr"] = _ratio(row["clicks"], row["renders"])
+        row["revenue"] = _money(row["revenue"])
+    return sorted(
+        table.values(), key=lambda r: (-r["revenue"], -r["clicks"], r["api"], r["labels"])
+    )
+
+
+def products(
+    conn: Connection,
+    *,
+    store_id: int,
+    start_ms: int,
+    end_ms: int,
+    window_ms: int,
+    limit: int = 100,
+) -> list[Row]:
+    """Per product: views, clicks, units sold, revenue and the part sold through Clerk."""
+    counts = _rollup_sums(
+        conn, rollup_products, ("product_id",), ("views", "clicks"), store_id, start_ms, end_ms
+    )
+    table: dict[str, Row] = {}
+
+    def entry(product_id: str) -> Row:
+        if product_id not in table:
+            table[product_id] = {
+                "product_id": product_id,
+                "name": "",
+                "views": 0,
+                "clicks": 0,
+                "units": 0,
+                "revenue": 0.0,
+                "attributed_revenue": 0.0,
+            }
+        return table[product_id]
+
+    for (product_id,), sums in counts.items():
+        row = entry(product_id)
+        row["views"], row["clicks"] = int(sums["views"]), int(sums["clicks"])
+    for product_id, units, revenue in conn.execute(
+        select(
+            order_lines.c.product_id,
+            func.sum(order_lines.c.quantity),
+            func.sum(order_lines.c.quantity * order_lines.c.price),
+        )
+        .select_from(
+            order_lines.join(
+                orders,
+                and_(
+                    orders.c.store_id == order_lines.c.store_id,
+                    orders.c.id == order_lines.c.order_id,
+                ),
+            )
+        )
+        .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
+        .group_by(order_lines.c.product_id)
+    ):
+        row = entry(product_id)
+        row["units"], row["revenue"] = int(units or 0), float(revenue or 0.0)
+    for line in _attributed_lines(conn, store_id, start_ms, end_ms, window_ms):
+        entry(line["product_id"])["attributed_revenue"] += line["amount"]
+    ranked = sorted(
+        table.values(),
+        key=lambda r: (-r["revenue"], -r["clicks"], -r["views"], r["product_id"]),
+    )[:limit]
+    names = {
+        id_: name
+        for id_, name in conn.execute(
+            select(catalogue.c.id, catalogue.c.name).where(
+                catalogue.c.store_id == store_id,
+                catalogue.c.id.in_([r["product_id"] for r in ranked]),
+            )
+        )
+    }
+    for row in ranked:
+        row["name"] = names.get(row["product_id"], "")
+        row["revenue"] = _money(row["revenue"])
+        row["attributed_revenue"] = _money(row["attributed_revenue"])
+    return ranked
+
+
+def searches(
+    conn: Connection, *, store_id: int, start_ms: int, end_ms: int, limit: int = 100
+) -> dict[str, list[Row]]:
+    """Top queries (with click-through) and zero-result queries, search and predictive alike.
+
+    A click on a search result counts for the shopper's latest search within 30
+    minutes before it (same visitor id); searches without a visitor (null mode)
+    count as searches but can never be followed to a click.
+    """
+    in_range = and_(
+        search_log.c.store_id == store_id, search_log.c.ts >= start_ms, search_log.c.ts < end_ms
+    )
+    stats: dict[str, Row] = {}
+    shown: dict[str, str] = {}
+    for normalised, query, count, zero, last in conn.execute(
+        select(
+            search_log.c.normalised,
+            func.min(search_log.c.query),
+            func.count(),
+            func.sum(case((search_log.c.hits == 0, 1), else_=0)),
+            func.max(search_log.c.ts),
+        )
+        .where(in_range)
+        .group_by(search_log.c.normalised)
+    ):
+        shown[normalised] = query
+        stats[normalised] = {
+            "query": query,
+            "searches": int(count),
+            "zero_results": int(zero or 0),
+            "clicks": 0,
+            "ctr": 0.0,
+            "last_seen": int(last),
+        }
+    # Follow clicks on results back to the latest search of the same visitor.
+    clicks: dict[str, list[int]] = defaultdict(list)
+    for visitor, ts in conn.execute(
+        select(events.c.visitor_id, events.c.ts).where(
+            events.c.store_id == store_id,
+            events.c.ts >= start_ms,
+            events.c.ts < end_ms + SEARCH_CLICK_MS,
+            events.c.kind == "click",
+            events.c.api.like("search/%"),
+            events.c.visitor_id.is_not(None),
+        )
+    ):
+        clicks[visitor].append(int(ts))
+    if clicks:
+        history: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        visitors = list(clicks)
+        for start in range(0, len(visitors), 500):
+            for visitor, ts, normalised in conn.execute(
+                select(search_log.c.visitor_id, search_log.c.ts, search_log.c.normalised).where(
+                    in_range, search_log.c.visitor_id.in_(visitors[start : start + 500])
+                )
+            ):
+                history[visitor].append((int(ts), normalised))
+        for visitor, times in clicks.items():
+            searched = sorted(history.get(visitor, ()))
+            followed: set[tuple[int, str]] = set()
+            for ts in sorted(times):
+                before = [s for s in searched if s[0] <= ts and ts - s[0] <= SEARCH_CLICK_MS]
+                if before and before[-1] not in followed:
+                    followed.add(before[-1])  # one click-through per search
+                    stats[before[-1][1]]["clicks"] += 1
+    for row in stats.values():
+        row["ctr"] = _ratio(row["clicks"], row["searches"])
+    top = sorted(stats.values(), key=lambda r: (-r["searches"], r["query"]))[:limit]
+    zero = sorted(
+        (r for r in stats.values() if r["zero_results"]),
+        key=lambda r: (-r["zero_results"], r["query"]),
+    )[:limit]
+    return {
+        "top": [
+            {k: r[k] for k in ("query", "searches", "zero_results", "clicks", "ctr")} for r in top
+        ],
+        "zero": [
+            {"query": r["query"], "searches": r["zero_results"], "last_seen": r["last_seen"]}
+            for r in zero
+        ],
+    }
+
+
+def customers(
+    conn: Connection,
+    *,
+    store_id: int,
+    query: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Row]:
+    """Customers by email: their visitor ids, orders (by email or linked ids), first/last seen."""
+    links = select(
+        email_links.c.email,
+        func.min(email_links.c.first_seen).label("first_seen"),
+        func.max(email_links.c.last_seen).label("last_seen"),
+    ).where(email_links.c.store_id == store_id)
+    ordered = select(
+        orders.c.email,
+        func.min(orders.c.ts).label("first_seen"),
+        func.max(orders.c.ts).label("last_seen"),
+    ).where(orders.c.store_id == store_id, orders.c.email.is_not(None))
+    if query:
+        pattern = (
+            "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        links = links.where(func.lower(email_links.c.email).like(pattern, escape="\\"))
+        ordered = ordered.where(func.lower(orders.c.email).like(pattern, escape="\\"))
+    both = (
+        links.group_by(email_links.c.email).union_all(ordered.group_by(orders.c.email)).subquery()
+    )
+    page = conn.execute(
+        select(both.c.email, func.min(both.c.first_seen), func.max(both.c.last_seen))
+        .group_by(both.c.email)
+        .order_by(func.max(both.c.last_seen).desc(), both.c.email)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    emails = [row[0] for row in page]
+    ids: dict[str, list[str]] = defaultdict(list)
+    for email, visitor in conn.execute(
+        select(email_links.c.email, email_links.c.visitor_id)
+        .where(email_links.c.store_id == store_id, email_links.c.email.in_(emails))
+        .order_by(email_links.c.email, email_links.c.first_seen, email_links.c.visitor_id)
+    ):
+        ids[email].append(visitor)
+    result = []
+    for email, first_seen, last_seen in page:
+        visitors = ids.get(email, [])
+        count, revenue = conn.execute(
+            select(func.count(), func.sum(orders.c.total)).where(
+                orders.c.store_id == store_id,
+                or_(
+                    orders.c.email == email,
+                    orders.c.visitor_id.in_(visitors) if visitors else literal(False),
+                ),
+            )
+        ).one()
+        result.append(
+            {
+                "email": email,
+                "visitor_ids": visitors,
+                "orders": int(count),
+                "revenue": _money(revenue),
+                "first_seen": int(first_seen),
+                "last_seen": int(last_seen),
+            }
+        )
+    return result
+
+
+def visitor_log(conn: Connection, *, store_id: int, visitor_id: str, limit: int = 500) -> list[Row]:
+    """One visitor id's events, newest first."""
+    return [
+        {
+            "ts": row.ts,
+            "kind": row.kind,
+            "visitor_mode": row.visitor_mode,
+            "session": row.session,
+            "product_id": row.product_id,
+            "api": row.api,
+            "labels": _labels(row.labels) if row.labels else "",
+            "position": row.position,
+        }
+        for row in conn.execute(
+            select(events)
+            .where(events.c.store_id == store_id, events.c.visitor_id == visitor_id)
+            .order_by(events.c.ts.desc(), events.c.id.desc())
+            .limit(limit)
+        )
+    ]
+
+
+def privacy(conn: Connection, *, store_id: int, start_ms: int, end_ms: int) -> Row:
+    """What is stored by visitor mode, the live salts, and the oldest raw event."""
+    return {
+        "events_by_mode": [
+            {"visitor_mode": mode, "events": int(count)}
+            for mode, count in conn.execute(
+                select(events.c.visitor_mode, func.count())
+                .where(events.c.store_id == store_id, events.c.ts >= start_ms, events.c.ts < end_ms)
+                .group_by(events.c.visitor_mode)
+                .order_by(events.c.visitor_mode)
+            )
+        ],
+        "orders_by_mode": [
+            {"visitor_mode": mode, "orders": int(count), "revenue": _money(revenue)}
+            for mode, count, revenue in conn.execute(
+                select(orders.c.visitor_mode, func.count(), func.sum(orders.c.total))
+                .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
+                .group_by(orders.c.visitor_mode)
+                .order_by(orders.c.visitor_mode)
+            )
+        ],
+        "salts": [
+            {"period": period, "expires_at": expires}
+            for period, expires in conn.execute(
+                select(salts.c.period, salts.c.expires_at).order_by(salts.c.period)
+            )
+        ],
+        "oldest_event": conn.scalar(
+            select(func.min(events.c.ts)).where(events.c.store_id == store_id)
+        ),
+    }
