@@ -31,9 +31,9 @@ ADMIN = ("bench@example.com", "bench-password")
 DAY_MS = 86_400_000
 
 
-def _timed(fn: Any, **kwargs: Any) -> tuple[float, Any]:
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     started = time.perf_counter()
-    result = fn(**kwargs)
+    result = fn(*args, **kwargs)
     return (time.perf_counter() - started) * 1000, result
 
 
@@ -51,32 +51,32 @@ def storage_level(db: Path, store_id: int, log: Any) -> dict[str, Any]:
             "end_ms": (today + 1) * DAY_MS,
         }
         out: dict[str, Any] = {}
-        ms, lines = _timed(storage.run, fn=attribute_orders, store_id=store_id)
+        ms, lines = _timed(storage.run, attribute_orders, store_id=store_id)
         out["attribute_all_orders_ms"] = round(ms, 1)
         out["attributed_lines"] = lines
         log(f"dashboard: attributed every order in {ms:.0f} ms ({lines:,} lines)")
         cold = []
         for _ in range(3):
-            ms, view = _timed(storage.run, fn=analytics.overview, window_ms=30 * DAY_MS, **window)
+            ms, view = _timed(storage.run, analytics.overview, window_ms=30 * DAY_MS, **window)
             cold.append(ms)
         out["overview_live_ms"] = round(min(cold), 1)
         log(f"dashboard: overview, 30 days computed live: {min(cold):.0f} ms (best of 3)")
-        ms, days = _timed(storage.run, fn=analytics.refresh_rollups, store_id=store_id, now_ms=now)
+        ms, days = _timed(storage.run, analytics.refresh_rollups, store_id=store_id, now_ms=now)
         out["rollup_all_days_ms"] = round(ms, 1)
         out["rolled_up_days"] = days
         log(f"dashboard: rolled up {days} days in {ms:.0f} ms")
         warm = [
-            _timed(storage.run, fn=analytics.overview, window_ms=30 * DAY_MS, **window)[0]
+            _timed(storage.run, analytics.overview, window_ms=30 * DAY_MS, **window)[0]
             for _ in range(20)
         ]
         out["overview_rolled_up_ms"] = summary(warm)
         for name, fn in (("widgets", analytics.widgets), ("products", analytics.products)):
             times = [
-                _timed(storage.run, fn=fn, window_ms=30 * DAY_MS, **window)[0] for _ in range(5)
+                _timed(storage.run, fn, window_ms=30 * DAY_MS, **window)[0] for _ in range(5)
             ]
             out[f"{name}_rolled_up_ms"] = summary(times)
         times = [
-            _timed(storage.run, fn=analytics.customers, store_id=store_id)[0] for _ in range(5)
+            _timed(storage.run, analytics.customers, store_id=store_id)[0] for _ in range(5)
         ]
         out["customers_ms"] = summary(times)
         log(
@@ -121,13 +121,13 @@ class Browser:
 
     def login(self) -> None:
         _, _, page = self.request("GET", "/dashboard/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
         if not token:
             raise RuntimeError("dashboard: no CSRF token on the login page")
         _, status, _ = self.request(
             "POST",
             "/dashboard/login",
-            {"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token.group(1)},
+            {"email": ADMIN[0], "password": ADMIN[1], "csrf": token.group(1)},
         )
         if status not in (200, 303):
             raise RuntimeError(f"dashboard: login answered HTTP {status}")

@@ -96,9 +96,13 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
 
 
 def _roll_up(services: Services) -> None:
-    now = services.now_ms()
-    for store_id in services.storage.run(lambda conn: list(conn.scalars(select(stores.c.id)))):
-        services.storage.run(analytics.refresh_rollups, store_id=store_id, now_ms=now)
+    """Roll up the days that are over: each computed on a read connection, then saved in a
+    short write, so tracking writes never wait behind a day's computation."""
+    storage, now = services.storage, services.now_ms()
+    for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
+        for day in storage.read_sync(analytics.days_to_roll_up, store_id=store_id, now_ms=now):
+            rows = storage.read_sync(analytics.day_rollup, store_id=store_id, day=day)
+            storage.run(analytics.save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:

@@ -280,3 +280,16 @@ def test_stats_default_to_the_last_30_days(client, store, clock):
         answer["daily"][-1]["date"]
         == datetime.datetime.fromtimestamp(clock(), datetime.UTC).date().isoformat()
     )
+
+
+def test_the_collectors_housekeeping_rolls_up_each_finished_day(shop, services, store, clock):
+    from collector.app import _roll_up
+
+    a_day_of_shopping(shop, services, store)
+    live = report(services, store, "overview")
+    clock.advance(DAY)
+    _roll_up(services)  # what the app runs every minute
+    assert [r["day"] for r in rows(services, "rollup_visits")] == [int(START) // DAY]
+    assert report(services, store, "overview") == live
+    _roll_up(services)
+    assert len(rows(services, "rollup_visits")) == 1

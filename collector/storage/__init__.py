@@ -56,9 +56,10 @@ class Storage:
                 return fn(conn, **kwargs)
 
     async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(self._read, fn, **kwargs))
+        return await anyio.to_thread.run_sync(partial(self.read_sync, fn, **kwargs))
 
-    def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    def read_sync(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run fn(conn, **kwargs) on a connection of its own, outside any write transaction."""
         with self.engine.connect() as conn:
             return fn(conn, **kwargs)
 

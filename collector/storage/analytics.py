@@ -98,10 +98,25 @@ def _iso(day: int) -> str:
 # ---------------------------------------------------------------- daily roll-ups
 
 
-def _day_rows(conn: Connection, store_id: int, day: int) -> dict[str, list[Row]]:
-    """A day's roll-up rows, computed from the raw events and orders of that day."""
+def _day_rows(
+    conn: Connection,
+    store_id: int,
+    day: int,
+    parts: Sequence[str] = ("visits", "widgets", "products"),
+) -> dict[str, list[Row]]:
+    """A day's roll-up rows (of these parts), computed from its raw events and orders."""
+    return {part: _PARTS[part](conn, store_id, day) for part in parts}
+
+
+def _in_day(store_id: int, day: int) -> Any:
+    return and_(
+        events.c.store_id == store_id, events.c.ts >= day * DAY_MS, events.c.ts < (day + 1) * DAY_MS
+    )
+
+
+def _day_visits(conn: Connection, store_id: int, day: int) -> list[Row]:
     start, end = day * DAY_MS, (day + 1) * DAY_MS
-    in_day = and_(events.c.store_id == store_id, events.c.ts >= start, events.c.ts < end)
+    in_day = _in_day(store_id, day)
     clerk = func.max(case((_is_clerk_click(), 1), else_=0))
     visitors = {
         visitor: bool(used)
@@ -124,16 +139,22 @@ def _day_rows(conn: Connection, store_id: int, day: int) -> dict[str, list[Row]]
     ):
         buyers[visitor] = (int(count), float(revenue or 0.0))
         visitors.setdefault(visitor, False)
-    visits = {
-        "visits": len(visitors),
-        "clerk_visits": sum(visitors.values()),
-        "converted": len(buyers),
-        "clerk_converted": sum(1 for v in buyers if visitors[v]),
-        "orders_clerk": sum(n for v, (n, _) in buyers.items() if visitors[v]),
-        "revenue_clerk": round(sum(r for v, (_, r) in buyers.items() if visitors[v]), 2),
-        "orders_other": sum(n for v, (n, _) in buyers.items() if not visitors[v]),
-        "revenue_other": round(sum(r for v, (_, r) in buyers.items() if not visitors[v]), 2),
-    }
+    return [
+        {
+            "visits": len(visitors),
+            "clerk_visits": sum(visitors.values()),
+            "converted": len(buyers),
+            "clerk_converted": sum(1 for v in buyers if visitors[v]),
+            "orders_clerk": sum(n for v, (n, _) in buyers.items() if visitors[v]),
+            "revenue_clerk": round(sum(r for v, (_, r) in buyers.items() if visitors[v]), 2),
+            "orders_other": sum(n for v, (n, _) in buyers.items() if not visitors[v]),
+            "revenue_other": round(sum(r for v, (_, r) in buyers.items() if not visitors[v]), 2),
+        }
+    ]
+
+
+def _day_widgets(conn: Connection, store_id: int, day: int) -> list[Row]:
+    in_day = _in_day(store_id, day)
     widgets = [
         {"api": api, "labels": labels or "[]", "renders": int(renders), "clicks": int(clicks)}
         for api, labels, renders, clicks in conn.execute(
@@ -147,7 +168,11 @@ def _day_rows(conn: Connection, store_id: int, day: int) -> dict[str, list[Row]]
             .group_by(events.c.api, events.c.labels)
         )
     ]
-    product_rows = [
+    return _merge_widgets(widgets)
+
+
+def _day_products(conn: Connection, store_id: int, day: int) -> list[Row]:
+    return [
         {"product_id": product, "views": int(views), "clicks": int(clicks)}
         for product, views, clicks in conn.execute(
             select(
@@ -155,11 +180,14 @@ def _day_rows(conn: Connection, store_id: int, day: int) -> dict[str, list[Row]]
                 func.sum(case((events.c.kind == "view", 1), else_=0)),
                 func.sum(case((events.c.kind == "click", 1), else_=0)),
             )
-            .where(in_day, events.c.kind.in_(("view", "click")), events.c.product_id.is_not(None))
+            .where(
+                _in_day(store_id, day),
+                events.c.kind.in_(("view", "click")),
+                events.c.product_id.is_not(None),
+            )
             .group_by(events.c.product_id)
         )
     ]
-    return {"visits": [visits], "widgets": _merge_widgets(widgets), "products": product_rows}
 
 
 def _merge_widgets(rows: list[Row]) -> list[Row]:
@@ -175,13 +203,13 @@ def _merge_widgets(rows: list[Row]) -> list[Row]:
     return list(merged.values())
 
 
-def refresh_rollups(
-    conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
-) -> int:
-    """Store the roll-ups of days that are over and not final yet; return how many.
+_PARTS = {"visits": _day_visits, "widgets": _day_widgets, "products": _day_products}
 
-    `days` limits the work (default: every day with events that has no final row).
-    """
+
+def days_to_roll_up(
+    conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
+) -> list[int]:
+    """Days that are over and have no final roll-up (of `days`, or since the first event)."""
     today = day_of(now_ms)
     final = set(
         conn.scalars(
@@ -198,20 +226,43 @@ def refresh_rollups(
         )
         starts = [t for t in (first, first_order) if t is not None]
         days = range(day_of(min(starts)), today) if starts else range(0)
-    todo = [d for d in days if d < today and d not in final]
+    return [d for d in days if d < today and d not in final]
+
+
+def day_rollup(conn: Connection, *, store_id: int, day: int) -> dict[str, list[Row]]:
+    """A day's roll-up rows, computed from the raw events and orders (a read)."""
+    return _day_rows(conn, store_id, day)
+
+
+def save_rollup(
+    conn: Connection, *, store_id: int, day: int, rows: dict[str, list[Row]], now_ms: int
+) -> None:
+    """Replace a day's roll-up rows (a short write)."""
+    for table in (rollup_visits, rollup_widgets, rollup_products):
+        conn.execute(delete(table).where(table.c.store_id == store_id, table.c.day == day))
+    conn.execute(
+        insert(rollup_visits),
+        [{"store_id": store_id, "day": day, "computed_at": now_ms, **rows["visits"][0]}],
+    )
+    for table, name in ((rollup_widgets, "widgets"), (rollup_products, "products")):
+        if rows[name]:
+            conn.execute(
+                insert(table), [{"store_id": store_id, "day": day, **r} for r in rows[name]]
+            )
+
+
+def refresh_rollups(
+    conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
+) -> int:
+    """Roll up, in this transaction, the days that are over and not final; return how many.
+
+    (The collector's housekeeping does the same a day at a time, reading outside
+    the write transaction: see collector/app.py.)
+    """
+    todo = days_to_roll_up(conn, store_id=store_id, now_ms=now_ms, days=days)
     for day in todo:
         rows = _day_rows(conn, store_id, day)
-        for table in (rollup_visits, rollup_widgets, rollup_products):
-            conn.execute(delete(table).where(table.c.store_id == store_id, table.c.day == day))
-        conn.execute(
-            insert(rollup_visits),
-            [{"store_id": store_id, "day": day, "computed_at": now_ms, **rows["visits"][0]}],
-        )
-        for table, name in ((rollup_widgets, "widgets"), (rollup_products, "products")):
-            if rows[name]:
-                conn.execute(
-                    insert(table), [{"store_id": store_id, "day": day, **r} for r in rows[name]]
-                )
+        save_rollup(conn, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
     return len(todo)
 
 
@@ -254,8 +305,12 @@ def _rollup_sums(
     store_id: int,
     start_ms: int,
     end_ms: int,
+    products: Sequence[str] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, float]]:
-    """Sum `values` of a roll-up per `keys` over the range: final days stored, others live."""
+    """Sum `values` of a roll-up per `keys` over the range: final days stored, others live.
+
+    `products` limits rollup_products to these ids.
+    """
     final, live = _rolled(conn, store_id, start_ms, end_ms)
     sums: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(values, 0))
 
@@ -269,6 +324,8 @@ def _rollup_sums(
         which = [table.c.store_id == store_id, table.c.day >= days.start, table.c.day < days.stop]
         if len(final) < len(days):
             which.append(table.c.day.in_(sorted(final)))
+        if products is not None:
+            which.append(table.c.product_id.in_(list(products)))
         for stored in conn.execute(
             select(*(table.c[k] for k in keys), *(func.sum(table.c[v]).label(v) for v in values))
             .where(*which)
@@ -277,8 +334,9 @@ def _rollup_sums(
             add(tuple(stored[k] for k in keys), stored)
     name = {rollup_visits: "visits", rollup_widgets: "widgets", rollup_products: "products"}[table]
     for day in live:
-        for row in _day_rows(conn, store_id, day)[name]:
-            add(tuple(row[k] for k in keys), row)
+        for row in _day_rows(conn, store_id, day, (name,))[name]:
+            if products is None or row["product_id"] in products:
+                add(tuple(row[k] for k in keys), row)
     return sums
 
 
@@ -468,10 +526,11 @@ def products(
     window_ms: int,
     limit: int = 100,
 ) -> list[Row]:
-    """Per product: views, clicks, units sold, revenue and the part sold through Clerk."""
-    counts = _rollup_sums(
-        conn, rollup_products, ("product_id",), ("views", "clicks"), store_id, start_ms, end_ms
-    )
+    """Per product: views, clicks, units sold, revenue and the part sold through Clerk.
+
+    The `limit` best sellers by revenue; if fewer products sold, the most clicked
+    and viewed of the others fill the list.
+    """
     table: dict[str, Row] = {}
 
     def entry(product_id: str) -> Row:
@@ -487,15 +546,9 @@ def products(
             }
         return table[product_id]
 
-    for (product_id,), sums in counts.items():
-        row = entry(product_id)
-        row["views"], row["clicks"] = int(sums["views"]), int(sums["clicks"])
-    for product_id, units, revenue in conn.execute(
-        select(
-            order_lines.c.product_id,
-            func.sum(order_lines.c.quantity),
-            func.sum(order_lines.c.quantity * order_lines.c.price),
-        )
+    revenue = func.sum(order_lines.c.quantity * order_lines.c.price)
+    for product_id, units, sold in conn.execute(
+        select(order_lines.c.product_id, func.sum(order_lines.c.quantity), revenue)
         .select_from(
             order_lines.join(
                 orders,
@@ -507,15 +560,31 @@ def products(
         )
         .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
         .group_by(order_lines.c.product_id)
+        .order_by(revenue.desc(), order_lines.c.product_id)
+        .limit(limit)
     ):
         row = entry(product_id)
-        row["units"], row["revenue"] = int(units or 0), float(revenue or 0.0)
-    for line in _attributed_lines(conn, store_id, start_ms, end_ms, window_ms):
-        entry(line["product_id"])["attributed_revenue"] += line["amount"]
+        row["units"], row["revenue"] = int(units or 0), float(sold or 0.0)
+    counted = ("views", "clicks")
+    if len(table) < limit:  # few sales: every product's counts, to rank the rest
+        counts = _rollup_sums(
+            conn, rollup_products, ("product_id",), counted, store_id, start_ms, end_ms
+        )
+    else:
+        counts = _rollup_sums(
+            conn, rollup_products, ("product_id",), counted, store_id, start_ms, end_ms, list(table)
+        )
+    for (product_id,), sums in counts.items():
+        row = entry(product_id)
+        row["views"], row["clicks"] = int(sums["views"]), int(sums["clicks"])
     ranked = sorted(
         table.values(),
         key=lambda r: (-r["revenue"], -r["clicks"], -r["views"], r["product_id"]),
     )[:limit]
+    shown = {r["product_id"]: r for r in ranked}
+    for line in _attributed_lines(conn, store_id, start_ms, end_ms, window_ms):
+        if line["product_id"] in shown:
+            shown[line["product_id"]]["attributed_revenue"] += line["amount"]
     names = {
         id_: name
         for id_, name in conn.execute(
@@ -658,29 +727,35 @@ def customers(
         .order_by(email_links.c.email, email_links.c.first_seen, email_links.c.visitor_id)
     ):
         ids[email].append(visitor)
-    result = []
-    for email, first_seen, last_seen in page:
-        visitors = ids.get(email, [])
-        count, revenue = conn.execute(
-            select(func.count(), func.sum(orders.c.total)).where(
-                orders.c.store_id == store_id,
-                or_(
-                    orders.c.email == email,
-                    orders.c.visitor_id.in_(visitors) if visitors else literal(False),
-                ),
-            )
-        ).one()
-        result.append(
-            {
-                "email": email,
-                "visitor_ids": visitors,
-                "orders": int(count),
-                "revenue": _money(revenue),
-                "first_seen": int(first_seen),
-                "last_seen": int(last_seen),
-            }
+    # An email's orders: those placed with it, and those of its visitor ids.
+    bought: dict[str, dict[str, float]] = defaultdict(dict)
+    for order_id, email, total in conn.execute(
+        select(orders.c.id, orders.c.email, orders.c.total).where(
+            orders.c.store_id == store_id, orders.c.email.in_(emails)
         )
-    return result
+    ):
+        bought[email][order_id] = total
+    email_of = {visitor: email for email, visitors in ids.items() for visitor in visitors}
+    visitors = list(email_of)
+    for start in range(0, len(visitors), 500):
+        for order_id, visitor, total in conn.execute(
+            select(orders.c.id, orders.c.visitor_id, orders.c.total).where(
+                orders.c.store_id == store_id,
+                orders.c.visitor_id.in_(visitors[start : start + 500]),
+            )
+        ):
+            bought[email_of[visitor]][order_id] = total
+    return [
+        {
+            "email": email,
+            "visitor_ids": ids.get(email, []),
+            "orders": len(bought[email]),
+            "revenue": _money(sum(bought[email].values())),
+            "first_seen": int(first_seen),
+            "last_seen": int(last_seen),
+        }
+        for email, first_seen, last_seen in page
+    ]
 
 
 def visitor_log(conn: Connection, *, store_id: int, visitor_id: str, limit: int = 500) -> list[Row]:

@@ -51,6 +51,9 @@ def _recommendations(conn: Connection) -> None:
 
 def _analytics(conn: Connection) -> None:
     create_tables("order_attribution", "rollup_visits", "rollup_widgets", "rollup_products")(conn)
+    conn.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_orders_store_email ON orders (store_id, email)")
+    )
     for store_id in conn.scalars(select(schema.stores.c.id)):
         attribution.attribute_orders(conn, store_id=store_id)
 

@@ -141,6 +141,7 @@ orders = Table(
     Column("total", Float, nullable=False),
     Index("ix_orders_store_ts", "store_id", "ts"),
     Index("ix_orders_store_visitor", "store_id", "visitor_id"),
+    Index("ix_orders_store_email", "store_id", "email"),  # migration 6: customers, forget
 )
 
 order_lines = Table(
@@ -250,4 +251,5 @@ rollup_products = Table(
     Column("product_id", String(128), primary_key=True),
     Column("views", Integer, nullable=False),
     Column("clicks", Integer, nullable=False),
+    Index("ix_rollup_products_product", "store_id", "product_id", "day"),
 )
