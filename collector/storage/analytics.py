@@ -549,16 +549,16 @@ def products(
     revenue = func.sum(order_lines.c.quantity * order_lines.c.price)
     for product_id, units, sold in conn.execute(
         select(order_lines.c.product_id, func.sum(order_lines.c.quantity), revenue)
-        .select_from(
-            order_lines.join(
-                orders,
-                and_(
-                    orders.c.store_id == order_lines.c.store_id,
-                    orders.c.id == order_lines.c.order_id,
-                ),
-            )
+        .where(
+            order_lines.c.store_id == store_id,
+            # A semi-join: SQLite reads the range's order ids once (a join there
+            # looked an order up for every line).
+            order_lines.c.order_id.in_(
+                select(orders.c.id).where(
+                    orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms
+                )
+            ),
         )
-        .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
         .group_by(order_lines.c.product_id)
         .order_by(revenue.desc(), order_lines.c.product_id)
         .limit(limit)
