@@ -29,6 +29,10 @@ class Services:
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
+    def forget_store(self, public_key: str) -> None:
+        """Drop a store from this process's cache (its keys changed here)."""
+        self._stores.pop(public_key, None)
+
     async def store(self, public_key: str) -> Store | None:
         cached = self._stores.get(public_key)
         now = time.monotonic()

@@ -666,6 +666,8 @@ def test_create_a_store_checks_its_form(owner, services, form, message):
 
 def test_rotate_key_replaces_the_private_key(owner, services, store):
     base = f"/dashboard/stores/{store.id}/rotate-key"
+    stats = f"/v2/stats/overview?key={store.public_key}&private_key="
+    assert owner.get(stats + store.private_key).status_code == 200  # the store is cached now
     unconfirmed = owner.post(base, data={"csrf": token(owner)})
     assert unconfirmed.status_code == 400
     assert keys.private_key_matches(
@@ -678,6 +680,9 @@ def test_rotate_key_replaces_the_private_key(owner, services, store):
     stored = rows(services, "stores")[0]["private_key_hash"]
     assert keys.private_key_matches(new_key.group(0), stored)
     assert not keys.private_key_matches(store.private_key, stored)
+    # This process stops accepting the old key at once.
+    assert owner.get(stats + store.private_key).status_code == 403
+    assert owner.get(stats + new_key.group(0)).status_code == 200
 
 
 def test_an_admin_without_stores_sees_the_stores_page(client, services, store):

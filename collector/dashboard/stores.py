@@ -103,6 +103,8 @@ async def rotate(request: Request) -> Response:
             "stops working at once."
         )
         return render(request, "stores.html", _context(request, admin, problem=problem), status=400)
-    private_key = await services_of(request).storage.write(rotate_private_key, store_id=store["id"])
+    services = services_of(request)
+    private_key = await services.storage.write(rotate_private_key, store_id=store["id"])
+    services.forget_store(store["public_key"])
     rotated = {"name": store["name"], "public_key": store["public_key"], "private_key": private_key}
     return render(request, "stores.html", _context(request, admin, rotated=rotated))
