@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import select, text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -91,6 +91,8 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
             await anyio.to_thread.run_sync(_roll_up, services)
         except (OperationalError, InterfaceError) as exc:
             log.warning("housekeeping postponed: %s", exc)
+        except Exception:  # never let one bad run end the salt janitor for good
+            log.exception("housekeeping failed; trying again in %s s", every)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 
@@ -102,7 +104,12 @@ def _roll_up(services: Services) -> None:
     for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
         for day in storage.read_sync(analytics.days_to_roll_up, store_id=store_id, now_ms=now):
             rows = storage.read_sync(analytics.day_rollup, store_id=store_id, day=day)
-            storage.run(analytics.save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now)
+            try:
+                storage.run(
+                    analytics.save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now
+                )
+            except IntegrityError:
+                pass  # another collector process saved the same day at the same moment
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
