@@ -8,8 +8,9 @@ recorded) with `count` = all matches, and record the query in `searches`
 Prefix matching is predictive's alone: there every word also finds the words it
 begins ("jack" finds "jacket"). A full search is a submitted query and means the
 words as typed ("tea" finds tea, not teal or teapots); it still forgives one typo
-in a word of five or more letters ("jaket" finds "jacket"). Ranking and typos are
-described in storage/search.py.
+in a word of five or more letters ("jaket" finds "jacket"). Ranking, typos and what is
+cached (predictive answers, counts, corrections: never past a change to the catalogue)
+are described in storage/search.py.
 """
 
 from __future__ import annotations

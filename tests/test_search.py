@@ -11,6 +11,9 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from collector.search import POPULARITY_MAX_AGE_MS
+from collector.services import Services
+from collector.storage import catalogue
+from collector.storage import search as search_storage
 from collector.storage.search import edits, forget_searches, normalise_query, words
 
 from .factories import Clock, StoreKeys, count, make_store, product, rows
@@ -312,6 +315,153 @@ def test_get_with_query_parameters_works(client, store, shop: Shop):
     assert (answer.json()["result"], answer.json()["count"]) == (["3", "4"], 3)
 
 
+# ---------------------------------------------------------------- tiers, walks and caches
+
+# Every way storage/search.py can read a page, forced on a small catalogue: tier by tier
+# with joins, with walks down the ranking (to the end, or giving up at once and joining
+# after all), or every match ranked in one pass.
+READINGS: dict[str, dict[str, int]] = {
+    "as chosen": {},
+    "walks": {
+        **{"WALK_MIN_MATCHES": 0, "WALK_GAIN": 10**9, "WALK_MIN_CAP": 10**9},
+        **{"PG_DENSE_MIN": 1, "PG_DENSE_MAX": 1},
+    },
+    "walks that give up": {
+        **{"WALK_MIN_MATCHES": 0, "WALK_GAIN": 10**9, "WALK_CAP": 0, "WALK_MIN_CAP": 1},
+        **{"PG_DENSE_MIN": 1, "PG_DENSE_MAX": 1, "PG_WALK_PER_RESULT": 1},
+    },
+    "one pass": {"DEEP_PAGE": 0},
+}
+
+# "jacket": name, then brand/categories, then description; then the same with the typo
+# "jackets"; by units sold, then views, within each.
+JACKETS = ["1", "13", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+
+
+@pytest.mark.parametrize("reading", list(READINGS))
+def test_pages_across_rank_tiers_follow_one_order_however_they_are_read(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, reading: str
+):
+    for name, value in READINGS[reading].items():
+        monkeypatch.setattr(search_storage, name, value)
+    shop.catalogue(
+        product(1, name="Rain jacket"),
+        product(2, name="Ski jacket"),
+        product(3, name="Jacket"),
+        product(4, name="Anorak", brand="Jacket & Co"),
+        product(5, name="Parka", categories=["Jacket"]),
+        product(6, name="Coat", description="Wear it as a jacket"),
+        product(7, name="Vest", description="Not a jacket"),
+        product(8, name="Jackets stand"),
+        product(9, name="Hook", categories=["Jackets"]),
+        product(10, name="Hanger", description="For jackets"),
+        product(11, name="Old jacket", stock=0),
+        product(12, name="Lamp"),
+        product(13, name="Denim jacket"),
+    )
+    shop.buy("O1", "1", 2)
+    shop.buy("O2", "4")
+    shop.buy("O3", "10")
+    shop.view("13", 3)
+    shop.view("6", 2)
+    shop.view("2")
+    everything = shop.search("jacket", limit=100)
+    assert (everything["result"], everything["count"]) == (JACKETS, 11)
+    for size in (1, 2, 3, 4):
+        pages = [shop.search("jacket", limit=size, offset=at) for at in range(0, 11, size)]
+        assert [pid for page in pages for pid in page["result"]] == JACKETS
+        assert {page["count"] for page in pages} == {11}
+    for at in (11, 30):
+        assert shop.search("jacket", limit=3, offset=at) | {"product_data": []} == {
+            "status": "ok",
+            "result": [],
+            "product_data": [],
+            "count": 11,
+        }
+    excluding = shop.search("jacket", limit=3, offset=2, exclude=["13", "5", "9"])
+    assert (excluding["result"], excluding["count"]) == (["3", "4", "6"], 8)
+    predictive = shop.search("jack", "predictive", limit=5)  # a prefix: jackets is exact
+    assert (predictive["result"], predictive["count"]) == (["1", "13", "2", "3", "8"], 11)
+
+
+def test_cached_predictive_answers_follow_every_change_to_the_catalogue(shop: Shop):
+    shop.catalogue(product(1, name="Lamp"), product(2, name="Lampshade"), product(3, name="Mug"))
+    assert shop.find("lam", "predictive") == ["1", "2"]
+    assert shop.find("lam", "predictive") == ["1", "2"]  # the same, from the cache
+    shop.delete("1")
+    assert shop.find("lam", "predictive") == ["2"]
+    shop.catalogue(product(2, name="Shade"))
+    assert shop.search("lam", "predictive")["count"] == 0
+    shop.catalogue(product(3, name="Lamp mug", stock=0))
+    assert shop.find("lam", "predictive") == []
+    shop.catalogue(product(3, name="Lamp mug", stock=5))
+    assert shop.find("lam", "predictive") == ["3"]
+    shop.catalogue(product(4, name="Lamp"))
+    assert shop.search("lam", "predictive") | {"product_data": []} == {
+        "status": "ok",
+        "result": ["3", "4"],
+        "product_data": [],
+        "count": 2,
+    }
+
+
+def test_cached_predictive_answers_follow_the_popularity_recount(shop: Shop, clock: Clock):
+    shop.catalogue(*[product(i, name=f"Lamp {i}") for i in range(1, 4)])
+    assert shop.find("lam", "predictive") == ["1", "2", "3"]
+    shop.buy("O1", "3")
+    assert shop.find("lam", "predictive") == ["1", "2", "3"]  # figures a few minutes old
+    clock.advance(POPULARITY_MAX_AGE_MS / 1000)
+    assert shop.find("lam", "predictive") == ["3", "1", "2"]
+
+
+def test_changes_made_by_another_process_reach_cached_answers_and_counts(
+    shop: Shop, settings, clock: Clock
+):
+    shop.catalogue(*[product(i, name="Lamp") for i in range(1, 4)], product(4, name="Lamb"))
+    assert shop.search("lamp", limit=1)["count"] == 3  # the count of a full page is cached
+    assert shop.find("lam", "predictive") == ["1", "2", "3", "4"]
+    assert shop.find("lanterm") == []  # so are typo corrections (none here)
+    other = Services(settings, clock=clock)  # another worker on the same database
+    try:
+        other.storage.run(catalogue.delete_products, store_id=shop.store.id, ids=["1"])
+        new = [product(4, name="Lamb", stock=0), product(5, name="Lamp"), product(7, name="Lamp")]
+        new.append(product(6, name="Lantern"))
+        other.storage.run(catalogue.upsert_products, store_id=shop.store.id, items=new, now=0)
+    finally:
+        other.storage.dispose()
+    answer = shop.search("lamp", limit=1)
+    assert (answer["result"], answer["count"]) == (["2"], 4)
+    assert shop.find("lam", "predictive") == ["2", "3", "5", "7"]
+    assert shop.find("lanterm") == ["6"]
+
+
+def test_every_query_is_recorded_cached_or_not(shop: Shop, services):
+    shop.catalogue(product(1, name="Lamp"))
+    for _ in range(3):
+        shop.search("lamp", "predictive")
+    shop.search("zebra", "predictive")
+    shop.search("zebra", "predictive")
+    searches = wait_for(services, "searches", 5)
+    assert sorted((r["query"], r["hits"]) for r in searches) == [
+        *[("lamp", 1)] * 3,
+        *[("zebra", 0)] * 2,
+    ]
+
+
+def test_the_cache_forgets_old_entries_and_the_least_recently_used(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(search_storage, "CACHE_ENTRIES", 2)
+    cache = search_storage._Cache()
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+    monkeypatch.setattr(search_storage, "CACHE_SECONDS", -1.0)
+    assert cache.get("a") is None
+
+
 # ---------------------------------------------------------------- the searches log
 
 
@@ -392,19 +542,25 @@ def test_bad_input_is_refused_naming_the_field_and_stores_nothing(
 # ---------------------------------------------------------------- upgrades and text
 
 
-def test_migration_2_indexes_the_products_already_there(shop: Shop, services):
+def test_migrations_2_and_5_index_the_products_already_there(shop: Shop, services):
     shop.catalogue(product(1, name="Blue jacket"), product(2, name="Lamp"))
     with services.storage.engine.begin() as conn:  # back to a schema before migration 2
         if conn.dialect.name == "sqlite":
             conn.execute(text("DROP TABLE search_fts"))
-        names = "search_texts, search_documents, search_vocabulary, search_popularity, searches"
+        names = (
+            "search_texts, search_documents, search_vocabulary, search_popularity, searches, "
+            "search_catalogue"
+        )
         for name in names.split(", "):
             conn.execute(text(f"DROP TABLE {name}"))
         if conn.dialect.name == "postgresql":
             conn.execute(text("DROP FUNCTION clerk_search_unaccent(text)"))
-        conn.execute(text("DELETE FROM schema_migrations WHERE version = 2"))
-    assert services.storage.migrate() == [2]
+        conn.execute(text("DELETE FROM schema_migrations WHERE version IN (2, 5)"))
+    assert services.storage.migrate() == [2, 5]
     assert shop.find("jakcet") == ["1"]
+    assert [(r["version"], r["documents"]) for r in rows(services, "search_catalogue")] == [(1, 2)]
+    shop.catalogue(product(3, name="Red jacket"))
+    assert shop.find("jacket", "predictive") == ["1", "3"]
 
 
 @pytest.mark.parametrize(

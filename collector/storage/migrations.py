@@ -87,6 +87,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     ),
     (2, "product search: index, vocabulary, popularity, searches log", search.migrate),
     (3, "recommendations: category index, products by date", _recommendations),
+    (5, "search: documents in ranking order, catalogue versions", search.migrate_ranking),
     (6, "analytics: order attribution, daily roll-ups", _analytics),
     (7, "dashboard: admin stores, login throttling", _dashboard),
 ]

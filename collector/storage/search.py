@@ -21,6 +21,10 @@ How matches rank (`search_products`), best first:
 3. popularity: units sold, then product views (`sales` and `views`, refreshed
    from order_lines and events by `popularity_changes` + `save_popularity`);
 4. product id, so that paging is stable.
+A page is read one rank tier at a time until it is full, and the number of all matches
+is counted apart (exactly); see "one page of matches" below. Predictive answers, counts
+and typo corrections are cached per process until the store's catalogue changes (see
+"caches").
 
 Typos: each query word of 5 to 39 letters has its edit-1 variants (insertion,
 deletion, substitution, transposition) generated in Python and looked up in the
@@ -39,16 +43,21 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
+import time
 import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+import weakref
+from collections import Counter, OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Column,
     Connection,
+    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -56,9 +65,9 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    column,
     delete,
     func,
+    literal,
     select,
     text,
     update,
@@ -121,6 +130,17 @@ search_popularity = Table(
     metadata,
     Column("store_id", Integer, primary_key=True),
     Column("refreshed_at", BigInteger, nullable=False),
+)
+
+# Per store (migration 5): a counter that every change to the store's index bumps, so
+# that answers, counts and corrections cached per process are only reused while it
+# holds, and the number of indexed documents (how sparse a query's matches are).
+search_catalogue = Table(
+    "search_catalogue",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    Column("documents", Integer, nullable=False),
 )
 
 # Every search and predictive query, zero-result ones included (hits = 0).
@@ -280,6 +300,13 @@ def _text_row(doc_id: int, doc: Document) -> dict[str, Any]:
 
 def index_products(conn: Connection, *, store_id: int, items: Sequence[dict[str, Any]]) -> None:
     """Bring the index in step with upserted products; unchanged text is not re-indexed."""
+    changed, added = _index(conn, store_id, items)
+    if changed:
+        _touch(conn, store_id, added)
+
+
+def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> tuple[bool, int]:
+    """index_products without the version bump (whether anything changed, documents added)."""
     docs = {item["id"]: document(item) for item in items}
     known = _indexed(conn, store_id, list(docs))
     d, t = search_documents, search_texts
@@ -310,6 +337,7 @@ def index_products(conn: Connection, *, store_id: int, items: Sequence[dict[str,
             restocked,
         )
     _count_words(conn, store_id, counts)
+    return bool(new or rewritten or restocked), len(new)
 
 
 def unindex_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> None:
@@ -322,6 +350,23 @@ def unindex_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> 
         conn.execute(delete(search_texts).where(search_texts.c.doc_id.in_(list(chunk))))
         conn.execute(delete(search_documents).where(search_documents.c.doc_id.in_(list(chunk))))
     _count_words(conn, store_id, counts)
+    if known:
+        _touch(conn, store_id, -len(known))
+
+
+def _touch(conn: Connection, store_id: int, added: int) -> None:
+    """A new catalogue version for the store, with `added` documents more (or fewer)."""
+    c = search_catalogue
+    statement = upsert(conn, c).values(store_id=store_id, version=1, documents=added)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["store_id"],
+            set_={
+                "version": c.c.version + 1,
+                "documents": c.c.documents + statement.excluded.documents,
+            },
+        )
+    )
 
 
 def _count_words(conn: Connection, store_id: int, counts: Counter[str]) -> None:
@@ -346,16 +391,17 @@ def _count_words(conn: Connection, store_id: int, counts: Counter[str]) -> None:
 
 
 def reindex_store(conn: Connection, *, store_id: int) -> int:
-    """Index every product of a store from the products table (for the migration)."""
+    """Index every product of a store from the products table (for migration 2, which
+    comes before the versions of migration 5: it counts the documents there are)."""
     done = 0
     query = select(products).where(products.c.store_id == store_id).order_by(products.c.id)
     batch: list[dict[str, Any]] = []
     for row in conn.execute(query):
         batch.append(catalogue.product_dict(row))
         if len(batch) == CHUNK:
-            index_products(conn, store_id=store_id, items=batch)
+            _index(conn, store_id, batch)
             done, batch = done + len(batch), []
-    index_products(conn, store_id=store_id, items=batch)
+    _index(conn, store_id, batch)
     return done + len(batch)
 
 
@@ -385,7 +431,17 @@ def corrections(conn: Connection, *, store_id: int, typed: Iterable[str]) -> dic
     if not wanted:
         return {}
     v = search_vocabulary
-    query = select(v.c.word, v.c.products).where(v.c.store_id == store_id, v.c.word.in_(wanted))
+    query: Any = select(v.c.word, v.c.products).where(
+        v.c.store_id == store_id, v.c.word.in_(wanted)
+    )
+    if conn.dialect.name == "postgresql":
+        # PostgreSQL plans an IN list of hundreds of words as a scan of the vocabulary
+        # (10 ms): look each word up instead (OFFSET 0 keeps the lookups apart).
+        query = text(
+            "SELECT w.word, v.products FROM unnest(:words) AS w (word) CROSS JOIN LATERAL"
+            " (SELECT products FROM search_vocabulary"
+            " WHERE store_id = :store AND word = w.word OFFSET 0) AS v"
+        ).bindparams(bindparam("words", wanted, type_=ARRAY(String)), store=store_id)
     found = sorted(conn.execute(query), key=lambda row: (-row.products, row.word))
     return {
         w: [row.word for row in found if row.word in options][:MAX_VARIANTS]
@@ -445,35 +501,422 @@ def _pg_query(name: str) -> str:
     return f"to_tsquery('simple'::regconfig, clerk_search_unaccent(:{name}))"
 
 
-def _matches(conn: Connection, terms: Sequence[Term]) -> Any:
-    """(doc_id, rank) of every document matching the terms, once each: rank = 3 x (needs
-    a typo) + field tier (0 name, 1 name or labels, 2 anywhere). This is the only SQL
-    that differs by engine: SQLite unites disjoint FTS5 queries, one per rank, as its
-    index alone answers them; PostgreSQL reads each match's row once and ranks it."""
-    fuzzy = any(t.variants for t in terms)
-    if conn.dialect.name == "sqlite":
-        ranks = _fts5_ranks(terms, False) + (_fts5_ranks(terms, True) if fuzzy else [])
-        sql = " UNION ALL ".join(
-            f"SELECT rowid AS doc_id, {rank} AS rank "
-            f"FROM search_fts WHERE search_fts MATCH :m{rank}"
-            for rank in range(len(ranks))
+# ---------------------------------------------------------------- one page of matches
+#
+# Matches are read one rank tier at a time, best first, and reading stops once the page
+# (offset + limit) is full: a broad query ("jacket", 10,627 matches) never sorts all its
+# matches to return ten. A tier is read one of two ways:
+# - join: every match of the tier is joined to its search_documents row and the best
+#   are kept (a top-N sort); the cost grows with the tier's matches;
+# - walk: the store's in-stock documents are read in ranking order (from
+#   ix_search_documents_popularity) and each is checked against the tier's matches
+#   until enough are found; the cost grows with how far down the ranking that is, about
+#   need x documents / matches. A walk is capped: if it ends before the page is full,
+#   the tier is joined after all.
+# SQLite counts a tier's matches in its full-text index alone (cheap; an upper bound, as
+# other stores' and out-of-stock documents are included) and picks the cheaper way.
+# PostgreSQL counts a level's matches up to 1 / PG_WALK_PER_RESULT of the store's
+# documents (stopping there), joins the tiers of a sparse level and walks a dense one's;
+# when no level is dense, all matches are ranked and counted in one pass.
+
+DEEP_PAGE = 500  # a page that ends further down ranks all matches in one pass
+WALK_MIN_MATCHES = 500  # SQLite: a tier with fewer matches is joined
+WALK_GAIN = 3  # SQLite: walk when the documents it is expected to read < this x matches
+WALK_CAP = 4  # SQLite: a walk gives up after this x the documents it is expected to read,
+WALK_MIN_CAP = 2_000  # or this many if more
+PG_WALK_PER_RESULT = 100  # PostgreSQL: a walk reads at most this many documents per result
+PG_WALK_MAX = 3_000  # PostgreSQL: ... and is not tried if that is more than this
+PG_DENSE_MIN, PG_DENSE_MAX = 200, 2_000  # bounds of "enough matches" for walks
+
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")  # :name, not ::type
+_AVAILABLE = "(d.stock IS NULL OR d.stock > 0)"
+_RANKING = "d.sales DESC, d.views DESC, d.product_id"
+
+
+@dataclass(frozen=True)
+class _Tier:
+    level: int  # 0: the words as typed; 1: with a typo corrected
+    match: str  # SQLite: an FTS5 query; PostgreSQL: a condition on search_texts AS t
+
+
+class _Ranking:
+    """The engine's SQL for one query: its tiers in rank order, the first rows of a
+    tier, and the number of all matches."""
+
+    def __init__(
+        self, conn: Connection, store_id: int, documents: int, exclude: Sequence[str]
+    ) -> None:
+        self.conn, self.store_id, self.documents = conn, store_id, documents
+        self.exclude = list(exclude)
+        self.tiers: list[_Tier] = []
+        self.params: dict[str, Any] = {}
+        # What this query's plan learnt of the catalogue (matches per tier or level): the
+        # same until the catalogue changes, so kept in the cache with its version.
+        self.known: dict[Any, Any] = {}
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        sql = sql.replace(":not_excluded", self._not_excluded())
+        given = {"store": self.store_id, **self.params, **params}
+        used = set(_PARAMETER.findall(sql))
+        statement = text(sql).bindparams(**{k: v for k, v in given.items() if k in used})
+        if "exclude" in used:
+            statement = statement.bindparams(bindparam("exclude", self.exclude, expanding=True))
+        return list(self.conn.execute(statement).all())
+
+    def _not_excluded(self) -> str:
+        return "AND d.product_id NOT IN :exclude" if self.exclude else ""
+
+    def best(self, tier: _Tier, need: int) -> list[str]:
+        """The first `need` product ids of a tier in ranking order (fewer: all of it)."""
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def one_pass(self, limit: int, offset: int) -> tuple[list[str], int | None]:
+        """A deep page: all matches ranked in one statement, which counts them too (rather
+        than every tier read down to the offset, once each)."""
+        with_matches, matches = self.ranked_matches()
+        rows = self.rows(
+            f"{with_matches} SELECT d.product_id, count(*) OVER () AS total FROM {matches}"
+            f" WHERE d.store_id = :store AND {_AVAILABLE} :not_excluded"
+            f" ORDER BY m.rank, {_RANKING} LIMIT :limit OFFSET :offset",
+            limit=limit,
+            offset=offset,
         )
-        params = {f"m{rank}": match for rank, match in enumerate(ranks)}
-    else:
-        exact = "CASE WHEN head_tsv @@ {n0} THEN 0 WHEN head_tsv @@ {l0} THEN 1 ELSE 2 END"
-        typo = "CASE WHEN head_tsv @@ {n1} THEN 3 WHEN head_tsv @@ {l1} THEN 4 ELSE 5 END"
-        rank = f"CASE WHEN all_tsv @@ {{a0}} THEN {exact} ELSE {typo} END" if fuzzy else exact
-        params = {}
-        for level in (0, 1) if fuzzy else (0,):
-            params[f"n{level}"] = _tsquery(terms, bool(level), "A")
-            params[f"l{level}"] = _tsquery(terms, bool(level), "AB")
-            params[f"a{level}"] = _tsquery(terms, bool(level))
-        sql = f"SELECT doc_id, {rank} AS rank FROM search_texts WHERE all_tsv @@ {{a{int(fuzzy)}}}"
-        sql = sql.format(**{name: _pg_query(name) for name in params})
-        # A short query on a busy server: parallel workers only slow it down.
-        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-    union = text(sql).bindparams(**params)
-    return union.columns(column("doc_id", Integer), column("rank", Integer)).subquery("matches")
+        if rows:
+            return [r.product_id for r in rows], int(rows[0].total)
+        return [], (None if offset else 0)
+
+    def sparse(self) -> bool:
+        """Whether so few documents match that one pass costs less than the tiers."""
+        return False
+
+    def ranked_matches(self) -> tuple[str, str]:
+        """(a WITH clause or "", the FROM items): each match as m (doc_id, rank) and its
+        search_documents row as d."""
+        raise NotImplementedError
+
+
+class _SqliteRanking(_Ranking):
+    def __init__(
+        self,
+        conn: Connection,
+        store_id: int,
+        documents: int,
+        exclude: Sequence[str],
+        terms: Sequence[Term],
+    ) -> None:
+        super().__init__(conn, store_id, documents, exclude)
+        fuzzy = any(t.variants for t in terms)
+        self.tiers = [_Tier(0, m) for m in _fts5_ranks(terms, False)]
+        self.tiers += [_Tier(1, m) for m in _fts5_ranks(terms, True)] if fuzzy else []
+        self.every = _fts5(terms, fuzzy)
+
+    def best(self, tier: _Tier, need: int) -> list[str]:
+        if tier.match not in self.known:
+            self.known[tier.match] = self.rows(
+                "SELECT count(*) FROM search_fts WHERE search_fts MATCH :match", match=tier.match
+            )[0][0]
+        matches = int(self.known[tier.match])
+        if not matches:
+            return []
+        # A join costs ~ matches; a walk ~ matches / 3 to list them + the documents it
+        # reads, ~ need x documents / matches: walk when that is less.
+        expected = need * self.documents // matches
+        if matches >= WALK_MIN_MATCHES and WALK_GAIN * matches > expected:
+            cap = max(WALK_MIN_CAP, WALK_CAP * expected)
+            found = self.rows(
+                "SELECT d.product_id, d.sales, d.views FROM ("
+                " SELECT doc_id, product_id, sales, views"
+                " FROM search_documents INDEXED BY ix_search_documents_popularity"
+                " WHERE store_id = :store AND (stock IS NULL OR stock > 0)"
+                " ORDER BY sales DESC, views DESC, product_id LIMIT :cap) AS d"
+                " WHERE d.doc_id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :match)"
+                " :not_excluded LIMIT :need",
+                match=tier.match,
+                cap=cap,
+                need=need,
+            )
+            if len(found) == need:
+                found.sort(key=lambda r: (-r.sales, -r.views, r.product_id))
+                return [r.product_id for r in found]
+        # CROSS JOIN: SQLite keeps this order (the matches first, then their rows).
+        return [
+            r.product_id
+            for r in self.rows(
+                "SELECT d.product_id FROM search_fts"
+                " CROSS JOIN search_documents AS d ON d.doc_id = search_fts.rowid"
+                f" WHERE search_fts MATCH :match AND d.store_id = :store AND {_AVAILABLE}"
+                f" :not_excluded ORDER BY {_RANKING} LIMIT :need",
+                match=tier.match,
+                need=need,
+            )
+        ]
+
+    def count(self) -> int:
+        return int(
+            self.rows(
+                "SELECT count(*) FROM search_fts"
+                " CROSS JOIN search_documents AS d ON d.doc_id = search_fts.rowid"
+                f" WHERE search_fts MATCH :every AND d.store_id = :store AND {_AVAILABLE}"
+                " :not_excluded",
+                every=self.every,
+            )[0][0]
+        )
+
+    def ranked_matches(self) -> tuple[str, str]:
+        union = " UNION ALL ".join(
+            f"SELECT rowid AS doc_id, {rank} AS rank"
+            f" FROM search_fts WHERE search_fts MATCH :m{rank}"
+            for rank in range(len(self.tiers))
+        )
+        self.params.update({f"m{rank}": tier.match for rank, tier in enumerate(self.tiers)})
+        return "", f"({union}) AS m CROSS JOIN search_documents AS d ON d.doc_id = m.doc_id"
+
+
+class _PostgresRanking(_Ranking):
+    def __init__(
+        self,
+        conn: Connection,
+        store_id: int,
+        documents: int,
+        exclude: Sequence[str],
+        terms: Sequence[Term],
+    ) -> None:
+        super().__init__(conn, store_id, documents, exclude)
+        fuzzy = any(t.variants for t in terms)
+        q = {name: _pg_query(name) for name in ("a0", "n0", "l0", "a1", "n1", "l1")}
+        # Each tier with the small head_tsv tested first (it decides most rows of a walk)
+        # and all_tsv, the indexed one, always there (head @@ name implies all @@ all).
+        self.levels = [f"t.all_tsv @@ {q['a0']}"]
+        self.tiers = [
+            _Tier(0, f"t.head_tsv @@ {q['n0']} AND t.all_tsv @@ {q['a0']}"),
+            _Tier(
+                0,
+                f"t.head_tsv @@ {q['l0']} AND NOT t.head_tsv @@ {q['n0']}"
+                f" AND t.all_tsv @@ {q['a0']}",
+            ),
+            _Tier(0, f"NOT t.head_tsv @@ {q['l0']} AND t.all_tsv @@ {q['a0']}"),
+        ]
+        if fuzzy:
+            typo = f"t.all_tsv @@ {q['a1']} AND NOT t.all_tsv @@ {q['a0']}"
+            self.levels.append(typo)
+            self.tiers += [
+                _Tier(1, f"t.head_tsv @@ {q['n1']} AND {typo}"),
+                _Tier(1, f"t.head_tsv @@ {q['l1']} AND NOT t.head_tsv @@ {q['n1']} AND {typo}"),
+                _Tier(1, f"NOT t.head_tsv @@ {q['l1']} AND {typo}"),
+            ]
+        for level in range(len(self.levels)):
+            self.params[f"n{level}"] = _tsquery(terms, bool(level), "A")
+            self.params[f"l{level}"] = _tsquery(terms, bool(level), "AB")
+            self.params[f"a{level}"] = _tsquery(terms, bool(level))
+        self.every = q[f"a{len(self.levels) - 1}"]
+        # A walk pays when a level's matches are 1 / PG_WALK_PER_RESULT of the documents.
+        self.enough = min(PG_DENSE_MAX, max(PG_DENSE_MIN, documents // PG_WALK_PER_RESULT))
+
+    def _is_dense(self, level: int) -> bool | None:
+        """Whether a level has enough matches for walks (None: it has none)."""
+        if level not in self.known:
+            found = self.rows(
+                f"SELECT count(*) FROM (SELECT 1 FROM search_texts AS t"
+                f" WHERE {self.levels[level]} LIMIT :enough) AS m",
+                enough=self.enough,
+            )[0][0]
+            self.known[level] = found >= self.enough if found else None
+        dense: bool | None = self.known[level]
+        return dense
+
+    def sparse(self) -> bool:
+        return not any(self._is_dense(level) for level in range(len(self.levels)))
+
+    def best(self, tier: _Tier, need: int) -> list[str]:
+        dense = self._is_dense(tier.level)
+        if dense is None:
+            return []
+        cap = PG_WALK_PER_RESULT * need
+        if dense and cap <= PG_WALK_MAX:
+            found = self.rows(
+                "SELECT d.product_id FROM ("
+                " SELECT doc_id, product_id, sales, views FROM search_documents"
+                " WHERE store_id = :store AND (stock IS NULL OR stock > 0)"
+                " ORDER BY sales DESC, views DESC, product_id LIMIT :cap) AS d"
+                " JOIN search_texts AS t ON t.doc_id = d.doc_id"
+                f" WHERE {tier.match} :not_excluded ORDER BY {_RANKING} LIMIT :need",
+                cap=cap,
+                need=need,
+            )
+            if len(found) == need:
+                return [r.product_id for r in found]
+        # MATERIALIZED: the matches first (bitmap scan of the full-text index), then rows.
+        return [
+            r.product_id
+            for r in self.rows(
+                f"WITH m AS MATERIALIZED (SELECT t.doc_id FROM search_texts AS t"
+                f" WHERE {tier.match})"
+                " SELECT d.product_id FROM m JOIN search_documents AS d ON d.doc_id = m.doc_id"
+                f" WHERE d.store_id = :store AND {_AVAILABLE} :not_excluded"
+                f" ORDER BY {_RANKING} LIMIT :need",
+                need=need,
+            )
+        ]
+
+    def count(self) -> int:
+        return int(
+            self.rows(
+                "SELECT count(*) FROM search_texts AS t"
+                " JOIN search_documents AS d ON d.doc_id = t.doc_id"
+                f" WHERE t.all_tsv @@ {self.every} AND d.store_id = :store AND {_AVAILABLE}"
+                " :not_excluded"
+            )[0][0]
+        )
+
+    def ranked_matches(self) -> tuple[str, str]:
+        q = {name: _pg_query(name) for name in ("a0", "n0", "l0", "n1", "l1")}
+        rank = (
+            f"CASE WHEN t.head_tsv @@ {q['n0']} THEN 0 WHEN t.head_tsv @@ {q['l0']} THEN 1"
+            " ELSE 2 END"
+        )
+        if len(self.levels) > 1:
+            typo = (
+                f"CASE WHEN t.head_tsv @@ {q['n1']} THEN 3 WHEN t.head_tsv @@ {q['l1']} THEN 4"
+                " ELSE 5 END"
+            )
+            rank = f"CASE WHEN t.all_tsv @@ {q['a0']} THEN {rank} ELSE {typo} END"
+        # MATERIALIZED: ranked where the texts are read, before the join and the sort.
+        matches = (
+            f"WITH m AS MATERIALIZED (SELECT t.doc_id, {rank} AS rank FROM search_texts AS t"
+            f" WHERE t.all_tsv @@ {self.every})"
+        )
+        return matches, "m JOIN search_documents AS d ON d.doc_id = m.doc_id"
+
+
+def _page(ranking: _Ranking, limit: int, offset: int) -> tuple[list[str], int | None]:
+    """One page of product ids, tier by tier; with the number of all matches when every
+    tier was read to its end (else None: the page was full before)."""
+    if offset + limit > DEEP_PAGE or ranking.sparse():
+        return ranking.one_pass(limit, offset)
+    page: list[str] = []
+    skip, seen = offset, 0
+    for tier in ranking.tiers:
+        need = skip + limit - len(page)
+        found = ranking.best(tier, need)
+        seen += len(found)
+        page += found[skip:]
+        skip = max(0, skip - len(found))
+        if len(found) == need:
+            return page, None
+    return page, seen
+
+
+# ---------------------------------------------------------------- caches
+#
+# Per process and database: predictive answers, the counts of full searches' matches,
+# typo corrections and what a query's plan learnt (how many documents match each tier
+# or level), each under the store's catalogue version (search_catalogue, read with
+# every query), so an entry is never used after a product was added, changed or
+# deleted, in this process or another; predictive answers also under the time of the
+# last popularity recount. Entries also expire after CACHE_SECONDS, and the least
+# recently used go when there are CACHE_ENTRIES.
+
+CACHE_SECONDS = 60.0
+CACHE_ENTRIES = 4096
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self.lock = threading.Lock()  # reads run in worker threads
+
+    def get(self, key: Hashable) -> Any:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] > CACHE_SECONDS:
+                del self.entries[key]
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self.lock:
+            self.entries[key] = (time.monotonic(), value)
+            self.entries.move_to_end(key)
+            while len(self.entries) > CACHE_ENTRIES:
+                self.entries.popitem(last=False)
+
+
+_caches: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache(engine: Engine) -> _Cache:
+    with _caches_lock:
+        cache = _caches.get(engine)
+        if cache is None:
+            cache = _caches[engine] = _Cache()
+        return cache
+
+
+@dataclass(frozen=True)
+class _State:
+    version: int  # of the store's catalogue (0 before its first product)
+    documents: int
+    popularity: int  # when sales and views were last recounted (0: never)
+
+
+# PostgreSQL, for the rest of the transaction. Short queries on a busy server: parallel
+# workers only slow them down. Plans are made for the words at hand: a plan made for any
+# words (a prepared statement's generic plan) cannot tell a walk's query from a join's.
+# The search tables are read often enough to be in memory, where a lookup by key is
+# cheap: at the default random_page_cost (4), 1,400 matches are joined to their
+# documents by hashing all 100,000 of them (28 ms) rather than looked up (10 ms).
+_PG_SETTINGS = {
+    "max_parallel_workers_per_gather": "0",
+    "plan_cache_mode": "force_custom_plan",
+    "random_page_cost": "1.1",
+}
+
+
+def _state(conn: Connection, store_id: int) -> _State:
+    """The store's versions and documents (and, on PostgreSQL, the settings above)."""
+    c, p = search_catalogue, search_popularity
+    settings = []
+    if conn.dialect.name == "postgresql":
+        settings = [func.set_config(k, v, True) for k, v in _PG_SETTINGS.items()]
+    row = conn.execute(
+        select(
+            select(c.c.version).where(c.c.store_id == store_id).scalar_subquery(),
+            select(c.c.documents).where(c.c.store_id == store_id).scalar_subquery(),
+            select(p.c.refreshed_at).where(p.c.store_id == store_id).scalar_subquery(),
+            *settings,
+        )
+    ).one()
+    return _State(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+def _corrections(
+    conn: Connection, cache: _Cache, store_id: int, version: int, typed: Sequence[str]
+) -> dict[str, list[str]]:
+    """corrections(), through the cache."""
+    found: dict[str, list[str]] = {}
+    missing: list[str] = []
+    for word in typed:
+        hit = cache.get(("corrections", store_id, version, word))
+        if hit is None:
+            missing.append(word)
+        else:
+            found[word] = list(hit)
+    if missing:
+        fixes = corrections(conn, store_id=store_id, typed=missing)
+        for word in missing:
+            found[word] = fixes.get(word, [])
+            cache.put(("corrections", store_id, version, word), tuple(found[word]))
+    return found
+
+
+# ---------------------------------------------------------------- search
 
 
 def search_products(
@@ -490,37 +933,40 @@ def search_products(
 
     With `prefix` (predictive search) every word of two or more characters also
     matches the words it begins; without it (full search) words match whole words
-    only. Either way long words forgive one typo.
+    only. Either way long words forgive one typo. Predictive answers are cached (see
+    the caches above): a shopper's box asks the same prefixes as the last shopper's.
     """
     typed = list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]
     if not typed:
         return [], 0
+    state = _state(conn, store_id)
+    cache = _cache(conn.engine)
+    excluded = tuple(sorted(set(exclude)))
+    asked = (store_id, state.version, tuple(typed), prefix, excluded)
+    answer_key = ("answer", *asked, state.popularity, limit, offset)
+    if prefix:
+        hit = cache.get(answer_key)
+        if hit is not None:
+            return list(hit[0]), int(hit[1])
     long_words = [w for w in typed if len(w) >= TYPO_MIN and not _has_digit(w)]
-    fixes = corrections(conn, store_id=store_id, typed=long_words[:MAX_TYPO_WORDS])
+    fixes = _corrections(conn, cache, store_id, state.version, long_words[:MAX_TYPO_WORDS])
     terms = [Term(w, prefix and len(w) >= PREFIX_MIN, tuple(fixes.get(w, ()))) for w in typed]
-    matches = _matches(conn, terms)
-    d = search_documents
-    # SQLite, whose planner knows nothing of a MATCH's size, must not drive the join from
-    # the store's index (all its products): "+ 0" hides it, so the matches come first.
-    store = d.c.store_id + 0 if conn.dialect.name == "sqlite" else d.c.store_id
-    where = [store == store_id, catalogue.available(d)]
-    if exclude:
-        where.append(d.c.product_id.not_in(list(exclude)))
-    found = select(d.c.product_id).join_from(matches, d, d.c.doc_id == matches.c.doc_id)
-    page = (
-        found.add_columns(func.count().over().label("total"))
-        .where(*where)
-        .order_by(matches.c.rank, d.c.sales.desc(), d.c.views.desc(), d.c.product_id)
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = conn.execute(page).all()
-    if rows:
-        return [row.product_id for row in rows], int(rows[0].total)
-    if not offset:
-        return [], 0
-    total = conn.execute(found.with_only_columns(func.count()).where(*where)).scalar_one()
-    return [], int(total)
+    kind = _SqliteRanking if conn.dialect.name == "sqlite" else _PostgresRanking
+    ranking = kind(conn, store_id, state.documents, excluded, terms)
+    known_key = ("known", store_id, state.version, tuple(typed), prefix)
+    ranking.known = dict(cache.get(known_key) or {})
+    before = len(ranking.known)
+    ids, total = _page(ranking, limit, offset)
+    if len(ranking.known) != before:
+        cache.put(known_key, ranking.known)
+    if total is None:
+        total = cache.get(("count", *asked))
+        if total is None:
+            total = ranking.count()
+            cache.put(("count", *asked), total)
+    if prefix:
+        cache.put(answer_key, (tuple(ids), total))
+    return ids, total
 
 
 # ---------------------------------------------------------------- popularity
@@ -674,3 +1120,22 @@ def migrate(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
     for store_id in conn.scalars(select(products.c.store_id).distinct()).all():
         reindex_store(conn, store_id=store_id)
+
+
+def migrate_ranking(conn: Connection) -> None:
+    """Migration step 5: the documents in ranking order (for walks, see above) and the
+    catalogue versions (for the caches), counted from the documents there are."""
+    include = " INCLUDE (doc_id)" if conn.dialect.name == "postgresql" else ""
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_search_documents_popularity ON search_documents "
+        f"(store_id, sales DESC, views DESC, product_id, stock){include}"
+    )
+    metadata.create_all(conn, tables=[search_catalogue])
+    conn.execute(
+        search_catalogue.insert().from_select(
+            ["store_id", "version", "documents"],
+            select(
+                search_documents.c.store_id, literal(1), func.count().label("documents")
+            ).group_by(search_documents.c.store_id),
+        )
+    )
