@@ -2,27 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+Key = tuple[Any, ...]
+
 
 class RankingCache:
-    """Store-wide rankings (lists of product ids), recomputed after `ttl` seconds."""
+    """Store-wide rankings (lists of product ids), recomputed after `ttl` seconds.
+
+    Stale while recomputing: once a ranking is older than `ttl`, the next request
+    starts one recomputation in the background and, like every request until it is
+    done, gets the previous ranking; only the first computation of a key is waited
+    for (by every request that wants it meanwhile, sharing one computation). A `ttl`
+    of 0 or less caches nothing: every request computes its own ranking.
+    """
 
     def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self._clock = clock
-        self._entries: dict[tuple[Any, ...], tuple[float, list[str]]] = {}
+        self._entries: dict[Key, tuple[float, list[str]]] = {}
+        self._running: dict[Key, asyncio.Task[list[str]]] = {}
 
-    async def get(
-        self, key: tuple[Any, ...], compute: Callable[[], Awaitable[list[str]]]
-    ) -> list[str]:
+    async def get(self, key: Key, compute: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        if self.ttl <= 0:
+            return await compute()
         entry = self._entries.get(key)
         now = self._clock()
         if entry and now - entry[0] < self.ttl:
             return entry[1]
-        ranked: list[str] = await compute()
-        if self.ttl > 0:
-            self._entries[key] = (now, ranked)
+        task = self._running.get(key)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.get_running_loop().create_task(self._compute(key, compute, now))
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        if entry:
+            return entry[1]
+        # The first computation: wait for it, but a request that goes away (a cancelled
+        # call) must not cancel it for the others.
+        return await asyncio.shield(task)
+
+    async def _compute(
+        self, key: Key, compute: Callable[[], Awaitable[list[str]]], started: float
+    ) -> list[str]:
+        ranked = await compute()
+        self._entries[key] = (started, ranked)
         return ranked
+
+    def _finished(self, key: Key, task: asyncio.Task[list[str]]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if not task.cancelled() and task.exception() is not None and key in self._entries:
+            # Nobody awaits a background recomputation: say why it failed (the previous
+            # ranking stays, and the next request tries again).
+            log.warning("recomputing ranking %r failed: %r", key, task.exception())

@@ -14,14 +14,18 @@
 
 Interest is views plus three times units sold. Products that are deleted or out
 of stock are never recommended. Store-wide rankings are cached per process for
-RECOMMENDATION_CACHE_SECONDS (they are derived data: any process can recompute them).
+RECOMMENDATION_CACHE_SECONDS (they are derived data: any process can recompute them);
+an expired one is still served while one recomputation runs in the background.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import Connection
 from starlette.routing import Route
 
 from .api import Call, Fields, Handler, endpoint
@@ -40,7 +44,8 @@ FALLBACKS = ("popular", "trending", "new")
 
 def rank(counts: Iterable[tuple[str, tuple[float, ...]]]) -> list[str]:
     """Ids by their keys, highest first, ties by id."""
-    return [pid for pid, _ in sorted(counts, key=lambda item: (*(-k for k in item[1]), item[0]))]
+    by_id = sorted(counts, key=itemgetter(0))
+    return [pid for pid, _ in sorted(by_id, key=itemgetter(1), reverse=True)]  # stable
 
 
 async def _popular_ranking(call: Call) -> list[str]:
@@ -70,17 +75,17 @@ async def _trending_ranking(call: Call) -> list[str]:
     return rank((pid, key) for pid, key in rising.items() if key[0] > 0)
 
 
-async def take(call: Call, ranked: list[str], *, skip: Iterable[str] = ()) -> list[str]:
-    """The first `limit` ranked ids that are not excluded and are in stock."""
+async def take(call: Call, ranked: Iterable[str], *, skip: Iterable[str] = ()) -> list[str]:
+    """The first `limit` ranked ids that are not excluded and are in stock.
+
+    Ids are taken from `ranked` as they are needed, in chunks of 4 x `limit`: a
+    cached ranking holds every product of the store."""
     limit, unwanted = call.data["limit"], set(call.data["exclude"]) | set(skip)
     chosen: list[str] = []
-    candidates = [pid for pid in ranked if pid not in unwanted]
-    for start in range(0, len(candidates), limit * 4):
-        chunk = candidates[start : start + limit * 4]
+    candidates = (pid for pid in ranked if pid not in unwanted)
+    while len(chosen) < limit and (chunk := list(islice(candidates, limit * 4))):
         ok = await call.services.storage.read(sql.available_ids, store_id=call.store.id, ids=chunk)
         chosen.extend(pid for pid in chunk if pid in ok)
-        if len(chosen) >= limit:
-            break
     return chosen[:limit]
 
 
@@ -132,21 +137,45 @@ async def category_popular(call: Call) -> list[str]:
     return await take(call, await cache.get(key, lambda: _category_ranking(call, category)))
 
 
-async def _complements(call: Call, seeds: list[str]) -> list[str]:
-    storage, store_id = call.services.storage, call.store.id
+async def _complements(call: Call, seeds: list[str]) -> Iterator[str]:
     since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
-    bought = await storage.read(sql.bought_together, store_id=store_id, seeds=seeds)
-    viewed = await storage.read(sql.viewed_together, store_id=store_id, seeds=seeds, since=since)
-    both = bought.keys() | viewed.keys()
-    return rank((pid, (bought.get(pid, 0), viewed.get(pid, 0))) for pid in both)
+    bought, viewed = await call.services.storage.read(
+        _together, store_id=call.store.id, seeds=seeds, since=since
+    )
+
+    def ranked() -> Iterator[str]:  # as rank() of (bought, viewed), sorted as far as taken
+        yield from rank((pid, (n, viewed.get(pid, 0))) for pid, n in bought.items())
+        yield from rank((pid, (n,)) for pid, n in viewed.items() if pid not in bought)
+
+    return ranked()
+
+
+def _together(
+    conn: Connection, *, store_id: int, seeds: list[str], since: int
+) -> tuple[Counts, Counts]:
+    """Bought together and viewed together, on one connection."""
+    return (
+        sql.bought_together(conn, store_id=store_id, seeds=seeds),
+        sql.viewed_together(conn, store_id=store_id, seeds=seeds, since=since),
+    )
 
 
 async def _substitutes(call: Call, seeds: list[str]) -> list[str]:
-    storage, store_id = call.services.storage, call.store.id
     since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
-    alike = await storage.read(sql.similar, store_id=store_id, seeds=seeds)
-    viewed = await storage.read(sql.viewed_together, store_id=store_id, seeds=seeds, since=since)
+    alike, viewed = await call.services.storage.read(
+        _alike, store_id=call.store.id, seeds=seeds, since=since
+    )
     return rank((pid, (shared, viewed.get(pid, 0), -distance)) for pid, shared, distance in alike)
+
+
+def _alike(
+    conn: Connection, *, store_id: int, seeds: list[str], since: int
+) -> tuple[list[tuple[str, int, float]], Counts]:
+    """Similar products and viewed together, on one connection."""
+    return (
+        sql.similar(conn, store_id=store_id, seeds=seeds),
+        sql.viewed_together(conn, store_id=store_id, seeds=seeds, since=since),
+    )
 
 
 async def complementary(call: Call) -> list[str]:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import time
+from collections import Counter
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+
+from collector.rankings import RankingCache
+from collector.storage import recommendations as sql
+from collector.storage.catalogue import category_bits, upsert_products
+from collector.storage.schema import events
+from collector.storage.tracking import event_row
 
 from .factories import Clock, StoreKeys, product, rows
 
@@ -247,3 +257,213 @@ def test_get_with_query_parameters_works(client, store, shop: Shop):
         params={"key": store.public_key, "limit": "1", "labels": '["Home"]', "exclude": '["2"]'},
     )
     assert answer.json()["result"] == ["1"]
+
+
+# ---------------------------------------------------------------- price ranges, co-views
+
+
+def test_substituting_reads_price_ranges_kept_in_step_with_the_catalogue(shop: Shop):
+    shop.catalogue(
+        product(1, categories=["Mugs", "Gifts"], price=20.0),  # the seed: range 10-30
+        product(2, categories=["Mugs"], price=20.5),
+        product(3, categories=["Mugs", "Gifts"], price=29.0),  # both categories, far
+        product(4, categories=["Gifts"], price=19.0),
+        product(5, categories=["Mugs"], price=9.5),  # below the range
+        product(6, categories=["Mugs"], price=30.0),  # the top of the range
+        product(7, categories=["Gifts", "Mugs"], price=21.0, stock=0),
+        product(8, categories=["Plates"], price=20.0),  # no shared category
+    )
+    assert shop.ask("substituting", products=["1"], limit=10) == ["3", "2", "4", "6"]
+    shop.catalogue(
+        product(2, categories=["Mugs"], price=40.0),  # out of the range now
+        product(7, categories=["Gifts", "Mugs"], price=21.0, stock=3),  # back in stock
+        product(5, categories=["Plates"], price=20.0),
+    )
+    shop.delete("4")
+    assert shop.ask("substituting", products=["1"], limit=10) == ["7", "3", "6"]
+
+
+def test_similar_matches_its_definition_for_any_catalogue(services, store: StoreKeys):
+    """Ranges read from the index, `limit` closest per category, and products in several
+    categories found by their bits give what the definition gives: every product that
+    shares a category, ranked by shared categories, distance and id. Equal prices,
+    several categories, names that share a bit (Accessories and Gifts) and small limits
+    probe the edges."""
+    rng = random.Random(7)
+    names = ["Accessories", "Gifts", "Mugs", "Plates", "Lamps"]
+    assert category_bits(["Accessories"]) == category_bits(["Gifts"])
+    catalogue = [
+        product(
+            i,
+            categories=rng.sample(names, rng.choice([0, 1, 1, 1, 2, 2, 3])),
+            price=rng.choice([4.0, 7.5, 8.0, 9.5, 10.0, 10.5, 12.0, 14.0, 15.0, 16.0, 22.0]),
+            stock=rng.choice([None, None, 0, 3]),
+        )
+        for i in range(1, 121)
+    ]
+    services.storage.run(upsert_products, store_id=store.id, items=catalogue, now=0)
+    for _ in range(40):
+        seeds = [str(rng.randint(1, 125)) for _ in range(rng.choice([1, 1, 2, 3]))]
+        limit = rng.choice([1, 3, 5, 200])
+        found = services.storage.run(sql.similar, store_id=store.id, seeds=seeds, limit=limit)
+        assert found == similar_by_definition(catalogue, seeds, limit), (seeds, limit)
+
+
+def similar_by_definition(
+    catalogue: list[dict[str, Any]], seeds: list[str], limit: int
+) -> list[tuple[str, int, float]]:
+    present = [p for p in catalogue if p["id"] in seeds]
+    if not present:
+        return []
+    mean = sum(p["price"] for p in present) / len(present)  # prices are exact in binary
+    weight = Counter(c for p in present for c in p["categories"])
+    ranked = []
+    for p in catalogue:
+        shared = sum(weight[c] for c in p["categories"])
+        in_stock = p["stock"] is None or p["stock"] > 0
+        if shared and in_stock and p["id"] not in seeds and mean / 2 <= p["price"] <= mean * 1.5:
+            ranked.append((p["id"], shared, abs(p["price"] - mean)))
+    ranked.sort(key=lambda item: (-item[1], item[2], item[0]))
+    return ranked[:limit]
+
+
+def test_viewed_together_matches_its_definition_for_any_history(services, store: StoreKeys):
+    """The recent viewers read newest first per product, as far as needed, give what the
+    definition gives: the `max_visitors` visitors whose latest view of a seed (since
+    `since`) is the newest, ties by id, and what else they viewed since then."""
+    rng = random.Random(11)
+    visitors = [f"v{i}" for i in range(40)] + ["often"] * 20 + [None]
+    history = [
+        event_row(
+            store_id=store.id,
+            ts=rng.choice(range(1_000, 1_060, 2)),  # many views share a time
+            kind=rng.choice(["view", "view", "view", "click"]),
+            visitor_mode="persistent",
+            visitor_id=rng.choice(visitors),
+            session=None,
+            product_id=str(rng.choice([1, 1, 1, 2, 2, 3, rng.randint(4, 12)])),
+        )
+        for _ in range(800)
+    ]
+    services.storage.run(lambda conn: conn.execute(events.insert(), history))
+    for _ in range(60):
+        seeds = rng.sample([str(i) for i in range(1, 14)], rng.choice([1, 1, 2, 5]))
+        since, most = rng.choice([0, 1_010, 1_040]), rng.choice([1, 3, 10, 15, 25, 200])
+        found = services.storage.run(
+            sql.viewed_together, store_id=store.id, seeds=seeds, since=since, max_visitors=most
+        )
+        assert found == viewed_together_by_definition(history, seeds, since, most)
+
+
+def viewed_together_by_definition(
+    history: list[dict[str, Any]], seeds: list[str], since: int, most: int
+) -> dict[str, int]:
+    views = [e for e in history if e["kind"] == "view" and e["ts"] >= since and e["visitor_id"]]
+    last: dict[str, int] = {}
+    for e in views:
+        if e["product_id"] in seeds:
+            last[e["visitor_id"]] = max(last.get(e["visitor_id"], 0), e["ts"])
+    recent = set(sorted(last, key=lambda v: (-last[v], v))[:most])
+    pairs = {(e["product_id"], e["visitor_id"]) for e in views if e["visitor_id"] in recent}
+    return dict(Counter(pid for pid, _ in pairs if pid not in seeds))
+
+
+# ---------------------------------------------------------------- cached rankings
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ranking_cache_serves_the_stale_ranking_while_one_recomputation_runs():
+    clock = FakeClock()
+    cache = RankingCache(60, clock=clock)
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def compute() -> list[str]:
+        calls.append(len(calls))
+        if len(calls) > 1:
+            await release.wait()
+        return [f"ranking {len(calls)}"]
+
+    async def scenario() -> None:
+        first = await asyncio.gather(*(cache.get(("s", "popular"), compute) for _ in range(3)))
+        assert first == [["ranking 1"]] * 3 and len(calls) == 1  # waited for, once
+        clock.now += 59
+        assert await cache.get(("s", "popular"), compute) == ["ranking 1"]
+        clock.now += 2  # expired: the stale ranking, at once, while one recomputation runs
+        stale = [await cache.get(("s", "popular"), compute) for _ in range(3)]
+        await asyncio.sleep(0.01)  # the recomputation starts
+        assert stale == [["ranking 1"]] * 3 and len(calls) == 2
+        assert await cache.get(("s", "popular"), compute) == ["ranking 1"]
+        release.set()
+        for _ in range(100):
+            if await cache.get(("s", "popular"), compute) == ["ranking 2"]:
+                break
+            await asyncio.sleep(0.01)
+        assert await cache.get(("s", "popular"), compute) == ["ranking 2"]
+        assert len(calls) == 2
+
+    asyncio.run(scenario())
+
+
+def test_ranking_cache_keeps_the_stale_ranking_when_a_recomputation_fails(caplog):
+    clock = FakeClock()
+    cache = RankingCache(60, clock=clock)
+    results: list[Any] = [["first"], RuntimeError("database is down"), ["third"]]
+
+    async def compute() -> list[str]:
+        result = results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return list(result)
+
+    async def scenario() -> None:
+        assert await cache.get(("k",), compute) == ["first"]
+        clock.now += 61
+        assert await cache.get(("k",), compute) == ["first"]  # the failing recomputation
+        await asyncio.sleep(0.01)
+        assert await cache.get(("k",), compute) == ["first"]  # ... and the next one
+        for _ in range(100):
+            if await cache.get(("k",), compute) == ["third"]:
+                break
+            await asyncio.sleep(0.01)
+        assert await cache.get(("k",), compute) == ["third"]
+
+    asyncio.run(scenario())
+    assert "database is down" in caplog.text
+
+
+def test_ranking_cache_without_a_lifetime_computes_every_time():
+    cache = RankingCache(0)
+    calls: list[int] = []
+
+    async def compute() -> list[str]:
+        calls.append(1)
+        return [str(len(calls))]
+
+    async def scenario() -> list[list[str]]:
+        return [await cache.get(("k",), compute) for _ in range(3)]
+
+    assert asyncio.run(scenario()) == [["1"], ["2"], ["3"]]
+
+
+def test_popular_answers_from_the_previous_ranking_while_it_is_recomputed(shop: Shop, services):
+    clock = FakeClock()
+    services.rankings = RankingCache(60, clock=clock)
+    shop.catalogue(*items(1, 2, 3))
+    shop.view("a", "1")
+    assert shop.ask("popular", limit=1) == ["1"]
+    shop.view("b", "2", "2")
+    assert shop.ask("popular", limit=1) == ["1"]  # cached
+    clock.now += 61
+    assert shop.ask("popular", limit=1) == ["1"]  # expired: the previous one, meanwhile
+    deadline = time.monotonic() + 10
+    while shop.ask("popular", limit=1) != ["2"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert shop.ask("popular", limit=1) == ["2"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
@@ -66,13 +67,34 @@ def _set_categories(conn: Connection, store_id: int, items: Sequence[dict[str, A
             product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)
         )
     )
-    rows = [
-        {"store_id": store_id, "category": category, "product_id": item["id"]}
-        for item in items
-        for category in dict.fromkeys(item.get("categories") or [])
-    ]
+    rows = []
+    for item in items:
+        categories = list(dict.fromkeys(item.get("categories") or []))
+        # Copies for similar products' price ranges (see schema.product_categories).
+        price = float(item["price"])
+        in_stock = item.get("stock") is None or item["stock"] > 0
+        rows += [
+            {
+                "store_id": store_id,
+                "category": category,
+                "product_id": item["id"],
+                "price": price,
+                "in_stock": in_stock,
+                "other_categories": category_bits(c for c in categories if c != category),
+            }
+            for category in categories
+        ]
     if rows:
         conn.execute(product_categories.insert(), rows)
+
+
+def category_bits(categories: Iterable[str]) -> int:
+    """A bit (of 63) for each category, by a hash of its name: a test against these bits
+    may find a category that is not there (two names can share a bit), never miss one."""
+    bits = 0
+    for category in categories:
+        bits |= 1 << (zlib.crc32(category.encode()) % 63)
+    return bits
 
 
 def product_dict(row: Any) -> dict[str, Any]:

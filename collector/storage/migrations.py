@@ -8,12 +8,33 @@ earlier step (or the earlier step would create the new shape already).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    inspect,
+    or_,
+    select,
+    table,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.sql import TableClause
 
-from . import attribution, schema, search
+from . import attribution, catalogue, schema, search
 
 Step = Callable[[Connection], None]
 
@@ -27,8 +48,19 @@ def create_tables(*names: str) -> Step:
     return step
 
 
+# product_categories as migration 3 created it (migration 4 adds the copied columns).
+_product_categories_v3 = Table(
+    "product_categories",
+    MetaData(),
+    Column("store_id", Integer, primary_key=True),
+    Column("category", String(200), primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Index("ix_product_categories_product", "store_id", "product_id"),
+)
+
+
 def _recommendations(conn: Connection) -> None:
-    create_tables("product_categories")(conn)
+    _product_categories_v3.create(conn)
     conn.execute(
         text(
             "INSERT INTO product_categories (store_id, category, product_id) "
@@ -69,6 +101,76 @@ def _dashboard(conn: Connection) -> None:
     )
 
 
+_INDEXES_V4 = {  # added by migration 4, as it made them
+    "ix_product_categories_price": "product_categories "
+    "(store_id, category, in_stock, price, product_id, other_categories)",
+    "ix_events_product_views": "events (store_id, kind, product_id, ts, visitor_id)",
+    "ix_events_visitor_views": "events (store_id, visitor_id, ts, id, kind, product_id)",
+    "ix_order_lines_product_orders": "order_lines (store_id, product_id, order_id)",
+    "ix_order_lines_order_products": "order_lines (store_id, order_id, product_id)",
+}
+
+
+def _table(spec: str) -> TableClause:
+    """A table as a migration step knows it ("name column column ..."), not as it may be
+    defined in schema.py later."""
+    name, *columns = spec.split()
+    return table(name, *(column(c) for c in columns))
+
+
+def _price_ranges(conn: Connection) -> None:
+    """Copies of price, stock and other categories' bits on the category rows (filled
+    from products) and the index that reads price ranges from them; covering indexes on
+    events and order_lines, instead of the (store, product, kind), (store, visitor, ts)
+    and (store, product) ones they extend. A database that migration 1 made after
+    these indexes entered schema.py has them already."""
+    yes = "1" if conn.dialect.name == "sqlite" else "true"
+    for added in (
+        "price FLOAT",
+        f"in_stock BOOLEAN DEFAULT {yes} NOT NULL",
+        "other_categories BIGINT DEFAULT 0 NOT NULL",
+    ):
+        conn.execute(text(f"ALTER TABLE product_categories ADD COLUMN {added}"))
+    rows = _table("product_categories store_id category product_id price in_stock other_categories")
+    products = _table("products store_id id price stock categories")
+    same = (products.c.store_id == rows.c.store_id) & (products.c.id == rows.c.product_id)
+    stocked = or_(products.c.stock.is_(None), products.c.stock > 0)
+    conn.execute(
+        update(rows).values(
+            price=select(products.c.price).where(same).scalar_subquery(),
+            in_stock=func.coalesce(select(stocked).where(same).scalar_subquery(), true()),
+        )
+    )
+    several = select(products.c.store_id, products.c.id, products.c.categories).where(
+        products.c.categories.like("%,%")
+    )
+    bits = []
+    for store_id, product_id, listed in conn.execute(several).all():
+        names = list(dict.fromkeys(json.loads(listed)))
+        for category in names if len(names) > 1 else []:
+            others = catalogue.category_bits(c for c in names if c != category)
+            bits.append({"s": store_id, "p": product_id, "c": category, "bits": others})
+    if bits:
+        conn.execute(
+            update(rows)
+            .where(
+                rows.c.store_id == bindparam("s"),
+                rows.c.category == bindparam("c"),
+                rows.c.product_id == bindparam("p"),
+            )
+            .values(other_categories=bindparam("bits")),
+            bits,
+        )
+    for name, on in _INDEXES_V4.items():
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {on}"))
+    for replaced in (
+        "ix_events_store_product",
+        "ix_events_store_visitor",
+        "ix_order_lines_product",
+    ):
+        conn.execute(text(f"DROP INDEX IF EXISTS {replaced}"))
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (
         1,
@@ -87,6 +189,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     ),
     (2, "product search: index, vocabulary, popularity, searches log", search.migrate),
     (3, "recommendations: category index, products by date", _recommendations),
+    (4, "recommendations: price ranges, covering event indexes", _price_ranges),
     (5, "search: documents in ranking order, catalogue versions", search.migrate_ranking),
     (6, "analytics: order attribution, daily roll-ups", _analytics),
     (7, "dashboard: admin stores, login throttling", _dashboard),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -18,6 +19,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
+    true,
 )
 
 metadata = MetaData()
@@ -123,8 +126,13 @@ events = Table(
     Column("position", Integer),
     Column("data", Text),
     Index("ix_events_store_ts", "store_id", "ts"),
-    Index("ix_events_store_visitor", "store_id", "visitor_id", "ts"),
-    Index("ix_events_store_product", "store_id", "product_id", "kind"),
+    # Covering indexes for recommendations: a product's latest viewers, a visitor's
+    # latest views, newest first, without reading the table. The first also counts
+    # views per product in product order; the second, a visitor's events in time
+    # order (then by id, as history() and the visitor log sort them), also serves
+    # every other lookup by visitor (attribution, merges, erasure).
+    Index("ix_events_product_views", "store_id", "kind", "product_id", "ts", "visitor_id"),
+    Index("ix_events_visitor_views", "store_id", "visitor_id", "ts", "id", "kind", "product_id"),
 )
 
 orders = Table(
@@ -153,7 +161,10 @@ order_lines = Table(
     Column("product_id", String(128), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("price", Float, nullable=False),
-    Index("ix_order_lines_product", "store_id", "product_id"),
+    # Covering indexes for products bought together: a product's orders, an order's
+    # products (the first replaced a (store, product) index, its prefix).
+    Index("ix_order_lines_product_orders", "store_id", "product_id", "order_id"),
+    Index("ix_order_lines_order_products", "store_id", "order_id", "product_id"),
 )
 
 # One email holds many visitor ids (devices, browsers, cookieless days).
@@ -178,14 +189,24 @@ baskets = Table(
 )
 
 # Category membership, kept in step with products.categories, for category
-# bestsellers and similar products.
+# bestsellers and similar products. Each row copies the product's price, whether it
+# may be recommended (stock null or above 0) and the bits of its other categories
+# (catalogue.category_bits, 0 for none), so that similar products are price ranges
+# of categories read from one index with nothing else to look up.
 product_categories = Table(
     "product_categories",
     metadata,
     Column("store_id", Integer, primary_key=True),
     Column("category", String(200), primary_key=True),
     Column("product_id", String(128), primary_key=True),
+    Column("price", Float),
+    Column("in_stock", Boolean, nullable=False, server_default=true()),
+    Column("other_categories", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_product_categories_product", "store_id", "product_id"),
+    Index(
+        "ix_product_categories_price",
+        *("store_id", "category", "in_stock", "price", "product_id", "other_categories"),
+    ),
 )
 
 # ------------------------------------------------------------------ analytics

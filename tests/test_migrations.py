@@ -1,0 +1,115 @@
+"""Migration 4 (price ranges, covering indexes): on a new database, and on one made by
+migration 3 with data in it, on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, inspect, text
+
+from collector.services import Services
+from collector.storage import schema
+from collector.storage.catalogue import upsert_products
+from collector.storage.tracking import record_event, record_sale
+
+from .factories import StoreKeys, product, rows
+
+TABLES = ("product_categories", "events", "order_lines")
+
+
+def indexes(engine: Engine, table: str) -> dict[str, list[str]]:
+    return {ix["name"]: list(ix["column_names"]) for ix in inspect(engine).get_indexes(table)}
+
+
+def defined_indexes(table: str) -> dict[str, list[str]]:
+    return {
+        str(ix.name): [c.name for c in ix.columns] for ix in schema.metadata.tables[table].indexes
+    }
+
+
+def columns(engine: Engine, table: str) -> dict[str, bool]:
+    return {c["name"]: c["nullable"] for c in inspect(engine).get_columns(table)}
+
+
+def assert_shape_of_schema_py(engine: Engine) -> None:
+    for table in TABLES:
+        assert indexes(engine, table) == defined_indexes(table), table
+        defined = {c.name: c.nullable for c in schema.metadata.tables[table].columns}
+        assert columns(engine, table) == defined, table
+
+
+def test_a_new_database_has_the_tables_and_indexes_schema_py_defines(services: Services):
+    assert_shape_of_schema_py(services.storage.engine)
+
+
+def test_upgrading_from_3_fills_the_copies_as_the_catalogue_writes_them(
+    services: Services, store: StoreKeys
+):
+    items = [
+        product(1, categories=["Mugs", "Gifts"], price=12.5),
+        product(2, categories=["Mugs"], price=3.0, stock=0),
+        product(3, price=7.0),
+        product(4, categories=["Gifts", "Lamps", "Mugs"], price=99.0, stock=5),
+        product(5, categories=["Lamps", "Lamps"], price=0.5, stock=-1),
+    ]
+    services.storage.run(upsert_products, store_id=store.id, items=items, now=0)
+    services.storage.run(record_history, store_id=store.id)
+    written = sorted(rows(services, "product_categories"), key=row_key)
+    assert len(written) == 7 and {r["other_categories"] != 0 for r in written} == {True, False}
+
+    engine = services.storage.engine
+    with engine.begin() as conn:  # back to version 3, with its indexes
+        conn.execute(text("DROP TABLE product_categories"))
+        for name in ("ix_events_product_views", "ix_events_visitor_views"):
+            conn.execute(text(f"DROP INDEX {name}"))
+        for name in ("ix_order_lines_product_orders", "ix_order_lines_order_products"):
+            conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(
+            text("CREATE INDEX ix_events_store_visitor ON events (store_id, visitor_id, ts)")
+        )
+        conn.execute(
+            text("CREATE INDEX ix_events_store_product ON events (store_id, product_id, kind)")
+        )
+        conn.execute(
+            text("CREATE INDEX ix_order_lines_product ON order_lines (store_id, product_id)")
+        )
+        conn.execute(text("DELETE FROM schema_migrations WHERE version IN (3, 4)"))
+    assert "ix_events_store_product" in indexes(engine, "events")
+
+    assert services.storage.migrate() == [3, 4]
+    assert sorted(rows(services, "product_categories"), key=row_key) == written
+    assert_shape_of_schema_py(engine)
+    assert services.storage.migrate() == []
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["product_id"], row["category"])
+
+
+def record_history(conn: Any, *, store_id: int) -> None:
+    for n, (visitor, pid) in enumerate([("a", "1"), ("b", "1"), ("a", "4")]):
+        record_event(
+            conn,
+            store_id=store_id,
+            ts=1_000 + n,
+            kind="view",
+            visitor_mode="persistent",
+            visitor_id=visitor,
+            session=None,
+            product_id=pid,
+        )
+    record_sale(
+        conn,
+        store_id=store_id,
+        ts=2_000,
+        sale_id="O1",
+        lines=[
+            {"id": "1", "quantity": 1, "price": 12.5},
+            {"id": "4", "quantity": 2, "price": 99.0},
+        ],
+        visitor_mode="persistent",
+        visitor_id="a",
+        session=None,
+        email=None,
+        customer=None,
+    )
