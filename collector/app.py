@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -121,6 +122,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.storage.migrate)
         await services.storage.start()
+        # What is alive after start-up (modules, app, caches) lives as long as the process:
+        # keep it out of the collector's full passes, which otherwise stall requests that
+        # allocate many rows.
+        gc.collect()
+        gc.freeze()
         stop = asyncio.Event()
         janitor = asyncio.create_task(_housekeeping(services, stop), name="housekeeping")
         try:
@@ -130,6 +136,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             await janitor
             await services.storage.stop()
             services.storage.dispose()
+            gc.unfreeze()  # an app made again in this process (tests) starts clean
 
     app = Starlette(
         routes=[
