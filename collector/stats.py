@@ -13,32 +13,24 @@ from typing import Any
 from starlette.routing import Route
 
 from .api import Call, Fields, endpoint
+from .dashboard import ranges
 from .errors import invalid
 from .storage import analytics
 from .validation import date, integer, text
 
-MAX_DAYS = 3660
 RANGE: Fields = {"from": (date, None), "to": (date, None)}
 
 
-def date_range(
-    first: datetime.date | None, last: datetime.date | None, *, today: datetime.date
-) -> tuple[int, int]:
-    """[start, end) in Unix ms for the UTC days first..last (default: the last 30 days)."""
-    last = last or today
-    first = first or last - datetime.timedelta(days=29)
+def _range(call: Call) -> dict[str, int]:
+    """The dashboard's range rules (ranges.py): both days included, default the last 30."""
+    last = call.data["to"] or ranges.today(call.services.now_ms())
+    first = call.data["from"] or last - datetime.timedelta(days=ranges.DEFAULT_DAYS - 1)
     if first > last:
         raise invalid("from", f"{first} is after to ({last})")
-    if (last - first).days >= MAX_DAYS:
-        raise invalid("from", f"the range is longer than {MAX_DAYS} days")
-    epoch = datetime.date(1970, 1, 1)
-    return (first - epoch).days * analytics.DAY_MS, ((last - epoch).days + 1) * analytics.DAY_MS
-
-
-def _range(call: Call) -> dict[str, int]:
-    today = datetime.datetime.fromtimestamp(call.services.clock(), datetime.UTC).date()
-    start, end = date_range(call.data["from"], call.data["to"], today=today)
-    return {"store_id": call.store.id, "start_ms": start, "end_ms": end}
+    if (last - first).days + 1 > ranges.MAX_DAYS:
+        raise invalid("from", f"the range is longer than {ranges.MAX_DAYS} days")
+    span = ranges.DateRange(first, last)
+    return {"store_id": call.store.id, "start_ms": span.start_ms, "end_ms": span.end_ms}
 
 
 def _window(call: Call) -> int:

@@ -12,6 +12,7 @@ come from orders, order_lines and order_attribution directly.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -90,21 +91,22 @@ def _labels(raw: str | None) -> str:
 
 
 def _iso(day: int) -> str:
-    import datetime as dt
-
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
 
 # ---------------------------------------------------------------- daily roll-ups
 
 
-def _day_rows(
+def day_rollup(
     conn: Connection,
+    *,
     store_id: int,
     day: int,
     parts: Sequence[str] = ("visits", "widgets", "products"),
 ) -> dict[str, list[Row]]:
-    """A day's roll-up rows (of these parts), computed from its raw events and orders."""
+    """A day's roll-up rows (of these parts), computed from its raw events and orders.
+
+    A read: the housekeeping task runs it outside the write that saves the rows."""
     return {part: _PARTS[part](conn, store_id, day) for part in parts}
 
 
@@ -229,11 +231,6 @@ def days_to_roll_up(
     return [d for d in days if d < today and d not in final]
 
 
-def day_rollup(conn: Connection, *, store_id: int, day: int) -> dict[str, list[Row]]:
-    """A day's roll-up rows, computed from the raw events and orders (a read)."""
-    return _day_rows(conn, store_id, day)
-
-
 def save_rollup(
     conn: Connection, *, store_id: int, day: int, rows: dict[str, list[Row]], now_ms: int
 ) -> None:
@@ -261,7 +258,7 @@ def refresh_rollups(
     """
     todo = days_to_roll_up(conn, store_id=store_id, now_ms=now_ms, days=days)
     for day in todo:
-        rows = _day_rows(conn, store_id, day)
+        rows = day_rollup(conn, store_id=store_id, day=day)
         save_rollup(conn, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
     return len(todo)
 
@@ -334,7 +331,7 @@ def _rollup_sums(
             add(tuple(stored[k] for k in keys), stored)
     name = {rollup_visits: "visits", rollup_widgets: "widgets", rollup_products: "products"}[table]
     for day in live:
-        for row in _day_rows(conn, store_id, day, (name,))[name]:
+        for row in day_rollup(conn, store_id=store_id, day=day, parts=(name,))[name]:
             if products is None or row["product_id"] in products:
                 add(tuple(row[k] for k in keys), row)
     return sums
@@ -614,7 +611,6 @@ def searches(
         search_log.c.store_id == store_id, search_log.c.ts >= start_ms, search_log.c.ts < end_ms
     )
     stats: dict[str, Row] = {}
-    shown: dict[str, str] = {}
     for normalised, query, count, zero, last in conn.execute(
         select(
             search_log.c.normalised,
@@ -626,7 +622,6 @@ def searches(
         .where(in_range)
         .group_by(search_log.c.normalised)
     ):
-        shown[normalised] = query
         stats[normalised] = {
             "query": query,
             "searches": int(count),
