@@ -120,6 +120,7 @@ def drop_database(admin_url: str, name: str) -> None:
 
 def measure(engine: Any, store_id: int, requests: int, log: Any) -> list[dict[str, Any]]:
     from collector.storage import search
+    from collector.storage.caches import clear_all
 
     def call(query: str, prefix: bool, offset: int) -> tuple[float, int]:
         started = time.perf_counter()
@@ -134,9 +135,8 @@ def measure(engine: Any, store_id: int, requests: int, log: Any) -> list[dict[st
         cached: list[float] = []
         uncached: list[float] = []
         total = call(query, prefix, offset)[1]
-        caches = getattr(search, "_caches", {})  # (none in code from before the caches)
         for _ in range(requests):
-            caches.clear()
+            clear_all()
             uncached.append(call(query, prefix, offset)[0])
             cached.append(call(query, prefix, offset)[0])  # what the call before cached
         result = {

@@ -1,10 +1,11 @@
-"""A per-process cache of store-wide rankings (derived data any process can recompute)."""
+"""A per-process cache of rankings (derived data any process can recompute)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,19 +15,27 @@ Key = tuple[Any, ...]
 
 
 class RankingCache:
-    """Store-wide rankings (lists of product ids), recomputed after `ttl` seconds.
+    """Rankings (lists of product ids), recomputed after `ttl` seconds.
 
     Stale while recomputing: once a ranking is older than `ttl`, the next request
     starts one recomputation in the background and, like every request until it is
     done, gets the previous ranking; only the first computation of a key is waited
     for (by every request that wants it meanwhile, sharing one computation). A `ttl`
-    of 0 or less caches nothing: every request computes its own ranking.
+    of 0 or less caches nothing: every request computes its own ranking. With
+    `max_entries`, the least recently used rankings go when there are more.
     """
 
-    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int | None = None,
+    ) -> None:
         self.ttl = ttl
+        self.max_entries = max_entries
         self._clock = clock
-        self._entries: dict[Key, tuple[float, list[str]]] = {}
+        self._entries: OrderedDict[Key, tuple[float, list[str]]] = OrderedDict()
         self._running: dict[Key, asyncio.Task[list[str]]] = {}
 
     async def get(self, key: Key, compute: Callable[[], Awaitable[list[str]]]) -> list[str]:
@@ -34,8 +43,10 @@ class RankingCache:
             return await compute()
         entry = self._entries.get(key)
         now = self._clock()
-        if entry and now - entry[0] < self.ttl:
-            return entry[1]
+        if entry:
+            self._entries.move_to_end(key)
+            if now - entry[0] < self.ttl:
+                return entry[1]
         task = self._running.get(key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             task = asyncio.get_running_loop().create_task(self._compute(key, compute, now))
@@ -52,6 +63,9 @@ class RankingCache:
     ) -> list[str]:
         ranked = await compute()
         self._entries[key] = (started, ranked)
+        self._entries.move_to_end(key)
+        while self.max_entries is not None and len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
         return ranked
 
     def _finished(self, key: Key, task: asyncio.Task[list[str]]) -> None:

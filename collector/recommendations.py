@@ -13,14 +13,17 @@
 |                                  | visitor viewed, clicked and bought; never what they bought |
 
 Interest is views plus three times units sold. Products that are deleted or out
-of stock are never recommended. Store-wide rankings are cached per process for
-RECOMMENDATION_CACHE_SECONDS (they are derived data: any process can recompute them);
-an expired one is still served while one recomputation runs in the background.
+of stock are never recommended (checked on every request, after any cache).
+Store-wide rankings, and the complements and substitutes of each set of seeds, are
+cached per process for RECOMMENDATION_CACHE_SECONDS (they are derived data: any
+process can recompute them); an expired one is still served while one recomputation
+runs in the background. Similar products depend on the catalogue alone: they are
+kept per catalogue version (storage.recommendations.similar).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -40,6 +43,7 @@ DAY_MS = 86_400_000
 POPULAR_DAYS = 30
 PERSONAL_DAYS = 90
 FALLBACKS = ("popular", "trending", "new")
+CO_VIEWERS = 200  # viewed together: among the seeds' latest 200 viewers
 
 
 def rank(counts: Iterable[tuple[str, tuple[float, ...]]]) -> list[str]:
@@ -137,45 +141,100 @@ async def category_popular(call: Call) -> list[str]:
     return await take(call, await cache.get(key, lambda: _category_ranking(call, category)))
 
 
-async def _complements(call: Call, seeds: list[str]) -> Iterator[str]:
+def _depth(call: Call) -> int:
+    """How many of each co-purchase and co-view list are read: enough for `take` to
+    fill the answer past the excluded and the out-of-stock (in steps of 50, so that
+    requests that differ a little share a cached list)."""
+    limit: int = call.data["limit"]
+    wanted = 4 * limit + len(call.data["exclude"]) + 10
+    return -(-wanted // 50) * 50
+
+
+async def _complements(call: Call, seeds: list[str]) -> list[str]:
+    """Bought together with the seeds, then viewed together (see `_together`)."""
+    depth = _depth(call)
+
+    async def compute(seeds: list[str], since: int) -> list[str]:
+        bought, viewed = await call.services.storage.read(
+            _together, store_id=call.store.id, seeds=seeds, since=since, top=depth
+        )
+        return [
+            *rank((pid, (n, viewed.get(pid, 0))) for pid, n in bought.items()),
+            *rank((pid, (n,)) for pid, n in viewed.items() if pid not in bought),
+        ]
+
+    return await _by_seeds(call, ("complements", depth), seeds, compute)
+
+
+async def _by_seeds(
+    call: Call,
+    kind: tuple[Any, ...],
+    seeds: list[str],
+    compute: Callable[[list[str], int], Awaitable[list[str]]],
+) -> list[str]:
+    """A ranking of the seeds' products, kept per set of seeds like the store-wide
+    rankings (served stale while one recomputes)."""
+    seeds = sorted(set(seeds))
     since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
-    bought, viewed = await call.services.storage.read(
-        _together, store_id=call.store.id, seeds=seeds, since=since
-    )
-
-    def ranked() -> Iterator[str]:  # as rank() of (bought, viewed), sorted as far as taken
-        yield from rank((pid, (n, viewed.get(pid, 0))) for pid, n in bought.items())
-        yield from rank((pid, (n,)) for pid, n in viewed.items() if pid not in bought)
-
-    return ranked()
+    cache: RankingCache = call.services.seed_rankings
+    return await cache.get((call.store.id, *kind, tuple(seeds)), lambda: compute(seeds, since))
 
 
 def _together(
-    conn: Connection, *, store_id: int, seeds: list[str], since: int
+    conn: Connection, *, store_id: int, seeds: list[str], since: int, top: int
 ) -> tuple[Counts, Counts]:
-    """Bought together and viewed together, on one connection."""
-    return (
-        sql.bought_together(conn, store_id=store_id, seeds=seeds),
-        sql.viewed_together(conn, store_id=store_id, seeds=seeds, since=since),
+    """The `top` products most bought together with the seeds, and the `top` most viewed
+    together with them (and how often those bought together were), on one connection."""
+    bought = sql.bought_together(conn, store_id=store_id, seeds=seeds, top=top)
+    viewers = sql.recent_viewers(
+        conn, store_id=store_id, products=seeds, since=since, limit=CO_VIEWERS
     )
+    viewed = sql.co_viewed(
+        conn,
+        store_id=store_id,
+        visitors=viewers,
+        since=since,
+        skip=seeds,
+        top=top,
+        also=list(bought),
+    )
+    return bought, viewed
 
 
 async def _substitutes(call: Call, seeds: list[str]) -> list[str]:
-    since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
-    alike, viewed = await call.services.storage.read(
-        _alike, store_id=call.store.id, seeds=seeds, since=since
-    )
-    return rank((pid, (shared, viewed.get(pid, 0), -distance)) for pid, shared, distance in alike)
+    """Similar products ranked by shared categories, viewed together, closest price."""
+
+    async def compute(seeds: list[str], since: int) -> list[str]:
+        alike, viewed = await call.services.storage.read(
+            _alike,
+            store_id=call.store.id,
+            seeds=seeds,
+            since=since,
+            cached=call.services.rankings.ttl > 0,
+        )
+        return rank(
+            (pid, (shared, viewed.get(pid, 0), -distance)) for pid, shared, distance in alike
+        )
+
+    return await _by_seeds(call, ("substitutes",), seeds, compute)
 
 
 def _alike(
-    conn: Connection, *, store_id: int, seeds: list[str], since: int
+    conn: Connection, *, store_id: int, seeds: list[str], since: int, cached: bool
 ) -> tuple[list[tuple[str, int, float]], Counts]:
-    """Similar products and viewed together, on one connection."""
-    return (
-        sql.similar(conn, store_id=store_id, seeds=seeds),
-        sql.viewed_together(conn, store_id=store_id, seeds=seeds, since=since),
+    """Similar products, and how often each was viewed together with the seeds, on one
+    connection."""
+    alike = sql.similar(conn, store_id=store_id, seeds=seeds, cached=cached)
+    if not alike:
+        return alike, {}
+    viewers = sql.recent_viewers(
+        conn, store_id=store_id, products=seeds, since=since, limit=CO_VIEWERS
     )
+    among = [pid for pid, _, _ in alike]
+    viewed = sql.co_viewed(
+        conn, store_id=store_id, visitors=viewers, since=since, skip=seeds, among=among
+    )
+    return alike, viewed
 
 
 async def complementary(call: Call) -> list[str]:

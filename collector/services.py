@@ -12,6 +12,7 @@ from .storage.stores import Store, store_by_public_key
 from .visitors import VisitorResolver
 
 STORE_CACHE_SECONDS = 30.0
+SEED_RANKINGS = 4096  # complements and substitutes kept per process, per set of seeds
 
 
 class Services:
@@ -25,6 +26,11 @@ class Services:
         self._stores: dict[str, tuple[float, Store]] = {}
         # Timed by the collector's clock, so a simulated clock ages the rankings too.
         self.rankings = RankingCache(settings.recommendation_cache_seconds, clock=clock)
+        # Complements and substitutes of each set of seed products: many keys, so the
+        # least recently used go (store-wide rankings above are few, and never go).
+        self.seed_rankings = RankingCache(
+            settings.recommendation_cache_seconds, clock=clock, max_entries=SEED_RANKINGS
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -113,3 +113,30 @@ def record_history(conn: Any, *, store_id: int) -> None:
         email=None,
         customer=None,
     )
+
+
+def test_upgrading_from_7_counts_the_orders_there_are_as_sales_would(
+    services: Services, store: StoreKeys
+):
+    services.storage.run(record_history, store_id=store.id)
+    for n, products in enumerate([["1", "2", "3"], ["2", "3"], ["3", "1", "3"], ["9"]]):
+        services.storage.run(
+            record_sale,
+            store_id=store.id,
+            ts=3_000 + n,
+            sale_id=f"S{n}",
+            lines=[{"id": pid, "quantity": 1, "price": 1.0} for pid in products],
+            visitor_mode="none",
+            visitor_id=None,
+            session=None,
+            email=None,
+            customer=None,
+        )
+    written = sorted(rows(services, "co_purchases"), key=str)
+    assert {(r["product_id"], r["other_id"]): r["orders"] for r in written}[("3", "2")] == 2
+    with services.storage.engine.begin() as conn:
+        conn.execute(text("DROP TABLE co_purchases"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 8"))
+    assert services.storage.migrate() == [8]
+    assert sorted(rows(services, "co_purchases"), key=str) == written
+    assert_shape_of_schema_py(services.storage.engine)

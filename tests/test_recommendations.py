@@ -467,3 +467,114 @@ def test_popular_answers_from_the_previous_ranking_while_it_is_recomputed(shop: 
     while shop.ask("popular", limit=1) != ["2"] and time.monotonic() < deadline:
         time.sleep(0.02)
     assert shop.ask("popular", limit=1) == ["2"]
+
+
+def test_ranking_cache_with_a_bound_drops_the_least_recently_used():
+    cache = RankingCache(60, clock=FakeClock(), max_entries=2)
+    calls: list[str] = []
+
+    def computing(name: str) -> Any:
+        async def compute() -> list[str]:
+            calls.append(name)
+            return [name]
+
+        return compute
+
+    async def scenario() -> None:
+        for key in ("a", "b", "a", "c", "a", "b"):
+            assert await cache.get((key,), computing(key)) == [key]
+
+    asyncio.run(scenario())
+    assert calls == ["a", "b", "c", "b"]  # "b" went when "c" came; "a" was used since
+
+
+def test_complements_and_substitutes_are_kept_per_set_of_seeds(shop: Shop, services):
+    clock = FakeClock()
+    services.seed_rankings = RankingCache(60, clock=clock)
+    shop.catalogue(*[product(i, categories=["C"], price=10.0 + i) for i in range(1, 6)])
+    shop.buy("a", "O1", "1", "2")
+    assert shop.ask("complementary", products=["1"]) == ["2"]
+    assert shop.ask("substituting", products=["1", "2"]) == ["3", "4", "5"]
+    shop.buy("b", "O2", "1", "3")
+    shop.buy("c", "O3", "1", "3")
+    shop.view("v", "1", "5")
+    shop.view("w", "2", "5")
+    assert shop.ask("complementary", products=["1"]) == ["2"]  # kept
+    assert shop.ask("substituting", products=["2", "1"]) == ["3", "4", "5"]  # same set
+    shop.delete("2")
+    assert shop.ask("complementary", products=["1"]) == []  # stock is checked every time
+    clock.now += 61
+    deadline = time.monotonic() + 10
+    while shop.ask("complementary", products=["1"]) != ["3", "5"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert shop.ask("complementary", products=["1"]) == ["3", "5"]
+    while (
+        shop.ask("substituting", products=["1"]) != ["5", "3", "4"] and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert shop.ask("substituting", products=["1"]) == ["5", "3", "4"]  # 5: viewed with 1
+
+
+# ---------------------------------------------------------------- bought together
+
+
+def test_bought_together_sums_the_orders_of_each_seed(shop: Shop, services, store):
+    shop.catalogue(*items(1, 2, 3, 4, 5))
+    shop.buy("a", "O1", "1", "2", "3")
+    shop.buy("b", "O2", "2", "3")
+    shop.buy("c", "O3", "1", ("3", 2), "3")  # a product twice in one order: one order
+    shop.buy("c", "O3", "1", "4")  # the same sale again: not counted twice
+    shop.buy(None, "O4", "4", "5")  # no visitor: its order counts all the same
+    together = services.storage.run(sql.bought_together, store_id=store.id, seeds=["1", "2"])
+    # 3: with 1 in O1 and O3, with 2 in O1 and O2 (O1 counts for each seed)
+    assert together == {"3": 4}
+    assert services.storage.run(sql.bought_together, store_id=store.id, seeds=["4"]) == {"5": 1}
+    top = services.storage.run(sql.bought_together, store_id=store.id, seeds=["3"], top=1)
+    assert top == {"1": 2}  # tied with 2: by id
+    assert shop.ask("complementary", products=["1", "2"]) == ["3"]
+
+
+def test_an_order_pairs_its_first_fifty_lines_only(services, store):
+    from collector.storage.schema import PAIRED_LINES
+    from collector.storage.tracking import record_sale
+
+    lines = [{"id": str(i), "quantity": 1, "price": 1.0} for i in range(PAIRED_LINES + 5)]
+    services.storage.run(
+        record_sale,
+        store_id=store.id,
+        ts=1_000,
+        sale_id="B2B",
+        lines=lines,
+        visitor_mode="none",
+        visitor_id=None,
+        session=None,
+        email=None,
+        customer=None,
+    )
+    pairs = rows(services, "co_purchases")
+    assert len(pairs) == PAIRED_LINES * (PAIRED_LINES - 1)
+    assert {r["orders"] for r in pairs} == {1}
+    assert str(PAIRED_LINES) not in {r["product_id"] for r in pairs}
+
+
+def test_similar_answers_are_kept_until_the_catalogue_changes(services, store: StoreKeys):
+    def similar() -> list[str]:
+        found = services.storage.run(sql.similar, store_id=store.id, seeds=["1"])
+        return [pid for pid, _, _ in found]
+
+    services.storage.run(
+        upsert_products,
+        store_id=store.id,
+        items=[product(i, categories=["C"], price=10.0 + i) for i in (1, 2, 3)],
+        now=0,
+    )
+    assert similar() == ["2", "3"]
+    assert similar() == ["2", "3"]  # kept
+    services.storage.run(
+        upsert_products, store_id=store.id, items=[product(3, categories=["C"], price=10.5)], now=0
+    )
+    assert similar() == ["3", "2"]  # a price change is a new catalogue version
+    services.storage.run(
+        upsert_products, store_id=store.id, items=[product(2, categories=["D"], price=12.0)], now=0
+    )
+    assert similar() == ["3"]

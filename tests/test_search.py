@@ -14,6 +14,7 @@ from collector.search import POPULARITY_MAX_AGE_MS
 from collector.services import Services
 from collector.storage import catalogue
 from collector.storage import search as search_storage
+from collector.storage.caches import Cache
 from collector.storage.search import edits, forget_searches, normalise_query, words
 
 from .factories import Clock, StoreKeys, count, make_store, product, rows
@@ -448,18 +449,20 @@ def test_every_query_is_recorded_cached_or_not(shop: Shop, services):
     ]
 
 
-def test_the_cache_forgets_old_entries_and_the_least_recently_used(
-    monkeypatch: pytest.MonkeyPatch,
-):
-    monkeypatch.setattr(search_storage, "CACHE_ENTRIES", 2)
-    cache = search_storage._Cache()
+def test_the_cache_forgets_old_entries_and_the_least_recently_used():
+    now = [0.0]
+    cache = Cache(entries=2, seconds=60, clock=lambda: now[0])
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1
     cache.put("c", 3)
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
-    monkeypatch.setattr(search_storage, "CACHE_SECONDS", -1.0)
+    now[0] = 61.0
     assert cache.get("a") is None
+    forever = Cache(entries=1, seconds=None, clock=lambda: now[0])
+    forever.put("a", 1)
+    now[0] = 1e9
+    assert forever.get("a") == 1
 
 
 # ---------------------------------------------------------------- the searches log

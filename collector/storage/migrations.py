@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import attribution, catalogue, schema, search
+from . import attribution, catalogue, recommendations, schema, search
 
 Step = Callable[[Connection], None]
 
@@ -171,6 +171,11 @@ def _price_ranges(conn: Connection) -> None:
         conn.execute(text(f"DROP INDEX IF EXISTS {replaced}"))
 
 
+def _co_purchases(conn: Connection) -> None:
+    create_tables("co_purchases")(conn)
+    recommendations.fill_co_purchases(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (
         1,
@@ -193,6 +198,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (5, "search: documents in ranking order, catalogue versions", search.migrate_ranking),
     (6, "analytics: order attribution, daily roll-ups", _analytics),
     (7, "dashboard: admin stores, login throttling", _dashboard),
+    (8, "recommendations: products bought together", _co_purchases),
 ]
 
 

@@ -1,6 +1,7 @@
 """The SQL behind recommendations: activity counts, co-purchases, co-views, history.
 
-Every function answers for one store and reads only; ranking lives in
+Every function answers for one store and reads only, but for `add_co_purchases` (a
+recorded sale) and `fill_co_purchases` (migration 8); ranking lives in
 collector/recommendations.py.
 """
 
@@ -15,17 +16,32 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Connection,
+    Integer,
     Result,
     Select,
     bindparam,
+    case,
+    distinct,
     func,
+    literal,
     select,
     true,
     union_all,
 )
 
+from . import search
+from .caches import cache_for
 from .catalogue import available, category_bits
-from .schema import events, order_lines, orders, product_categories, products
+from .engine import upsert
+from .schema import (
+    PAIRED_LINES,
+    co_purchases,
+    events,
+    order_lines,
+    orders,
+    product_categories,
+    products,
+)
 
 Counts = dict[str, int]
 
@@ -92,49 +108,149 @@ def category_members(conn: Connection, *, store_id: int, category: str) -> list[
 
 
 def bought_together(
-    conn: Connection, *, store_id: int, seeds: Sequence[str], max_orders: int = 2000
+    conn: Connection, *, store_id: int, seeds: Sequence[str], top: int | None = None
 ) -> Counts:
-    """For each other product, the number of orders that hold it and one of the seeds.
+    """For each other product, the orders that hold it and a seed, summed over the seeds
+    (an order holding two seeds counts twice), from co_purchases; with `top`, only the
+    `top` most bought together (ties by id in Python's order).
 
-    One statement of two plain lookups (the seeds' orders by product, at most
-    `max_orders` lines of them, then those orders' lines by order id) and a count
-    here: a join with GROUP BY lets the planner walk every line of the store in
-    product order instead, seconds at 100,000 orders."""
-    their_orders = (
-        select(order_lines.c.order_id)
-        .where(order_lines.c.store_id == store_id, order_lines.c.product_id.in_(list(seeds)))
-        .limit(max_orders)
+    One read of the seeds' rows by primary key, summed in the database."""
+    cp = co_purchases
+    n = func.sum(cp.c.orders)
+    query = (
+        select(cp.c.other_id, n)
+        .where(
+            cp.c.store_id == store_id,
+            cp.c.product_id.in_(list(seeds)),
+            cp.c.other_id.not_in(list(seeds)),
+        )
+        .group_by(cp.c.other_id)
     )
-    lines = select(order_lines.c.product_id, order_lines.c.order_id).where(
-        order_lines.c.store_id == store_id, order_lines.c.order_id.in_(their_orders)
+    if top is not None:
+        query = query.order_by(n.desc(), _by_id(conn, cp.c.other_id)).limit(top)
+    return {pid: int(count) for pid, count in conn.execute(query).all()}
+
+
+def add_co_purchases(conn: Connection, *, store_id: int, lines: Sequence[str]) -> None:
+    """Count one order (of these lines' product ids, in line order) in co_purchases:
+    each ordered pair of different products among its first PAIRED_LINES lines."""
+    pairs = _pairs_of(lines)
+    if not pairs:
+        return
+    statement = upsert(conn, co_purchases)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["store_id", "product_id", "other_id"],
+            set_={"orders": co_purchases.c.orders + statement.excluded.orders},
+        ),
+        [{"store_id": store_id, "product_id": a, "other_id": b, "orders": 1} for a, b in pairs],
     )
-    orders_of = Counter(pid for pid, _ in set(tuples(conn.execute(lines))))
-    skip = set(seeds)
-    return {pid: n for pid, n in orders_of.items() if pid not in skip}
+
+
+def _pairs_of(lines: Sequence[str]) -> list[tuple[str, str]]:
+    products = list(dict.fromkeys(lines[:PAIRED_LINES]))
+    return [(a, b) for a in products for b in products if a != b]
+
+
+def fill_co_purchases(conn: Connection) -> None:
+    """Count every order there is in co_purchases (migration 8), in chunks of lines."""
+    ol = order_lines
+    query = (
+        select(ol.c.store_id, ol.c.order_id, ol.c.product_id)
+        .where(ol.c.line < PAIRED_LINES)
+        .order_by(ol.c.store_id, ol.c.order_id, ol.c.line)
+    )
+    counts: Counter[tuple[int, str, str]] = Counter()
+    order: tuple[int, str] | None = None
+    products: list[str] = []
+    for store_id, order_id, product_id in tuples(conn.execute(query)):
+        if (store_id, order_id) != order:
+            if order is not None:
+                counts.update((order[0], a, b) for a, b in _pairs_of(products))
+            order, products = (store_id, order_id), []
+        products.append(product_id)
+    if order is not None:
+        counts.update((order[0], a, b) for a, b in _pairs_of(products))
+    rows = [
+        {"store_id": s, "product_id": a, "other_id": b, "orders": n}
+        for (s, a, b), n in counts.items()
+    ]
+    for start in range(0, len(rows), 5000):
+        conn.execute(co_purchases.insert(), rows[start : start + 5000])
+
+
+def _by_id(conn: Connection, column: Any) -> Any:
+    """`column` to order ids by, as Python orders them (PostgreSQL: bytewise, "C")."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
 def viewed_together(
-    conn: Connection, *, store_id: int, seeds: Sequence[str], since: int, max_visitors: int = 200
+    conn: Connection,
+    *,
+    store_id: int,
+    seeds: Sequence[str],
+    since: int,
+    max_visitors: int = 200,
+    top: int | None = None,
 ) -> Counts:
-    """For each other product, how many of the seeds' recent viewers also viewed it.
+    """For each other product, how many of the seeds' recent viewers also viewed it
+    (since `since`; with `top`, the `top` most viewed together, ties by id).
 
-    Two index-only reads: the recent viewers (recent_viewers), then their views.
-    Counting happens here: with a GROUP BY or a DISTINCT the planner walks an index
-    of the whole store in product order instead."""
+    The recent viewers (recent_viewers), then their views counted by `co_viewed`."""
     recent = recent_viewers(
         conn, store_id=store_id, products=seeds, since=since, limit=max_visitors
     )
-    if not recent:
+    return co_viewed(conn, store_id=store_id, visitors=recent, since=since, skip=seeds, top=top)
+
+
+def co_viewed(
+    conn: Connection,
+    *,
+    store_id: int,
+    visitors: Sequence[str],
+    since: int,
+    skip: Sequence[str],
+    top: int | None = None,
+    among: Sequence[str] | None = None,
+    also: Sequence[str] = (),
+) -> Counts:
+    """For each product not in `skip` (and in `among`, when given), how many of these
+    visitors viewed it since `since`; with `top`, only the `top` most viewed (ties by
+    id in Python's order) and the products `also` asked for.
+
+    Their views come by the (store, visitor, ts) index and are counted in the
+    database: only the counts come to Python. The views are read in a subquery with a
+    LIMIT (a cap far above any real read), which SQLite neither merges into the GROUP
+    BY nor pushes the outer filters into: merged, or with `product_id IN (...)` or
+    `IS NOT NULL` inside, it reads by the (store, kind, product) index, every view of
+    those products or of the store, instead of these visitors' few."""
+    if not visitors or among == []:
         return {}
-    views_of = select(events.c.product_id, events.c.visitor_id).where(
-        events.c.store_id == store_id,
-        events.c.visitor_id.in_(recent),
-        events.c.kind == "view",
-        events.c.ts >= since,
+    views_of = (
+        select(events.c.product_id, events.c.visitor_id)
+        .where(
+            events.c.store_id == store_id,
+            events.c.visitor_id.in_(list(visitors)),
+            events.c.kind == "view",
+            events.c.ts >= since,
+            events.c.product_id.not_in(list(skip)),
+        )
+        .limit(MAX_PAIR_ROWS)
+        .subquery()
     )
-    viewers = Counter(pid for pid, _ in set(tuples(conn.execute(views_of))))
-    skip = {None, *seeds}
-    return {pid: n for pid, n in viewers.items() if pid not in skip}
+    product_id, visitor_id = views_of.c
+    n = func.count(distinct(visitor_id))
+    query = select(product_id, n).group_by(product_id)
+    if among is not None:
+        query = query.where(product_id.in_(list(among)))
+    if top is not None:
+        wanted = [case((product_id.in_(list(also)), 0), else_=1)] if also else []
+        query = query.order_by(*wanted, n.desc(), _by_id(conn, product_id))
+        query = query.limit(top + len(also))
+    return {pid: count for pid, count in conn.execute(query).all() if pid is not None}
+
+
+MAX_PAIR_ROWS = 1_000_000
 
 
 def recent_viewers(
@@ -197,12 +313,40 @@ def _newest_views(products: int) -> CompoundSelect[str, str, int]:
     return union_all(*map(select, newest))
 
 
+SIMILAR_ENTRIES = 2048  # answers of `similar` kept per process (200 ids each at most)
+
+
 def similar(
-    conn: Connection, *, store_id: int, seeds: Sequence[str], limit: int = 200
+    conn: Connection,
+    *,
+    store_id: int,
+    seeds: Sequence[str],
+    limit: int = 200,
+    cached: bool = True,
 ) -> list[tuple[str, int, float]]:
     """Products sharing a category with the seeds, priced within half of theirs either way:
     (id, shared categories, distance from the seeds' mean price), most shared first,
     then closest, then by id; "shared" counts a category once for each seed in it.
+
+    The answer depends on the catalogue alone: with `cached`, it is kept per process
+    under the store's catalogue version (a new one after every product change, by any
+    process), so a kept answer is always the one computing would give."""
+    if not cached:
+        return _similar(conn, store_id=store_id, seeds=seeds, limit=limit)
+    version = search.catalogue_version(conn, store_id)
+    key = (store_id, version, tuple(sorted(set(seeds))), limit)
+    kept = cache_for(conn.engine, "similar", entries=SIMILAR_ENTRIES, seconds=None)
+    found: list[tuple[str, int, float]] | None = kept.get(key)
+    if found is None:
+        found = _similar(conn, store_id=store_id, seeds=seeds, limit=limit)
+        kept.put(key, found)
+    return list(found)
+
+
+def _similar(
+    conn: Connection, *, store_id: int, seeds: Sequence[str], limit: int
+) -> list[tuple[str, int, float]]:
+    """`similar`, computed.
 
     Each seed category's price range is read from the (store, category, in stock,
     price) index on the copies product_categories keeps, never the whole category:
@@ -241,13 +385,26 @@ def similar(
         for pid, price in closest(conn, price_range(category), mean, limit):
             found[pid] = (n, price)
     if len(weight) > 1:
-        several: dict[str, tuple[int, float]] = {}
+        # Those in several seed categories, counted in every one whose range holds them,
+        # ranked in the database: only the best `limit` come back. One left out has
+        # `limit` better ones here, whatever a plain range above says of it.
+        in_others = []
         for category, n in weight.items():
             others = category_bits(c for c in weight if c != category)
-            in_others = price_range(category).where(pc.c.other_categories.bitwise_and(others) != 0)
-            for pid, price in tuples(conn.execute(in_others)):
-                several[pid] = (several.get(pid, (0, 0.0))[0] + n, price)
-        found.update(several)  # counted in every seed category whose range holds it
+            in_others.append(
+                price_range(category)
+                .where(pc.c.other_categories.bitwise_and(others) != 0)
+                .add_columns(literal(n, Integer).label("weight"))
+            )
+        rows = union_all(*in_others).subquery()
+        shared, its_price = func.sum(rows.c.weight), func.max(rows.c.price)
+        several = (
+            select(rows.c.product_id, shared, its_price)
+            .group_by(rows.c.product_id)
+            .order_by(shared.desc(), func.abs(its_price - mean), _by_id(conn, rows.c.product_id))
+            .limit(limit)
+        )
+        found.update((pid, (int(n), p)) for pid, n, p in conn.execute(several).all())
     ranked = [(pid, n, abs(price - mean)) for pid, (n, price) in found.items()]
     ranked.sort(key=lambda item: (-item[1], item[2], item[0]))
     return ranked[:limit]
@@ -260,8 +417,9 @@ def closest(
 
     Read in the order of an index on (..., price, id), without a sort (which would
     read the whole range): up from the mean and down from it, `limit` rows each; when
-    a side fills up, all the rows at its last price too, as the database's order of
-    ids (a collation, or descending) need not be this one."""
+    a side fills up, the rows at its last price too, by id as Python orders ids (the
+    index has them in the database's order: a collation, or descending), at most
+    `limit` of them."""
     pc = product_categories
     up = prices.where(pc.c.price >= mean).order_by(pc.c.price, pc.c.product_id)
     down = prices.where(pc.c.price < mean).order_by(pc.c.price.desc(), pc.c.product_id.desc())
@@ -270,7 +428,10 @@ def closest(
         read = conn.execute(side.limit(limit)).all()
         rows.update(read)
         if len(read) == limit:
-            rows.update(conn.execute(prices.where(pc.c.price == read[-1][1])).all())
+            ties = prices.where(pc.c.price == read[-1][1])
+            rows.update(
+                conn.execute(ties.order_by(_by_id(conn, pc.c.product_id)).limit(limit)).all()
+            )
     ordered = sorted(rows.items(), key=lambda row: (abs(row[1] - mean), row[0]))
     return ordered[:limit]
 
@@ -313,30 +474,52 @@ def history(
 def interests(
     conn: Connection, *, store_id: int, visitor_id: str, since: int
 ) -> dict[str, dict[str, int]]:
-    """What a visitor viewed, clicked and bought since a time: {kind: {product: count}}.
+    """What a visitor viewed, clicked and bought since a time: {kind: {product: count}},
+    each kind's products most recent first.
 
-    Views and clicks come by the (store, visitor, ts) index and are counted here."""
-    seen = select(events.c.kind, events.c.product_id, events.c.ts).where(
-        events.c.store_id == store_id,
-        events.c.visitor_id == visitor_id,
-        events.c.kind.in_(["view", "click"]),
+    Views and clicks come by the (store, visitor, ts) index (the time bound in SQL:
+    without it SQLite may read every view and click of the store by the (store, kind)
+    index instead) and are counted here."""
+    seen = (
+        select(events.c.kind, events.c.product_id)
+        .where(
+            events.c.store_id == store_id,
+            events.c.visitor_id == visitor_id,
+            events.c.ts >= since,
+            events.c.kind.in_(["view", "click"]),
+        )
+        .order_by(events.c.ts.desc(), events.c.id.desc())
     )
     found: dict[str, dict[str, int]] = {"view": {}, "click": {}, "bought": {}}
-    for kind, pid, ts in conn.execute(seen).all():
-        if pid is not None and ts >= since:
+    for kind, pid in conn.execute(seen).all():
+        if pid is not None:
             found[kind][pid] = found[kind].get(pid, 0) + 1
-    order_ids = list(
-        conn.scalars(
-            select(orders.c.id).where(
-                orders.c.store_id == store_id, orders.c.visitor_id == visitor_id
+    # Sorted here: with ORDER BY ts, SQLite reads the store's orders by time instead of
+    # the visitor's by (store, visitor).
+    theirs = sorted(
+        tuples(
+            conn.execute(
+                select(orders.c.id, orders.c.ts).where(
+                    orders.c.store_id == store_id, orders.c.visitor_id == visitor_id
+                )
             )
-        )
+        ),
+        key=lambda row: (-row[1], row[0]),
     )
+    newest_first = {order_id: n for n, (order_id, _) in enumerate(theirs)}
+    order_ids, bought = list(newest_first), list[tuple[Any, ...]]()
     for start in range(0, len(order_ids), 500):
-        lines = select(order_lines.c.product_id, order_lines.c.quantity).where(
+        lines = select(
+            order_lines.c.order_id,
+            order_lines.c.line,
+            order_lines.c.product_id,
+            order_lines.c.quantity,
+        ).where(
             order_lines.c.store_id == store_id,
             order_lines.c.order_id.in_(order_ids[start : start + 500]),
         )
-        for pid, quantity in conn.execute(lines).all():
-            found["bought"][pid] = found["bought"].get(pid, 0) + quantity
+        bought += tuples(conn.execute(lines))
+    bought.sort(key=lambda row: (newest_first[row[0]], row[1]))
+    for _, _, pid, quantity in bought:
+        found["bought"][pid] = found["bought"].get(pid, 0) + quantity
     return found

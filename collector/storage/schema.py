@@ -167,6 +167,22 @@ order_lines = Table(
     Index("ix_order_lines_order_products", "store_id", "order_id", "product_id"),
 )
 
+# Products bought together: for each ordered pair of different products, the number
+# of orders that hold both (of each order's first PAIRED_LINES lines), all time. Kept
+# in step when a sale is recorded (tracking.record_sale; migration 8 filled it from the
+# orders there were), so that "bought together" reads a product's row range instead
+# of counting its orders' lines on every request. No identifier: orders stay too.
+co_purchases = Table(
+    "co_purchases",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Column("other_id", String(128), primary_key=True),
+    Column("orders", Integer, nullable=False),
+    sqlite_with_rowid=False,  # the rows are their key: one B-tree, read in key order
+)
+PAIRED_LINES = 50
+
 # One email holds many visitor ids (devices, browsers, cookieless days).
 email_links = Table(
     "email_links",

@@ -43,12 +43,9 @@ from __future__ import annotations
 import functools
 import re
 import sys
-import threading
-import time
 import unicodedata
-import weakref
-from collections import Counter, OrderedDict
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +71,7 @@ from sqlalchemy import (
 )
 
 from . import catalogue
+from .caches import Cache, cache_for
 from .engine import upsert
 from .schema import BigId, events, metadata, order_lines, products
 
@@ -299,14 +297,23 @@ def _text_row(doc_id: int, doc: Document) -> dict[str, Any]:
 
 
 def index_products(conn: Connection, *, store_id: int, items: Sequence[dict[str, Any]]) -> None:
-    """Bring the index in step with upserted products; unchanged text is not re-indexed."""
-    changed, added = _index(conn, store_id, items)
-    if changed:
+    """Bring the index in step with upserted products (unchanged text is not re-indexed)
+    and make a new catalogue version: caches keyed by it also hold what the index does
+    not (similar products read prices and categories)."""
+    added = _index(conn, store_id, items)
+    if items:
         _touch(conn, store_id, added)
 
 
-def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> tuple[bool, int]:
-    """index_products without the version bump (whether anything changed, documents added)."""
+def catalogue_version(conn: Connection, store_id: int) -> int:
+    """The store's catalogue version: a new one after every change of its products (0
+    before the first)."""
+    c = search_catalogue
+    return int(conn.scalar(select(c.c.version).where(c.c.store_id == store_id)) or 0)
+
+
+def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> int:
+    """index_products without the version bump: how many documents were added."""
     docs = {item["id"]: document(item) for item in items}
     known = _indexed(conn, store_id, list(docs))
     d, t = search_documents, search_texts
@@ -337,7 +344,7 @@ def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> 
             restocked,
         )
     _count_words(conn, store_id, counts)
-    return bool(new or rewritten or restocked), len(new)
+    return len(new)
 
 
 def unindex_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> None:
@@ -823,40 +830,8 @@ CACHE_SECONDS = 60.0
 CACHE_ENTRIES = 4096
 
 
-class _Cache:
-    def __init__(self) -> None:
-        self.entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-        self.lock = threading.Lock()  # reads run in worker threads
-
-    def get(self, key: Hashable) -> Any:
-        with self.lock:
-            entry = self.entries.get(key)
-            if entry is None:
-                return None
-            if time.monotonic() - entry[0] > CACHE_SECONDS:
-                del self.entries[key]
-                return None
-            self.entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self.lock:
-            self.entries[key] = (time.monotonic(), value)
-            self.entries.move_to_end(key)
-            while len(self.entries) > CACHE_ENTRIES:
-                self.entries.popitem(last=False)
-
-
-_caches: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def _cache(engine: Engine) -> _Cache:
-    with _caches_lock:
-        cache = _caches.get(engine)
-        if cache is None:
-            cache = _caches[engine] = _Cache()
-        return cache
+def _cache(engine: Engine) -> Cache:
+    return cache_for(engine, "search", entries=CACHE_ENTRIES, seconds=CACHE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -897,7 +872,7 @@ def _state(conn: Connection, store_id: int) -> _State:
 
 
 def _corrections(
-    conn: Connection, cache: _Cache, store_id: int, version: int, typed: Sequence[str]
+    conn: Connection, cache: Cache, store_id: int, version: int, typed: Sequence[str]
 ) -> dict[str, list[str]]:
     """corrections(), through the cache."""
     found: dict[str, list[str]] = {}

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, upd
 
 from .attribution import attribute_orders, orders_of_email
 from .engine import upsert
+from .recommendations import add_co_purchases
 from .schema import baskets, email_links, events, order_lines, orders
 from .search import forget_searches
 
@@ -105,6 +106,7 @@ def record_sale(
                 for n, line in enumerate(lines)
             ],
         )
+        add_co_purchases(conn, store_id=store_id, lines=[line["id"] for line in lines])
     relinked = False
     if email and visitor_id:
         # A new link re-attributes the email's orders, this one included.

@@ -1,0 +1,78 @@
+"""Per-process caches of derived answers, one set per database engine.
+
+Entries are keyed by what they were computed from (a store's catalogue version, for
+instance), so an entry is never used after its inputs changed; they may also expire
+after some seconds, and the least recently used go when a cache is full. Reads run in
+worker threads: a cache takes a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from sqlalchemy import Engine
+
+
+class Cache:
+    """At most `entries` entries, each kept for `seconds` (None: until it is the least
+    recently used of a full cache)."""
+
+    def __init__(
+        self,
+        *,
+        entries: int,
+        seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries, self.seconds, self._clock = entries, seconds, clock
+        self.entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The value, or None (absent or expired)."""
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return None
+            if self.seconds is not None and self._clock() - entry[0] > self.seconds:
+                del self.entries[key]
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self.lock:
+            self.entries[key] = (self._clock(), value)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+_caches: weakref.WeakKeyDictionary[Engine, dict[str, Cache]] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def cache_for(engine: Engine, name: str, *, entries: int, seconds: float | None) -> Cache:
+    """The engine's cache of this name (made with these limits the first time)."""
+    with _caches_lock:
+        named = _caches.setdefault(engine, {})
+        if name not in named:
+            named[name] = Cache(entries=entries, seconds=seconds)
+        return named[name]
+
+
+def clear_all() -> None:
+    """Empty every cache (benchmarks time answers computed afresh)."""
+    with _caches_lock:
+        for named in _caches.values():
+            for cache in named.values():
+                cache.clear()
