@@ -43,7 +43,6 @@ DAY_MS = 86_400_000
 POPULAR_DAYS = 30
 PERSONAL_DAYS = 90
 FALLBACKS = ("popular", "trending", "new")
-CO_VIEWERS = 200  # viewed together: among the seeds' latest 200 viewers
 
 
 def rank(counts: Iterable[tuple[str, tuple[float, ...]]]) -> list[str]:
@@ -186,17 +185,8 @@ def _together(
     """The `top` products most bought together with the seeds, and the `top` most viewed
     together with them (and how often those bought together were), on one connection."""
     bought = sql.bought_together(conn, store_id=store_id, seeds=seeds, top=top)
-    viewers = sql.recent_viewers(
-        conn, store_id=store_id, products=seeds, since=since, limit=CO_VIEWERS
-    )
-    viewed = sql.co_viewed(
-        conn,
-        store_id=store_id,
-        visitors=viewers,
-        since=since,
-        skip=seeds,
-        top=top,
-        also=list(bought),
+    viewed = sql.viewed_together(
+        conn, store_id=store_id, seeds=seeds, since=since, top=top, also=list(bought)
     )
     return bought, viewed
 
@@ -227,13 +217,8 @@ def _alike(
     alike = sql.similar(conn, store_id=store_id, seeds=seeds, cached=cached)
     if not alike:
         return alike, {}
-    viewers = sql.recent_viewers(
-        conn, store_id=store_id, products=seeds, since=since, limit=CO_VIEWERS
-    )
     among = [pid for pid, _, _ in alike]
-    viewed = sql.co_viewed(
-        conn, store_id=store_id, visitors=viewers, since=since, skip=seeds, among=among
-    )
+    viewed = sql.viewed_together(conn, store_id=store_id, seeds=seeds, since=since, among=among)
     return alike, viewed
 
 

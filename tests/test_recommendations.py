@@ -352,7 +352,33 @@ def test_viewed_together_matches_its_definition_for_any_history(services, store:
         found = services.storage.run(
             sql.viewed_together, store_id=store.id, seeds=seeds, since=since, max_visitors=most
         )
-        assert found == viewed_together_by_definition(history, seeds, since, most)
+        expected = viewed_together_by_definition(history, seeds, since, most)
+        assert found == expected
+        # The top few (ties by id), with the counts of some others asked for too:
+        among, also = rng.sample([str(i) for i in range(1, 14)], 2), ["12", "3"]
+        top = services.storage.run(
+            sql.viewed_together,
+            store_id=store.id,
+            seeds=seeds,
+            since=since,
+            max_visitors=most,
+            top=2,
+            also=also,
+        )
+        ranked = sorted(expected, key=lambda pid: (-expected[pid], pid))
+        wanted = {*ranked[:2], *(pid for pid in also if pid in expected)}
+        assert wanted <= set(top) and len(top) <= 2 + len(also)
+        assert top == {pid: expected[pid] for pid in top}
+        assert set(top) - wanted <= set(ranked[: 2 + len(also)])  # the next best, if any
+        some = services.storage.run(
+            sql.viewed_together,
+            store_id=store.id,
+            seeds=seeds,
+            since=since,
+            max_visitors=most,
+            among=among,
+        )
+        assert some == {pid: n for pid, n in expected.items() if pid in among}
 
 
 def viewed_together_by_definition(

@@ -190,17 +190,27 @@ def viewed_together(
     store_id: int,
     seeds: Sequence[str],
     since: int,
-    max_visitors: int = 200,
+    max_visitors: int = 100,
     top: int | None = None,
+    among: Sequence[str] | None = None,
+    also: Sequence[str] = (),
 ) -> Counts:
-    """For each other product, how many of the seeds' recent viewers also viewed it
-    (since `since`; with `top`, the `top` most viewed together, ties by id).
-
-    The recent viewers (recent_viewers), then their views counted by `co_viewed`."""
+    """For each other product, how many of the seeds' `max_visitors` latest viewers
+    (since `since`) also viewed it since then: the viewers (recent_viewers), then their
+    views counted (co_viewed, which says what `top`, `among` and `also` do)."""
     recent = recent_viewers(
         conn, store_id=store_id, products=seeds, since=since, limit=max_visitors
     )
-    return co_viewed(conn, store_id=store_id, visitors=recent, since=since, skip=seeds, top=top)
+    return co_viewed(
+        conn,
+        store_id=store_id,
+        visitors=recent,
+        since=since,
+        skip=seeds,
+        top=top,
+        among=among,
+        also=also,
+    )
 
 
 def co_viewed(
@@ -215,15 +225,15 @@ def co_viewed(
     also: Sequence[str] = (),
 ) -> Counts:
     """For each product not in `skip` (and in `among`, when given), how many of these
-    visitors viewed it since `since`; with `top`, only the `top` most viewed (ties by
-    id in Python's order) and the products `also` asked for.
+    visitors viewed it since `since`; with `top`, only the products `also` asked for
+    and the best of the others (ties by id in Python's order): at least the `top`
+    most viewed, at most `top` + len(`also`) products.
 
     Their views come by the (store, visitor, ts) index and are counted in the
     database: only the counts come to Python. The views are read in a subquery with a
-    LIMIT (a cap far above any real read), which SQLite neither merges into the GROUP
-    BY nor pushes the outer filters into: merged, or with `product_id IN (...)` or
-    `IS NOT NULL` inside, it reads by the (store, kind, product) index, every view of
-    those products or of the store, instead of these visitors' few."""
+    LIMIT (a cap far above any real read), which SQLite does not merge into the GROUP
+    BY: merged, it reads every view of the store by the (store, kind, product) index,
+    which gives product order, instead of these visitors' few."""
     if not visitors or among == []:
         return {}
     views_of = (
@@ -236,13 +246,14 @@ def co_viewed(
             events.c.product_id.not_in(list(skip)),
         )
         .limit(MAX_PAIR_ROWS)
-        .subquery()
     )
-    product_id, visitor_id = views_of.c
+    if among is not None:
+        # Tested on `product_id || ''`, which no index has: on the column itself,
+        # SQLite reads every view of those products by the (store, kind, product) index.
+        views_of = views_of.where(events.c.product_id.concat("").in_(list(among)))
+    product_id, visitor_id = views_of.subquery().c
     n = func.count(distinct(visitor_id))
     query = select(product_id, n).group_by(product_id)
-    if among is not None:
-        query = query.where(product_id.in_(list(among)))
     if top is not None:
         wanted = [case((product_id.in_(list(also)), 0), else_=1)] if also else []
         query = query.order_by(*wanted, n.desc(), _by_id(conn, product_id))
