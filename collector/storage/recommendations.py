@@ -382,18 +382,20 @@ def _similar(
             weight[category] = weight.get(category, 0) + 1
     pc = product_categories
 
-    def price_range(category: str) -> Select[str, float]:
+    def in_category(category: str) -> Select[str, float]:
         return select(pc.c.product_id, pc.c.price).where(
             pc.c.store_id == store_id,
             pc.c.category == category,
             pc.c.in_stock == true(),
-            pc.c.price.between(mean * 0.5, mean * 1.5),
             pc.c.product_id.not_in(list(seeds)),
         )
 
+    def price_range(category: str) -> Select[str, float]:
+        return in_category(category).where(pc.c.price.between(mean * 0.5, mean * 1.5))
+
     found: dict[str, tuple[int, float]] = {}  # id: (shared, price)
     for category, n in weight.items():
-        for pid, price in closest(conn, price_range(category), mean, limit):
+        for pid, price in closest(conn, in_category(category), mean, limit):
             found[pid] = (n, price)
     if len(weight) > 1:
         # Those in several seed categories, counted in every one whose range holds them,
@@ -424,16 +426,20 @@ def _similar(
 def closest(
     conn: Connection, prices: Select[str, float], mean: float, limit: int
 ) -> list[tuple[str, float]]:
-    """The `limit` rows of (id, price) closest to `mean`, ties by id.
+    """The `limit` rows of (id, price) priced within half of `mean` either way and
+    closest to it, ties by id.
 
     Read in the order of an index on (..., price, id), without a sort (which would
     read the whole range): up from the mean and down from it, `limit` rows each; when
     a side fills up, the rows at its last price too, by id as Python orders ids (the
     index has them in the database's order: a collation, or descending), at most
-    `limit` of them."""
+    `limit` of them (an equality on the price alone: with the range as well, SQLite
+    reads the range and sorts it)."""
     pc = product_categories
-    up = prices.where(pc.c.price >= mean).order_by(pc.c.price, pc.c.product_id)
-    down = prices.where(pc.c.price < mean).order_by(pc.c.price.desc(), pc.c.product_id.desc())
+    up = prices.where(pc.c.price >= mean, pc.c.price <= mean * 1.5)
+    up = up.order_by(pc.c.price, pc.c.product_id)
+    down = prices.where(pc.c.price < mean, pc.c.price >= mean * 0.5)
+    down = down.order_by(pc.c.price.desc(), pc.c.product_id.desc())
     rows: dict[str, float] = {}
     for side in (up, down):
         read = conn.execute(side.limit(limit)).all()
