@@ -13,9 +13,8 @@ p95 under 10 ms, checked on the whole figure.
 
 Caches. Store-wide rankings (popular, trending, a category's popular), and the
 complements and substitutes of each set of seed products, are computed per process
-and kept for RECOMMENDATION_CACHE_SECONDS (60); similar products are kept per
-catalogue version; search reads popularity figures that are recounted when older
-than 5 minutes. So:
+and kept for RECOMMENDATION_CACHE_SECONDS (60); search reads popularity figures
+that are recounted when older than 5 minutes. So:
 
 - the first request of each store-wide ranking after the server starts is timed on
   its own ("cold"); a case's warm-up sends each of its bodies at least once,
@@ -640,7 +639,7 @@ def table(r: dict[str, Any]) -> list[str]:
     if r.get("computed_every_request"):
         lines.append(
             "computed on every request (RECOMMENDATION_CACHE_SECONDS=0: complements and "
-            "similar products not kept; what the first request for a set of seeds pays):"
+            "substitutes not kept; what the first request for a set of seeds pays):"
         )
     for e in r.get("computed_every_request", []):
         lat = e["latency_ms"]

@@ -17,8 +17,7 @@ of stock are never recommended (checked on every request, after any cache).
 Store-wide rankings, and the complements and substitutes of each set of seeds, are
 cached per process for RECOMMENDATION_CACHE_SECONDS (they are derived data: any
 process can recompute them); an expired one is still served while one recomputation
-runs in the background. Similar products depend on the catalogue alone: they are
-kept per catalogue version (storage.recommendations.similar).
+runs in the background.
 """
 
 from __future__ import annotations
@@ -196,11 +195,7 @@ async def _substitutes(call: Call, seeds: list[str]) -> list[str]:
 
     async def compute(seeds: list[str], since: int) -> list[str]:
         alike, viewed = await call.services.storage.read(
-            _alike,
-            store_id=call.store.id,
-            seeds=seeds,
-            since=since,
-            cached=call.services.rankings.ttl > 0,
+            _alike, store_id=call.store.id, seeds=seeds, since=since
         )
         return rank(
             (pid, (shared, viewed.get(pid, 0), -distance)) for pid, shared, distance in alike
@@ -210,11 +205,11 @@ async def _substitutes(call: Call, seeds: list[str]) -> list[str]:
 
 
 def _alike(
-    conn: Connection, *, store_id: int, seeds: list[str], since: int, cached: bool
+    conn: Connection, *, store_id: int, seeds: list[str], since: int
 ) -> tuple[list[tuple[str, int, float]], Counts]:
     """Similar products, and how often each was viewed together with the seeds, on one
     connection."""
-    alike = sql.similar(conn, store_id=store_id, seeds=seeds, cached=cached)
+    alike = sql.similar(conn, store_id=store_id, seeds=seeds)
     if not alike:
         return alike, {}
     among = [pid for pid, _, _ in alike]

@@ -581,26 +581,3 @@ def test_an_order_pairs_its_first_fifty_lines_only(services, store):
     assert len(pairs) == PAIRED_LINES * (PAIRED_LINES - 1)
     assert {r["orders"] for r in pairs} == {1}
     assert str(PAIRED_LINES) not in {r["product_id"] for r in pairs}
-
-
-def test_similar_answers_are_kept_until_the_catalogue_changes(services, store: StoreKeys):
-    def similar() -> list[str]:
-        found = services.storage.run(sql.similar, store_id=store.id, seeds=["1"])
-        return [pid for pid, _, _ in found]
-
-    services.storage.run(
-        upsert_products,
-        store_id=store.id,
-        items=[product(i, categories=["C"], price=10.0 + i) for i in (1, 2, 3)],
-        now=0,
-    )
-    assert similar() == ["2", "3"]
-    assert similar() == ["2", "3"]  # kept
-    services.storage.run(
-        upsert_products, store_id=store.id, items=[product(3, categories=["C"], price=10.5)], now=0
-    )
-    assert similar() == ["3", "2"]  # a price change is a new catalogue version
-    services.storage.run(
-        upsert_products, store_id=store.id, items=[product(2, categories=["D"], price=12.0)], now=0
-    )
-    assert similar() == ["3"]

@@ -29,8 +29,6 @@ from sqlalchemy import (
     union_all,
 )
 
-from . import search
-from .caches import cache_for
 from .catalogue import available, category_bits
 from .engine import upsert
 from .schema import (
@@ -324,40 +322,12 @@ def _newest_views(products: int) -> CompoundSelect[str, str, int]:
     return union_all(*map(select, newest))
 
 
-SIMILAR_ENTRIES = 2048  # answers of `similar` kept per process (200 ids each at most)
-
-
 def similar(
-    conn: Connection,
-    *,
-    store_id: int,
-    seeds: Sequence[str],
-    limit: int = 200,
-    cached: bool = True,
+    conn: Connection, *, store_id: int, seeds: Sequence[str], limit: int = 200
 ) -> list[tuple[str, int, float]]:
     """Products sharing a category with the seeds, priced within half of theirs either way:
     (id, shared categories, distance from the seeds' mean price), most shared first,
     then closest, then by id; "shared" counts a category once for each seed in it.
-
-    The answer depends on the catalogue alone: with `cached`, it is kept per process
-    under the store's catalogue version (a new one after every product change, by any
-    process), so a kept answer is always the one computing would give."""
-    if not cached:
-        return _similar(conn, store_id=store_id, seeds=seeds, limit=limit)
-    version = search.catalogue_version(conn, store_id)
-    key = (store_id, version, tuple(sorted(set(seeds))), limit)
-    kept = cache_for(conn.engine, "similar", entries=SIMILAR_ENTRIES, seconds=None)
-    found: list[tuple[str, int, float]] | None = kept.get(key)
-    if found is None:
-        found = _similar(conn, store_id=store_id, seeds=seeds, limit=limit)
-        kept.put(key, found)
-    return list(found)
-
-
-def _similar(
-    conn: Connection, *, store_id: int, seeds: Sequence[str], limit: int
-) -> list[tuple[str, int, float]]:
-    """`similar`, computed.
 
     Each seed category's price range is read from the (store, category, in stock,
     price) index on the copies product_categories keeps, never the whole category:

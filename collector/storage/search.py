@@ -297,23 +297,14 @@ def _text_row(doc_id: int, doc: Document) -> dict[str, Any]:
 
 
 def index_products(conn: Connection, *, store_id: int, items: Sequence[dict[str, Any]]) -> None:
-    """Bring the index in step with upserted products (unchanged text is not re-indexed)
-    and make a new catalogue version: caches keyed by it also hold what the index does
-    not (similar products read prices and categories)."""
-    added = _index(conn, store_id, items)
-    if items:
+    """Bring the index in step with upserted products; unchanged text is not re-indexed."""
+    changed, added = _index(conn, store_id, items)
+    if changed:
         _touch(conn, store_id, added)
 
 
-def catalogue_version(conn: Connection, store_id: int) -> int:
-    """The store's catalogue version: a new one after every change of its products (0
-    before the first)."""
-    c = search_catalogue
-    return int(conn.scalar(select(c.c.version).where(c.c.store_id == store_id)) or 0)
-
-
-def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> int:
-    """index_products without the version bump: how many documents were added."""
+def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> tuple[bool, int]:
+    """index_products without the version bump (whether anything changed, documents added)."""
     docs = {item["id"]: document(item) for item in items}
     known = _indexed(conn, store_id, list(docs))
     d, t = search_documents, search_texts
@@ -344,7 +335,7 @@ def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> 
             restocked,
         )
     _count_words(conn, store_id, counts)
-    return len(new)
+    return bool(new or rewritten or restocked), len(new)
 
 
 def unindex_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> None:
