@@ -212,6 +212,20 @@ def test_visitor_complementary_uses_what_they_did_and_skips_what_they_bought(sho
     assert shop.ask("visitor/complementary", visitor="me", limit=10) == ["3", "4", "5", "6", "7"]
 
 
+def test_visitor_complementary_starts_from_the_twenty_most_recent_products(
+    shop: Shop, clock: Clock
+):
+    shop.catalogue(*items(*range(1, 23)), *items(101, 102))
+    shop.buy("x", "O1", "1", "101")  # 101 goes with the first product viewed...
+    shop.buy("y", "O2", "22", "102")  # ...102 with the last
+    for pid in range(1, 23):  # 22 products, one a second: 1 is not among the latest 20
+        shop.view("me", str(pid))
+        clock.advance(1)
+    assert shop.ask("visitor/complementary", visitor="me", limit=1) == ["102"]
+    found = shop.ask("visitor/complementary", visitor="me", limit=30)
+    assert "102" in found and "101" not in found
+
+
 def test_renders_are_recorded_with_api_and_labels(shop: Shop, services):
     shop.catalogue(*items(1))
     shop.ask("new", labels=["Home", "New in"])
