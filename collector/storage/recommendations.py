@@ -183,6 +183,9 @@ def _by_id(conn: Connection, column: Any) -> Any:
     return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
+MAX_VIEWS_READ = 1_000_000  # viewed_together's cap: far above what 100 visitors view
+
+
 def viewed_together(
     conn: Connection,
     *,
@@ -194,58 +197,30 @@ def viewed_together(
     among: Sequence[str] | None = None,
     also: Sequence[str] = (),
 ) -> Counts:
-    """For each other product, how many of the seeds' `max_visitors` latest viewers
-    (since `since`) also viewed it since then: the viewers (recent_viewers), then their
-    views counted (co_viewed, which says what `top`, `among` and `also` do)."""
-    recent = recent_viewers(
-        conn, store_id=store_id, products=seeds, since=since, limit=max_visitors
-    )
-    return co_viewed(
-        conn,
-        store_id=store_id,
-        visitors=recent,
-        since=since,
-        skip=seeds,
-        top=top,
-        among=among,
-        also=also,
-    )
+    """For each other product (of those `among`, when given), how many of the seeds'
+    `max_visitors` latest viewers since `since` (recent_viewers) also viewed it since
+    then; with `top`, only the products `also` asked for and the best of the others
+    (ties by id in Python's order): at least the `top` most viewed, at most `top` +
+    len(`also`) products.
 
-
-MAX_VIEWS_READ = 1_000_000  # co_viewed's cap: far above what 100 visitors view
-
-
-def co_viewed(
-    conn: Connection,
-    *,
-    store_id: int,
-    visitors: Sequence[str],
-    since: int,
-    skip: Sequence[str],
-    top: int | None = None,
-    among: Sequence[str] | None = None,
-    also: Sequence[str] = (),
-) -> Counts:
-    """For each product not in `skip` (and in `among`, when given), how many of these
-    visitors viewed it since `since`; with `top`, only the products `also` asked for
-    and the best of the others (ties by id in Python's order): at least the `top`
-    most viewed, at most `top` + len(`also`) products.
-
-    Their views come by the (store, visitor, ts) index and are counted in the
+    The viewers' views come by the (store, visitor, ts) index and are counted in the
     database: only the counts come to Python. The views are read in a subquery with a
     LIMIT (a cap far above any real read), which SQLite does not merge into the GROUP
     BY: merged, it reads every view of the store by the (store, kind, product) index,
     which gives product order, instead of these visitors' few."""
+    visitors = recent_viewers(
+        conn, store_id=store_id, products=seeds, since=since, limit=max_visitors
+    )
     if not visitors or among == []:
         return {}
     views_of = (
         select(events.c.product_id, events.c.visitor_id)
         .where(
             events.c.store_id == store_id,
-            events.c.visitor_id.in_(list(visitors)),
+            events.c.visitor_id.in_(visitors),
             events.c.kind == "view",
             events.c.ts >= since,
-            events.c.product_id.not_in(list(skip)),
+            events.c.product_id.not_in(list(seeds)),
         )
         .limit(MAX_VIEWS_READ)
     )
