@@ -129,29 +129,25 @@ def grant_stores(conn: Connection, *, admin_id: int, store_ids: Sequence[int]) -
 def _store_ids(conn: Connection, public_keys: Sequence[str] | None) -> list[int]:
     if public_keys is None:
         return list(conn.scalars(select(stores.c.id).order_by(stores.c.id)))
-    found: dict[str, int] = dict(
-        (key, id_)
-        for key, id_ in conn.execute(
-            select(stores.c.public_key, stores.c.id).where(stores.c.public_key.in_(public_keys))
-        )
+    return _ids(
+        conn, stores.c.public_key, stores.c.id, public_keys, "no store with public key {!r}"
     )
-    for key in public_keys:
-        if key not in found:
-            raise NotFound(f"no store with public key {key!r}")
-    return [found[key] for key in dict.fromkeys(public_keys)]
 
 
 def _admin_ids(conn: Connection, emails: Sequence[str]) -> list[int]:
+    return _ids(conn, admins.c.email, admins.c.id, emails, "no admin {!r} (create-admin adds one)")
+
+
+def _ids(conn: Connection, key: Any, id_: Any, wanted: Sequence[str], missing: str) -> list[int]:
+    """The ids of the rows whose `key` is each of `wanted` (once each, in that order);
+    NotFound naming the first that is not there."""
     found: dict[str, int] = dict(
-        (email, id_)
-        for email, id_ in conn.execute(
-            select(admins.c.email, admins.c.id).where(admins.c.email.in_(emails))
-        )
+        tuple(row) for row in conn.execute(select(key, id_).where(key.in_(wanted)))
     )
-    for email in emails:
-        if email not in found:
-            raise NotFound(f"no admin {email!r} (create-admin adds one)")
-    return [found[email] for email in dict.fromkeys(emails)]
+    for value in wanted:
+        if value not in found:
+            raise NotFound(missing.format(value))
+    return [found[value] for value in dict.fromkeys(wanted)]
 
 
 def admin_by_email(conn: Connection, email: str) -> dict[str, Any] | None:
