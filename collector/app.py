@@ -134,6 +134,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         finally:
             stop.set()
             await janitor
+            await services.rankings.wait()
+            await services.seed_rankings.wait()
             await services.storage.stop()
             services.storage.dispose()
             gc.unfreeze()  # an app made again in this process (tests) starts clean

@@ -58,6 +58,14 @@ class RankingCache:
         # call) must not cancel it for the others.
         return await asyncio.shield(task)
 
+    async def wait(self) -> None:
+        """Until the recomputations under way in this event loop are done (at shutdown:
+        one still running holds a connection of the storage about to be closed)."""
+        loop = asyncio.get_running_loop()
+        running = [t for t in self._running.values() if t.get_loop() is loop]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
     async def _compute(
         self, key: Key, compute: Callable[[], Awaitable[list[str]]], started: float
     ) -> list[str]:

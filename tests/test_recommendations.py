@@ -595,3 +595,24 @@ def test_an_order_pairs_its_first_fifty_lines_only(services, store):
     assert len(pairs) == PAIRED_LINES * (PAIRED_LINES - 1)
     assert {r["orders"] for r in pairs} == {1}
     assert str(PAIRED_LINES) not in {r["product_id"] for r in pairs}
+
+
+def test_ranking_cache_waits_for_the_recomputations_under_way():
+    clock = FakeClock()
+    cache = RankingCache(60, clock=clock)
+    finished: list[str] = []
+
+    async def compute() -> list[str]:
+        await asyncio.sleep(0.05)
+        finished.append("done")
+        return ["r"]
+
+    async def scenario() -> None:
+        await cache.get(("k",), compute)
+        clock.now += 61
+        assert await cache.get(("k",), compute) == ["r"]  # stale; one recomputation starts
+        assert len(finished) == 1
+        await cache.wait()  # what the app's shutdown does before closing the storage
+        assert len(finished) == 2
+
+    asyncio.run(scenario())
