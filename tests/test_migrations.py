@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Boolean, Engine, Float, Integer, String, UniqueConstraint, inspect, text
 
 from collector.services import Services
 from collector.storage import analytics, migrations, schema
@@ -183,3 +183,41 @@ def test_upgrading_from_8_keeps_the_widget_roll_ups_keyed_by_a_hash_of_their_lab
     assert len({r["labels_hash"] for r in kept}) == 4
     assert_shape_of_schema_py(engine)
     assert services.storage.migrate() == []
+
+
+# PostgreSQL's B-tree takes index rows of at most 2,704 bytes; a key column's text is
+# at most 4 bytes a character (UTF-8) and a few bytes of header.
+PG_INDEX_ROW_MAX = 2704
+
+
+def widest_row(columns: list[Any]) -> int | None:
+    """The most bytes a row of these columns can take in an index (None: unbounded)."""
+    total = 8  # the index tuple's header
+    for col in columns:
+        kind = col.type
+        if isinstance(kind, String) and kind.length is not None:
+            total += 4 + 4 * kind.length
+        elif isinstance(kind, Integer | Float | Boolean):
+            total += 8
+        else:
+            return None  # Text, or a type this check does not know
+    return total
+
+
+def test_no_key_or_index_holds_unbounded_client_text():
+    """Client text in a key (the labels in rollup_widgets' key) once made inserts fail on
+    PostgreSQL past the index row limit: every key and index is of bounded columns."""
+    too_wide = {}
+    for table in schema.metadata.sorted_tables:
+        keys = [("primary key", list(table.primary_key.columns))]
+        keys += [(str(ix.name), list(ix.columns)) for ix in table.indexes]
+        keys += [
+            (str(c.name), list(c.columns))
+            for c in table.constraints
+            if isinstance(c, UniqueConstraint)
+        ]
+        for name, cols in keys:
+            size = widest_row(cols)
+            if size is None or size > PG_INDEX_ROW_MAX:
+                too_wide[f"{table.name} {name}"] = [c.name for c in cols]
+    assert too_wide == {}
