@@ -23,6 +23,7 @@ from typing import IO, Any, BinaryIO
 
 from sqlalchemy import Connection
 
+from . import caps
 from .errors import ApiError, invalid
 from .products import product
 from .storage import Storage, catalogue, tracking
@@ -178,7 +179,7 @@ def moment(name: str, value: Any, from_query: bool) -> int:
 
 ORDER_FIELDS = {
     "id": (product_id, REQUIRED),
-    "products": (list_of(sale_line, 10_000), REQUIRED),
+    "products": (list_of(sale_line, caps.SALE_LINES_MAX), REQUIRED),
     "time": (moment, REQUIRED),
     "email": (email, None),
     "customer": (text(128), None),

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import caps
 from .api import Call, endpoint
 from .errors import invalid
 from .storage import catalogue
@@ -33,8 +34,8 @@ PRODUCT_FIELDS = {
     "id": (product_id, REQUIRED),
     "name": (text(1000), REQUIRED),
     "url": (link(2000), REQUIRED),
-    "price": (number(0, 1e9), REQUIRED),
-    "list_price": (number(0, 1e9), None),
+    "price": (number(0, caps.PRICE_MAX), REQUIRED),
+    "list_price": (number(0, caps.PRICE_MAX), None),
     "description": (text(20_000), ""),
     "image": (link(2000), None),
     "brand": (text(200), None),
@@ -109,10 +110,14 @@ _by_method = {
         private=True,
     ),
     "POST": endpoint(
-        {"products": (list_of(product, 10_000), REQUIRED)}, upsert_products, private=True
+        {"products": (list_of(product, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
+        upsert_products,
+        private=True,
     ),
     "DELETE": endpoint(
-        {"products": (list_of(product_id, 10_000), REQUIRED)}, delete_products, private=True
+        {"products": (list_of(product_id, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
+        delete_products,
+        private=True,
     ),
 }
 

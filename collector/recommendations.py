@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection
 from starlette.routing import Route
 
+from . import caps
 from .api import Call, Fields, Handler, endpoint
 from .errors import ApiError
 from .rankings import RankingCache
@@ -290,7 +291,7 @@ def _route(api: str, choose: Callable[[Call], Any], fields: Fields | None = None
     )
 
 
-SEEDS: Fields = {"products": (list_of(product_id, 50), REQUIRED)}
+SEEDS: Fields = {"products": (list_of(product_id, caps.SEED_PRODUCTS_MAX), REQUIRED)}
 PERSONAL: Fields = {"fallback": (fallback_field, None)}
 
 routes = [

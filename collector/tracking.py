@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.routing import Route
 
+from . import caps
 from .api import Call, Handler, endpoint
 from .errors import ApiError
 from .storage import tracking as store
@@ -14,6 +15,7 @@ from .validation import (
     REQUIRED,
     email,
     integer,
+    labels_field,
     list_of,
     number,
     one_of,
@@ -22,14 +24,13 @@ from .validation import (
     text,
 )
 
-labels_field = list_of(text(100), 20)
 sale_line = one_of(
     product_id,
     record(
         {
             "id": (product_id, REQUIRED),
-            "quantity": (integer(1, 100_000), 1),
-            "price": (number(0, 1e9), 0.0),
+            "quantity": (integer(1, caps.QUANTITY_MAX), 1),
+            "price": (number(0, caps.PRICE_MAX), 0.0),
         }
     ),
 )
@@ -170,7 +171,7 @@ routes = [
         endpoint(
             {
                 "product": (product_id, REQUIRED),
-                "api": (text(100), None),
+                "api": (text(caps.API_LENGTH_MAX), None),
                 "labels": (labels_field, []),
                 "n": (integer(0, 10_000), None),
             },
@@ -183,7 +184,7 @@ routes = [
         endpoint(
             {
                 "sale": (product_id, REQUIRED),
-                "products": (list_of(sale_line, 500), REQUIRED),
+                "products": (list_of(sale_line, caps.SALE_LINES_MAX), REQUIRED),
                 "email": (email, None),
                 "customer": (text(128), None),
             },
@@ -196,7 +197,9 @@ routes = [
     ),
     Route(
         "/v2/log/basket/set",
-        endpoint({"products": (list_of(product_id, 500), REQUIRED)}, basket("set")),
+        endpoint(
+            {"products": (list_of(product_id, caps.BASKET_PRODUCTS_MAX), REQUIRED)}, basket("set")
+        ),
         methods=["GET", "POST"],
     ),
     Route(

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from . import caps
 from .errors import ApiError, invalid
 
 Parser = Callable[[str, Any, bool], Any]
@@ -138,6 +139,11 @@ def list_of(item: Parser, max_items: int) -> Parser:
         return [item(f"{name}[{i}]", v, False) for i, v in enumerate(value)]
 
     return parse
+
+
+# A widget's labels (log/click, every product list): short names such as
+# ["Home", "You previously saw"]; the caps are explained in caps.py.
+labels_field = list_of(text(caps.LABEL_LENGTH_MAX), caps.LABELS_MAX)
 
 
 def record(fields: dict[str, tuple[Parser, Any]]) -> Parser:

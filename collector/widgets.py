@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import caps
 from .api import Call, Fields
 from .storage import tracking as store
 from .storage.catalogue import available_products
 from .storage.schema import events
-from .validation import integer, list_of, product_id, text
+from .validation import integer, labels_field, list_of, product_id
 
 LIST_FIELDS: Fields = {
     "limit": (integer(1, 100), 10),
-    "labels": (list_of(text(100), 20), []),
-    "exclude": (list_of(product_id, 500), []),
+    "labels": (labels_field, []),
+    "exclude": (list_of(product_id, caps.EXCLUDE_MAX), []),
 }
 
 

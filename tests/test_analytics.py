@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from typing import Any
 
 import pytest
 
+from collector.caps import LABEL_LENGTH_MAX, LABELS_MAX
 from collector.storage import analytics
 from collector.storage.retention import purge
 from collector.storage.tracking import record_event
@@ -293,3 +295,60 @@ def test_the_collectors_housekeeping_rolls_up_each_finished_day(shop, services, 
     assert report(services, store, "overview") == live
     _roll_up(services)
     assert len(rows(services, "rollup_visits")) == 1
+
+
+# ---------------------------------------------------------------- the largest labels
+
+
+def longest_labels() -> list[str]:
+    """The largest labels a call may send: LABELS_MAX labels of LABEL_LENGTH_MAX characters,
+    outside the BMP (JSON writes each as a 12-byte surrogate-pair escape) and varied, so
+    that no compression could fit them in an index row (PostgreSQL's limit is 2,704 bytes)."""
+    return [
+        "".join(chr(0x20000 + (i * 7919 + j * 104_729) % 0xA000) for j in range(LABEL_LENGTH_MAX))
+        for i in range(LABELS_MAX)
+    ]
+
+
+def roll_up_by_housekeeping(services, now_ms: int) -> None:
+    from collector.app import _roll_up
+
+    _roll_up(services)
+
+
+def roll_up_by_purge(services, now_ms: int) -> None:
+    services.storage.run(purge, before_ms=now_ms, now_ms=now_ms)
+
+
+@pytest.mark.parametrize("roll_up", [roll_up_by_housekeeping, roll_up_by_purge])
+def test_the_longest_labels_roll_up_for_every_store_and_show_on_the_dashboard(
+    shop, services, store, clock, client, roll_up
+):
+    """The roll-ups are keyed by a hash of the labels: the longest labels once stopped the
+    day's roll-ups on PostgreSQL ("index row size exceeds maximum") for every later store."""
+    from .test_dashboard import make_admin, sign_in
+    from .test_recommendations import wait_rows
+
+    big = longest_labels()
+    assert len(json.dumps(big)) > 7000
+    shop.call("recommendations/popular", "v1", labels=big)
+    assert wait_rows(services, "render")
+    shop.click("v1", "p1", "recommendations/popular", big)
+    later = make_store(services, "Later shop")  # rolled up after the first store
+    Shop(client, later, clock).click("v2", "p2", "recommendations/new", ["Home"])
+    clock.advance(DAY)
+
+    roll_up(services, int(clock() * 1000))
+
+    day = int(START) // DAY
+    assert sorted((r["store_id"], r["day"]) for r in rows(services, "rollup_visits")) == [
+        (store.id, day),
+        (later.id, day),
+    ]
+    assert report(services, later, "widgets")[0]["labels"] == "Home"
+    [widget] = report(services, store, "widgets")
+    assert (widget["labels"], widget["renders"], widget["clicks"]) == (", ".join(big), 1, 1)
+    make_admin(services, stores=[store.public_key])
+    assert sign_in(client).status_code == 303
+    page = client.get(f"/dashboard/stores/{store.id}/widgets", params={"from": TODAY.isoformat()})
+    assert all(label in page.text for label in big)

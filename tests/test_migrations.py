@@ -1,20 +1,23 @@
-"""Migration 4 (price ranges, covering indexes): on a new database, and on one made by
-migration 3 with data in it, on both backends."""
+"""Migrations on a new database, and on one made by an earlier version with data in it
+(4: price ranges, covering indexes; 8: co-purchases; 9: widget roll-ups keyed by a hash
+of their labels), on both backends."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Engine, inspect, text
+import pytest
+from sqlalchemy import Boolean, Engine, Float, Integer, String, UniqueConstraint, inspect, text
 
 from collector.services import Services
-from collector.storage import schema
+from collector.storage import analytics, migrations, schema
 from collector.storage.catalogue import upsert_products
 from collector.storage.tracking import record_event, record_sale
 
-from .factories import StoreKeys, product, rows
+from .factories import StoreKeys, make_store, product, rows
 
-TABLES = ("product_categories", "events", "order_lines")
+TABLES = ("product_categories", "events", "order_lines", "rollup_widgets")
 
 
 def indexes(engine: Engine, table: str) -> dict[str, list[str]]:
@@ -36,6 +39,8 @@ def assert_shape_of_schema_py(engine: Engine) -> None:
         assert indexes(engine, table) == defined_indexes(table), table
         defined = {c.name: c.nullable for c in schema.metadata.tables[table].columns}
         assert columns(engine, table) == defined, table
+        key = inspect(engine).get_pk_constraint(table)["constrained_columns"]
+        assert key == [c.name for c in schema.metadata.tables[table].primary_key], table
 
 
 def test_a_new_database_has_the_tables_and_indexes_schema_py_defines(services: Services):
@@ -140,3 +145,79 @@ def test_upgrading_from_7_counts_the_orders_there_are_as_sales_would(
     assert services.storage.migrate() == [8]
     assert sorted(rows(services, "co_purchases"), key=str) == written
     assert_shape_of_schema_py(services.storage.engine)
+
+
+@pytest.mark.parametrize("batch", [2, 5000])
+def test_upgrading_from_8_keeps_the_widget_roll_ups_keyed_by_a_hash_of_their_labels(
+    services: Services, store: StoreKeys, monkeypatch: pytest.MonkeyPatch, batch: int
+):
+    monkeypatch.setattr(migrations, "_COPY_BATCH", batch)  # 2: rows copied over several batches
+    other = make_store(services, "Other shop")
+    old = [
+        (store.id, 20600, "recommendations/popular", '["Home"]', 5, 2),
+        (store.id, 20600, "recommendations/popular", "[]", 3, 0),
+        (store.id, 20600, "search/predictive", '["Home"]', 7, 1),
+        (store.id, 20601, "recommendations/popular", '["Home"]', 4, 4),
+        (other.id, 20600, "recommendations/visitor/history", json.dumps(["Du så", "Hjem"]), 2, 1),
+    ]
+    same = [  # the same labels written two ways: one widget
+        (other.id, 20601, "search/search", '["Søg"]', 1, 1),
+        (other.id, 20601, "search/search", '[ "S\\u00f8g" ]', 2, 0),
+    ]
+    names = ("store_id", "day", "api", "labels", "renders", "clicks")
+    engine = services.storage.engine
+    with engine.begin() as conn:  # back to version 8, with its roll-ups
+        conn.execute(text("DROP TABLE rollup_widgets"))
+        migrations.rollup_widgets_v6.create(conn)
+        conn.execute(
+            migrations.rollup_widgets_v6.insert(),
+            [dict(zip(names, r, strict=True)) for r in old + same],
+        )
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 9"))
+
+    assert services.storage.migrate() == [9]
+    kept = rows(services, "rollup_widgets")
+    merged = (other.id, 20601, "search/search", json.dumps(["Søg"]), 3, 1)
+    assert sorted(tuple(r[n] for n in names) for r in kept) == sorted([*old, merged])
+    assert all(r["labels_hash"] == analytics.labels_hash(r["labels"]) for r in kept)
+    assert len({r["labels_hash"] for r in kept}) == 4
+    assert_shape_of_schema_py(engine)
+    assert services.storage.migrate() == []
+
+
+# PostgreSQL's B-tree takes index rows of at most 2,704 bytes; a key column's text is
+# at most 4 bytes a character (UTF-8) and a few bytes of header.
+PG_INDEX_ROW_MAX = 2704
+
+
+def widest_row(columns: list[Any]) -> int | None:
+    """The most bytes a row of these columns can take in an index (None: unbounded)."""
+    total = 8  # the index tuple's header
+    for col in columns:
+        kind = col.type
+        if isinstance(kind, String) and kind.length is not None:
+            total += 4 + 4 * kind.length
+        elif isinstance(kind, Integer | Float | Boolean):
+            total += 8
+        else:
+            return None  # Text, or a type this check does not know
+    return total
+
+
+def test_no_key_or_index_holds_unbounded_client_text():
+    """Client text in a key (the labels in rollup_widgets' key) once made inserts fail on
+    PostgreSQL past the index row limit: every key and index is of bounded columns."""
+    too_wide = {}
+    for table in schema.metadata.sorted_tables:
+        keys = [("primary key", list(table.primary_key.columns))]
+        keys += [(str(ix.name), list(ix.columns)) for ix in table.indexes]
+        keys += [
+            (str(c.name), list(c.columns))
+            for c in table.constraints
+            if isinstance(c, UniqueConstraint)
+        ]
+        for name, cols in keys:
+            size = widest_row(cols)
+            if size is None or size > PG_INDEX_ROW_MAX:
+                too_wide[f"{table.name} {name}"] = [c.name for c in cols]
+    assert too_wide == {}

@@ -13,6 +13,7 @@ come from orders, order_lines and order_attribution directly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -90,6 +91,21 @@ def _labels(raw: str | None) -> str:
     return ", ".join(str(label) for label in value) if isinstance(value, list) else str(value)
 
 
+def canonical_labels(raw: str | None) -> str:
+    """Labels as the roll-ups keep them: the JSON list as tracking writes it (no labels,
+    NULL, is "[]"); text that is not JSON is kept as it is."""
+    try:
+        return json.dumps(json.loads(raw or "[]"))
+    except ValueError:
+        return str(raw)
+
+
+def labels_hash(labels: str) -> str:
+    """The key of canonical labels in rollup_widgets: the first 32 hex digits (128 bits)
+    of their SHA-256. Stable across processes, versions and backends: it is stored."""
+    return hashlib.sha256(labels.encode()).hexdigest()[:32]
+
+
 def _iso(day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
@@ -156,20 +172,31 @@ def _day_visits(conn: Connection, store_id: int, day: int) -> list[Row]:
 
 
 def _day_widgets(conn: Connection, store_id: int, day: int) -> list[Row]:
-    in_day = _in_day(store_id, day)
-    widgets = [
-        {"api": api, "labels": labels or "[]", "renders": int(renders), "clicks": int(clicks)}
-        for api, labels, renders, clicks in conn.execute(
-            select(
-                events.c.api,
-                events.c.labels,
-                func.sum(case((events.c.kind == "render", 1), else_=0)),
-                func.sum(case((events.c.kind == "click", 1), else_=0)),
-            )
-            .where(in_day, events.c.kind.in_(("render", "click")), events.c.api.is_not(None))
-            .group_by(events.c.api, events.c.labels)
+    widgets = []
+    for api, raw, renders, clicks in conn.execute(
+        select(
+            events.c.api,
+            events.c.labels,
+            func.sum(case((events.c.kind == "render", 1), else_=0)),
+            func.sum(case((events.c.kind == "click", 1), else_=0)),
         )
-    ]
+        .where(
+            _in_day(store_id, day),
+            events.c.kind.in_(("render", "click")),
+            events.c.api.is_not(None),
+        )
+        .group_by(events.c.api, events.c.labels)
+    ):
+        labels = canonical_labels(raw)
+        widgets.append(
+            {
+                "api": api,
+                "labels_hash": labels_hash(labels),
+                "labels": labels,
+                "renders": int(renders),
+                "clicks": int(clicks),
+            }
+        )
     return _merge_widgets(widgets)
 
 
@@ -196,7 +223,7 @@ def _merge_widgets(rows: list[Row]) -> list[Row]:
     """Rows of the same api and labels (NULL and "[]" are both no labels) as one."""
     merged: dict[tuple[str, str], Row] = {}
     for row in rows:
-        key = (row["api"], row["labels"])
+        key = (row["api"], row["labels_hash"])
         if key in merged:
             merged[key]["renders"] += row["renders"]
             merged[key]["clicks"] += row["clicks"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     bindparam,
     column,
     func,
@@ -34,7 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import attribution, catalogue, recommendations, schema, search
+from . import analytics, attribution, catalogue, recommendations, schema, search
+from .engine import upsert
 
 Step = Callable[[Connection], None]
 
@@ -81,8 +84,23 @@ def _recommendations(conn: Connection) -> None:
     )
 
 
+# rollup_widgets as migration 6 created it, keyed by the labels' text (migration 9 keys
+# it by their hash).
+rollup_widgets_v6 = Table(
+    "rollup_widgets",
+    MetaData(),
+    Column("store_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("api", String(100), primary_key=True),
+    Column("labels", Text, primary_key=True),
+    Column("renders", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+)
+
+
 def _analytics(conn: Connection) -> None:
-    create_tables("order_attribution", "rollup_visits", "rollup_widgets", "rollup_products")(conn)
+    create_tables("order_attribution", "rollup_visits", "rollup_products")(conn)
+    rollup_widgets_v6.create(conn)
     conn.execute(
         text("CREATE INDEX IF NOT EXISTS ix_orders_store_email ON orders (store_id, email)")
     )
@@ -176,6 +194,43 @@ def _co_purchases(conn: Connection) -> None:
     recommendations.fill_co_purchases(conn)
 
 
+_COPY_BATCH = 5000  # rows of rollup_widgets read and written at a time by migration 9
+
+
+def _widget_keys(conn: Connection) -> None:
+    """rollup_widgets keyed by a hash of the labels instead of their text (the longest
+    labels did not fit a PostgreSQL index row): the table is made anew under its name
+    and its rows copied, the labels put in canonical form beside their hash, a batch
+    at a time."""
+    conn.execute(text("ALTER TABLE rollup_widgets RENAME TO rollup_widgets_v8"))
+    if conn.dialect.name == "postgresql":  # the new table's key takes the index's name
+        conn.execute(text("ALTER INDEX rollup_widgets_pkey RENAME TO rollup_widgets_v8_pkey"))
+    create_tables("rollup_widgets")(conn)
+    old = _table("rollup_widgets_v8 store_id day api labels renders clicks")
+    new = schema.rollup_widgets
+    insert = upsert(conn, new)
+    add = insert.on_conflict_do_update(  # two texts of the same labels are one widget
+        index_elements=[c.name for c in new.primary_key],
+        set_={
+            "renders": new.c.renders + insert.excluded.renders,
+            "clicks": new.c.clicks + insert.excluded.clicks,
+        },
+    )
+    rows = conn.execute(select(old).execution_options(yield_per=_COPY_BATCH))
+    for batch in rows.partitions():
+        copied: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in batch:
+            labels = analytics.canonical_labels(row.labels)
+            key = (row.store_id, row.day, row.api, analytics.labels_hash(labels))
+            if key in copied:  # one statement may not meet its own row twice (PostgreSQL)
+                copied[key]["renders"] += row.renders
+                copied[key]["clicks"] += row.clicks
+            else:
+                copied[key] = {**row._asdict(), "labels": labels, "labels_hash": key[3]}
+        conn.execute(add, list(copied.values()))
+    conn.execute(text("DROP TABLE rollup_widgets_v8"))
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (
         1,
@@ -199,6 +254,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (6, "analytics: order attribution, daily roll-ups", _analytics),
     (7, "dashboard: admin stores, login throttling", _dashboard),
     (8, "recommendations: products bought together", _co_purchases),
+    (9, "analytics: widget roll-ups keyed by a hash of their labels", _widget_keys),
 ]
 
 

@@ -269,13 +269,18 @@ rollup_visits = Table(
     Column("computed_at", BigInteger, nullable=False),
 )
 
+# Keyed by a hash of the labels (analytics.labels_hash), never their text: labels
+# come from clients, and the longest a call may send (caps.py) run to 7.7 KB of JSON,
+# past what a PostgreSQL index row holds (2,704 bytes). The text is kept for the
+# dashboard. (Migration 6 made the table keyed by the text; migration 9 rebuilt it.)
 rollup_widgets = Table(
     "rollup_widgets",
     metadata,
     Column("store_id", Integer, primary_key=True),
     Column("day", Integer, primary_key=True),
     Column("api", String(100), primary_key=True),
-    Column("labels", Text, primary_key=True),
+    Column("labels_hash", String(32), primary_key=True),
+    Column("labels", Text, nullable=False),
     Column("renders", Integer, nullable=False),
     Column("clicks", Integer, nullable=False),
 )

@@ -1,0 +1,67 @@
+"""Size caps of what a call may send: one place for the numbers, read by every field.
+
+A value past a cap is a 400 `invalid_field` naming the field ("labels: has 11 items;
+the limit is 10"), and nothing of the call is stored. Each cap is set well above what
+a real storefront sends, so that only a broken or hostile client meets it (why each
+value: below the table). Caps bound sizes (what one call can make the collector
+store, read, hash or keep in a cache); they are not what stops a forged sale (the
+origin rule, rate limits and private-key sales winning do that).
+
+| cap                 | value         | fields                                 | reason below  |
+|---------------------|---------------|----------------------------------------|---------------|
+| LABELS_MAX          | 10            | labels (log/click and product lists)   | labels        |
+| LABEL_LENGTH_MAX    | 64            | labels[i]                              | labels        |
+| API_LENGTH_MAX      | 100           | log/click api                          | api           |
+| EXCLUDE_MAX         | 200           | exclude (recommendations, search)      | exclude       |
+| SEED_PRODUCTS_MAX   | 50            | recommendations' products (seeds)      | seeds         |
+| BASKET_PRODUCTS_MAX | 500           | log/basket/set products                | sale lines    |
+| SALE_LINES_MAX      | 500           | log/sale products, imported orders     | sale lines    |
+| QUANTITY_MAX        | 100_000       | a sale line's quantity                 | quantity      |
+| PRICE_MAX           | 1_000_000_000 | a sale line's price, a product's price | price         |
+| CATALOGUE_BATCH_MAX | 10_000        | products API (private key) per call    | catalogue     |
+
+Labels: Clerk's widgets are labelled with short names (`["Home", "You previously
+saw"]`), so 10 labels of 64 characters leave room for any naming scheme. Labels are
+stored as JSON with \\u escapes, up to 12 bytes a character: 10 x 64 characters is at
+most about 7.7 KB, which is why no index or key holds the labels' text (the daily
+roll-ups are keyed by a hash of them: storage/analytics.labels_hash).
+
+Exclude: clerk.js sends the products a page already shows so that widgets do not
+repeat them; a page with a category grid and a few widgets shows well under 200.
+
+Seeds: bought together and similar products read the stored pairs of every seed,
+so the seeds bound what one request reads; a basket of more than 50 different
+products is not a shopper's.
+
+Sale lines and baskets: a web order rarely has more than 100 lines; wholesale orders
+of a few hundred do happen, and refusing a real sale loses it (clerk.js does not
+retry, and an import stops at the refused order), so the cap is five times the rare
+case. A basket becomes an order, so it has the same cap.
+
+Api: Clerk's api names ("recommendations/visitor/complementary") are under 40
+characters; events.api is a VARCHAR(100).
+
+Quantity: wholesale shops sell lines of 10,000 units (labels, bags, screws), so the
+cap is ten times that.
+
+Price: in the shop's own currency, where a million is an everyday price in some (the
+Indonesian rupiah, the Vietnamese dong, the Korean won): the cap is a thousand times
+that. One constant serves sale lines and the catalogue, so that whatever the
+catalogue holds can be sold.
+
+Catalogue: the products API (private key only) takes a feed in batches of up to
+10,000 products; the body size limit (MAX_BODY_BYTES) usually binds first.
+"""
+
+from __future__ import annotations
+
+LABELS_MAX = 10
+LABEL_LENGTH_MAX = 64
+API_LENGTH_MAX = 100
+EXCLUDE_MAX = 200
+SEED_PRODUCTS_MAX = 50
+BASKET_PRODUCTS_MAX = 500
+SALE_LINES_MAX = 500
+QUANTITY_MAX = 100_000
+PRICE_MAX = 1_000_000_000
+CATALOGUE_BATCH_MAX = 10_000
