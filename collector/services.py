@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from .rankings import RankingCache
+from .ratelimit import RateLimits
 from .settings import Settings
 from .storage import Storage
 from .storage.stores import Store, store_by_public_key
@@ -23,6 +24,7 @@ class Services:
         self.visitors = VisitorResolver(
             self.storage, rotation_days=settings.salt_rotation_days, clock=clock
         )
+        self.limits = RateLimits(client=settings.rate_limit_client, store=settings.rate_limit_store)
         self._stores: dict[str, tuple[float, Store]] = {}
         # Timed by the collector's clock, so a simulated clock ages the rankings too.
         self.rankings = RankingCache(settings.recommendation_cache_seconds, clock=clock)
