@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import time
@@ -12,13 +13,17 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from collector import recommendations
+from collector.api import Call
 from collector.rankings import RankingCache
+from collector.services import RANKING_IDS, RANKINGS, Services
 from collector.storage import recommendations as sql
 from collector.storage.catalogue import category_bits, upsert_products
 from collector.storage.schema import events
+from collector.storage.stores import store_by_public_key
 from collector.storage.tracking import event_row
 
-from .factories import Clock, StoreKeys, product, rows
+from .factories import Clock, StoreKeys, make_store, product, rows
 
 DAY = 86_400
 
@@ -614,5 +619,63 @@ def test_ranking_cache_waits_for_the_recomputations_under_way():
         assert len(finished) == 1
         await cache.wait()  # what the app's shutdown does before closing the storage
         assert len(finished) == 2
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------- bounded caches
+
+
+def cached_services(settings, clock: Clock) -> Services:
+    """Services as the collector makes them, with rankings kept (the tests' settings keep
+    none, so that every request sees the history as it is)."""
+    services = Services(dataclasses.replace(settings, recommendation_cache_seconds=60), clock=clock)
+    services.storage.migrate()
+    return services
+
+
+def test_ten_thousand_categories_leave_the_ranking_cache_at_its_cap(settings, clock: Clock):
+    """Any text names a category: each asked for is one ranking, and the least recently
+    used go at the cap, while the store's popular ranking (used by all of them) stays."""
+    services = cached_services(settings, clock)
+    try:
+        keys = make_store(services)
+        services.storage.run(
+            upsert_products,
+            store_id=keys.id,
+            items=[product(i, categories=["Mugs"]) for i in (1, 2, 3)],
+            now=0,
+        )
+        store = services.storage.run(store_by_public_key, public_key=keys.public_key)
+
+        async def ask(category: str) -> list[str]:
+            data = {"category": category, "limit": 10, "exclude": []}
+            call = Call(request=None, services=services, store=store, data=data, private=False)  # type: ignore[arg-type]
+            return await recommendations.category_popular(call)
+
+        async def scenario() -> list[str]:
+            for n in range(10_000):
+                assert await ask(f"made up {n}") == []
+            return await ask("Mugs")
+
+        assert asyncio.run(scenario()) == ["1", "2", "3"]
+        assert len(services.rankings) == RANKINGS
+        assert services.rankings.ids <= RANKING_IDS
+    finally:
+        services.storage.dispose()
+
+
+def test_ranking_cache_is_bounded_by_the_ids_it_holds():
+    cache = RankingCache(60, clock=FakeClock(), max_ids=1_000)
+
+    def ids(n: int) -> Any:
+        return lambda: asyncio.sleep(0, [str(i) for i in range(n)])
+
+    async def scenario() -> None:
+        for n in range(10):
+            await cache.get((n,), ids(300))
+        assert (len(cache), cache.ids) == (3, 900)
+        await cache.get(("big",), ids(5_000))
+        assert (len(cache), cache.ids) == (1, 5_000)  # the last one stays, alone
 
     asyncio.run(scenario())
