@@ -87,6 +87,9 @@ class RankingCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def keys(self) -> list[Key]:
+        return list(self._entries)
+
     def _full(self) -> bool:
         return (self.max_entries is not None and len(self._entries) > self.max_entries) or (
             self.max_ids is not None and self.ids > self.max_ids
