@@ -858,7 +858,7 @@ def _page(ranking: _Ranking, limit: int, offset: int) -> tuple[list[str], int | 
 # one of PREDICTIVE_DEPTHS so that calls differing a little share an entry (a deeper one
 # serves a shallower call); the excluded ids are dropped from it per call. A full search
 # applies its list in SQL (its pages are not cached). Counts are of all matches; the
-# excluded ones among them are counted per call, by product id.
+# excluded ones among them (those an answer did not read) are counted per call.
 
 CACHE_SECONDS = 60.0
 CACHE_ENTRIES = 4096
