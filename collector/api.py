@@ -63,11 +63,13 @@ def endpoint(fields: Fields, handler: Handler, *, private: bool = False) -> Call
 
     async def run(request: Request) -> Response:
         services: Services = request.app.state.services
+        services.limits.check_client(request)  # before the body is read: cheap
         raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
         data = validate(raw, schema, from_query=from_query)
         store = await services.store(data["key"])
         if store is None:
             raise ApiError(403, "unknown_key", "key: no store has this public key")
+        services.limits.check_store(store.id)
         _check_origin(request, store)
         has_private = bool(data.get("private_key"))
         if has_private and not store.private_key_matches(data["private_key"]):

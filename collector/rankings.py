@@ -22,7 +22,9 @@ class RankingCache:
     done, gets the previous ranking; only the first computation of a key is waited
     for (by every request that wants it meanwhile, sharing one computation). A `ttl`
     of 0 or less caches nothing: every request computes its own ranking. With
-    `max_entries`, the least recently used rankings go when there are more.
+    `max_entries` or `max_ids`, the least recently used rankings go while there are
+    more rankings, or more ids in all of them (the size of the cache), than that; the
+    ranking computed last always stays.
     """
 
     def __init__(
@@ -31,11 +33,14 @@ class RankingCache:
         *,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int | None = None,
+        max_ids: int | None = None,
     ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_ids = max_ids
         self._clock = clock
         self._entries: OrderedDict[Key, tuple[float, list[str]]] = OrderedDict()
+        self.ids = 0  # in all the rankings kept
         self._running: dict[Key, asyncio.Task[list[str]]] = {}
 
     async def get(self, key: Key, compute: Callable[[], Awaitable[list[str]]]) -> list[str]:
@@ -70,11 +75,25 @@ class RankingCache:
         self, key: Key, compute: Callable[[], Awaitable[list[str]]], started: float
     ) -> list[str]:
         ranked = await compute()
+        previous = self._entries.get(key)
+        self.ids += len(ranked) - (len(previous[1]) if previous else 0)
         self._entries[key] = (started, ranked)
         self._entries.move_to_end(key)
-        while self.max_entries is not None and len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while len(self._entries) > 1 and self._full():
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.ids -= len(dropped)
         return ranked
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keys(self) -> list[Key]:
+        return list(self._entries)
+
+    def _full(self) -> bool:
+        return (self.max_entries is not None and len(self._entries) > self.max_entries) or (
+            self.max_ids is not None and self.ids > self.max_ids
+        )
 
     def _finished(self, key: Key, task: asyncio.Task[list[str]]) -> None:
         if self._running.get(key) is task:

@@ -140,13 +140,21 @@ async def category_popular(call: Call) -> list[str]:
     return await take(call, await cache.get(key, lambda: _category_ranking(call, category)))
 
 
+# How deep the complements of a set of seeds are read: one of these steps, so that calls
+# that differ in `limit` or in the length of `exclude` share a few cached lists (and
+# each costs one bounded computation) rather than one per value.
+SEED_DEPTHS = (50, 200, 1000)
+# Seeds a call starts from, at most (the first given): each costs its own index reads.
+MAX_SEEDS = 20
+
+
 def _depth(call: Call) -> int:
     """How many of each co-purchase and co-view list are read: enough for `take` to
-    fill the answer past the excluded and the out-of-stock (in steps of 50, so that
-    requests that differ a little share a cached list)."""
+    fill the answer past the excluded and the out-of-stock (4 x limit + the excluded:
+    at most 4 x 100 + 500 + 10 = 910), rounded up to a step of SEED_DEPTHS."""
     limit: int = call.data["limit"]
     wanted = 4 * limit + len(call.data["exclude"]) + 10
-    return -(-wanted // 50) * 50
+    return next((d for d in SEED_DEPTHS if d >= wanted), -(-wanted // 1000) * 1000)
 
 
 async def _complements(call: Call, seeds: list[str]) -> list[str]:
@@ -171,9 +179,9 @@ async def _by_seeds(
     seeds: list[str],
     compute: Callable[[list[str], int], Awaitable[list[str]]],
 ) -> list[str]:
-    """A ranking of the seeds' products, kept per set of seeds like the store-wide
-    rankings (served stale while one recomputes)."""
-    seeds = sorted(set(seeds))
+    """A ranking of the seeds' products (the first MAX_SEEDS), kept per set of seeds like
+    the store-wide rankings (served stale while one recomputes)."""
+    seeds = sorted(list(dict.fromkeys(seeds))[:MAX_SEEDS])
     since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
     cache: RankingCache = call.services.seed_rankings
     return await cache.get((call.store.id, *kind, tuple(seeds)), lambda: compute(seeds, since))
@@ -252,7 +260,7 @@ async def visitor_complementary(call: Call) -> list[str]:
     )
     bought = found["bought"]
     # Strongest signals first: bought, then clicked, then viewed (at most 20 seeds).
-    seeds = list(dict.fromkeys([*bought, *found["click"], *found["view"]]))[:20]
+    seeds = list(dict.fromkeys([*bought, *found["click"], *found["view"]]))[:MAX_SEEDS]
     if not seeds:
         return []
     chosen = await take(call, await _complements(call, seeds), skip=bought)

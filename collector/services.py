@@ -6,13 +6,20 @@ import time
 from collections.abc import Callable
 
 from .rankings import RankingCache
+from .ratelimit import RateLimits
 from .settings import Settings
 from .storage import Storage
 from .storage.stores import Store, store_by_public_key
 from .visitors import VisitorResolver
 
 STORE_CACHE_SECONDS = 30.0
-SEED_RANKINGS = 4096  # complements and substitutes kept per process, per set of seeds
+# Rankings kept per process. Store-wide: popular and trending of each store, and one per
+# category asked for (any text names a category, so a bound is needed). Per set of
+# seeds: complements and substitutes. Each cache is bounded in rankings and in ids in
+# all of them: an id costs about 70 bytes (a short str and its pointer), so 500,000 ids
+# are about 35 MB (a 100,000-product store's popular ranking is 100,000 ids).
+RANKINGS, RANKING_IDS = 1024, 500_000
+SEED_RANKINGS, SEED_RANKING_IDS = 4096, 250_000
 
 
 class Services:
@@ -23,13 +30,20 @@ class Services:
         self.visitors = VisitorResolver(
             self.storage, rotation_days=settings.salt_rotation_days, clock=clock
         )
+        self.limits = RateLimits(client=settings.rate_limit_client, store=settings.rate_limit_store)
         self._stores: dict[str, tuple[float, Store]] = {}
         # Timed by the collector's clock, so a simulated clock ages the rankings too.
-        self.rankings = RankingCache(settings.recommendation_cache_seconds, clock=clock)
-        # Complements and substitutes of each set of seed products: many keys, so the
-        # least recently used go (store-wide rankings above are few, and never go).
+        self.rankings = RankingCache(
+            settings.recommendation_cache_seconds,
+            clock=clock,
+            max_entries=RANKINGS,
+            max_ids=RANKING_IDS,
+        )
         self.seed_rankings = RankingCache(
-            settings.recommendation_cache_seconds, clock=clock, max_entries=SEED_RANKINGS
+            settings.recommendation_cache_seconds,
+            clock=clock,
+            max_entries=SEED_RANKINGS,
+            max_ids=SEED_RANKING_IDS,
         )
 
     def now_ms(self) -> int:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from limits import RateLimitItem, parse_many
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "static" / "clerk.js"
 
@@ -40,6 +42,36 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     return value
 
 
+def rate_limits(name: str, value: str) -> list[RateLimitItem]:
+    """The limits a RATE_LIMIT_* setting names, in the `limits` library's notation
+    ("1200/minute", several joined by ";"); "" or "0": none. ConfigError names the
+    setting."""
+    value = value.strip()
+    if value in ("", "0"):
+        return []
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            f'{name} must be a rate such as "1200/minute" ("0" for no limit), not {value!r}'
+        ) from None
+    if any(item.amount < 1 for item in items):
+        raise ConfigError(f'{name}: a rate of 0 refuses everything; use "0" for no limit')
+    return items
+
+
+# Default request rates, per process (each worker counts its own requests). A shopper's
+# page load makes a handful of calls (a view, two or three widgets, the predictive box
+# as they type: a busy shopper sends about one a second), and many shoppers can share
+# one address behind a NAT or a carrier's CGNAT: 12,000 a minute from one address is
+# 200 such shoppers of one collector at the same moment. A big shop's peak is thousands
+# of calls a second, and one process serves about 5,000 a second (docs/benchmarks.md):
+# 600,000 a minute per store and process is more than a process can serve, so a real
+# shop never meets it; an operator hosting many stores may set it lower.
+RATE_LIMIT_CLIENT = "12000/minute"
+RATE_LIMIT_STORE = "600000/minute"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./clerk.db"
@@ -57,6 +89,10 @@ class Settings:
     script_max_age: int = 3600
     # Store-wide rankings (popular, trending) are recomputed at most this often.
     recommendation_cache_seconds: int = 60
+    # Requests per client address (RATE_LIMIT_CLIENT) and per store (RATE_LIMIT_STORE),
+    # counted per process; "" or "0": no limit. See rate_limits().
+    rate_limit_client: str = RATE_LIMIT_CLIENT
+    rate_limit_store: str = RATE_LIMIT_STORE
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -78,11 +114,15 @@ class Settings:
             script_path=Path(env.get("CLERK_JS_PATH") or DEFAULT_SCRIPT),
             script_max_age=_int(env, "CLERK_JS_MAX_AGE", 3600, 0, 31536000),
             recommendation_cache_seconds=_int(env, "RECOMMENDATION_CACHE_SECONDS", 60, 0, 86400),
+            rate_limit_client=env.get("RATE_LIMIT_CLIENT", RATE_LIMIT_CLIENT),
+            rate_limit_store=env.get("RATE_LIMIT_STORE", RATE_LIMIT_STORE),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
+        rate_limits("RATE_LIMIT_CLIENT", self.rate_limit_client)
+        rate_limits("RATE_LIMIT_STORE", self.rate_limit_store)
         if self.environment != "development" and self.secret_key in PLACEHOLDER_SECRETS:
             raise ConfigError(
                 "SECRET_KEY is unset or a placeholder; set a long random value "

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
+import re
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
+from collector import recommendations
+from collector.api import Call
 from collector.rankings import RankingCache
+from collector.services import RANKING_IDS, RANKINGS, Services
 from collector.storage import recommendations as sql
 from collector.storage.catalogue import category_bits, upsert_products
 from collector.storage.schema import events
-from collector.storage.tracking import event_row
+from collector.storage.stores import store_by_public_key
+from collector.storage.tracking import event_row, record_sale
 
-from .factories import Clock, StoreKeys, product, rows
+from .factories import Clock, StoreKeys, make_store, product, rows
 
 DAY = 86_400
 
@@ -616,3 +623,224 @@ def test_ranking_cache_waits_for_the_recomputations_under_way():
         assert len(finished) == 2
 
     asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------- bounded caches
+
+
+def cached_services(settings, clock: Clock) -> Services:
+    """Services as the collector makes them, with rankings kept (the tests' settings keep
+    none, so that every request sees the history as it is)."""
+    services = Services(dataclasses.replace(settings, recommendation_cache_seconds=60), clock=clock)
+    services.storage.migrate()
+    return services
+
+
+def test_ten_thousand_categories_leave_the_ranking_cache_at_its_cap(settings, clock: Clock):
+    """Any text names a category: each asked for is one ranking, and the least recently
+    used go at the cap, while the store's popular ranking (used by all of them) stays."""
+    services = cached_services(settings, clock)
+    try:
+        keys = make_store(services)
+        services.storage.run(
+            upsert_products,
+            store_id=keys.id,
+            items=[product(i, categories=["Mugs"]) for i in (1, 2, 3)],
+            now=0,
+        )
+        store = services.storage.run(store_by_public_key, public_key=keys.public_key)
+
+        async def ask(category: str) -> list[str]:
+            data = {"category": category, "limit": 10, "exclude": []}
+            call = Call(request=None, services=services, store=store, data=data, private=False)  # type: ignore[arg-type]
+            return await recommendations.category_popular(call)
+
+        async def scenario() -> list[str]:
+            for n in range(10_000):
+                assert await ask(f"made up {n}") == []
+            return await ask("Mugs")
+
+        assert asyncio.run(scenario()) == ["1", "2", "3"]
+        assert len(services.rankings) == RANKINGS
+        assert services.rankings.ids <= RANKING_IDS
+    finally:
+        services.storage.dispose()
+
+
+def test_ranking_cache_is_bounded_by_the_ids_it_holds():
+    cache = RankingCache(60, clock=FakeClock(), max_ids=1_000)
+
+    def ids(n: int) -> Any:
+        return lambda: asyncio.sleep(0, [str(i) for i in range(n)])
+
+    async def scenario() -> None:
+        for n in range(10):
+            await cache.get((n,), ids(300))
+        assert (len(cache), cache.ids) == (3, 900)
+        await cache.get(("big",), ids(5_000))
+        assert (len(cache), cache.ids) == (1, 5_000)  # the last one stays, alone
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------- bounded reads
+
+
+class Reads:
+    """The SELECTs a block of code runs, with their parameters (and, on PostgreSQL, the
+    rows each returned: psycopg's rowcount)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.seen = engine, list[tuple[str, Any, int]]()
+
+    def __enter__(self) -> Reads:
+        event.listen(self.engine, "after_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "after_cursor_execute", self._record)
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            self.seen.append((statement, parameters, cursor.rowcount))
+
+    def of(self, table: str) -> list[tuple[str, Any, int]]:
+        return [r for r in self.seen if re.search(rf"\bFROM {table}\b", r[0])]
+
+
+def limit_of(statement: str, parameters: Any) -> int:
+    """The value of the statement's outermost LIMIT (a literal or a bound parameter)."""
+    found = re.findall(r"LIMIT (\?|%\(\w+\)s|\d+)", statement)
+    assert found, statement
+    last = found[-1]
+    if last.isdigit():
+        return int(last)
+    if last == "?":
+        return int(parameters[statement[: statement.rindex("LIMIT ?")].count("?")])
+    return int(parameters[last[2:-2]])
+
+
+def big_history(services, store_id: int, visitor: str, views: int, products: int) -> None:
+    rows_ = [
+        event_row(
+            store_id=store_id,
+            ts=1_000 + n,
+            kind="view" if n % 5 else "click",
+            visitor_mode="persistent",
+            visitor_id=visitor,
+            session=None,
+            product_id=str(n % products),
+        )
+        for n in range(views)
+    ]
+    services.storage.run(lambda conn: conn.execute(events.insert(), rows_))
+
+
+def test_interests_reads_a_bounded_number_of_rows_of_a_long_history(services, store):
+    """A visitor with 20,000 views and clicks and 300 orders of 10 lines: what one call
+    reads stops at the caps, the newest first."""
+    big_history(services, store.id, "busy", 20_000, 5_000)
+    for n in range(300):
+        services.storage.run(
+            record_sale,
+            store_id=store.id,
+            ts=2_000 + n,
+            sale_id=f"S{n}",
+            lines=[{"id": f"b{n}-{i}", "quantity": 1, "price": 1.0} for i in range(10)],
+            visitor_mode="persistent",
+            visitor_id="busy",
+            session=None,
+            email=None,
+            customer=None,
+        )
+    with Reads(services.storage.engine) as reads:
+        found = services.storage.run(sql.interests, store_id=store.id, visitor_id="busy", since=0)
+    read = sum(found["view"].values()) + sum(found["click"].values())
+    assert read == sql.MAX_INTEREST_EVENTS  # one count per event row read
+    assert list(found["view"])[0] == str(19_999 % 5_000)  # the newest first
+    assert sum(found["bought"].values()) <= sql.MAX_INTEREST_LINES
+    assert "b299-0" in found["bought"]  # the newest order's lines
+    for table, cap in [
+        ("events", sql.MAX_INTEREST_EVENTS),
+        ("orders", sql.MAX_INTEREST_ORDERS),
+        ("order_lines", sql.MAX_INTEREST_LINES),
+    ]:
+        for statement, parameters, rowcount in reads.of(table):
+            assert limit_of(statement, parameters) <= cap, statement
+            assert rowcount <= cap  # -1 on SQLite (not known before the rows are read)
+
+
+def test_viewed_together_reads_a_bounded_number_of_views(services, store):
+    """100 recent viewers of a product who each viewed 300 others: 30,000 views, and one
+    call reads at most MAX_VIEWS_READ of them."""
+    history = [
+        event_row(
+            store_id=store.id,
+            ts=1_000 + v * 1_000 + n,
+            kind="view",
+            visitor_mode="persistent",
+            visitor_id=f"v{v}",
+            session=None,
+            product_id="seed" if n == 300 else f"p{(v * 300 + n) % 7_000}",
+        )
+        for v in range(100)
+        for n in range(301)
+    ]
+    services.storage.run(lambda conn: conn.execute(events.insert(), history))
+    with Reads(services.storage.engine) as reads:
+        together = services.storage.run(
+            sql.viewed_together, store_id=store.id, seeds=["seed"], since=0
+        )
+    # Each count is of distinct viewers among the views read: their sum is at most those.
+    assert 0 < sum(together.values()) <= sql.MAX_VIEWS_READ < 30_000
+    [(statement, parameters, _)] = [r for r in reads.of("events") if "count(DISTINCT" in r[0]]
+    inner = statement[: statement.index(") AS anon")]
+    assert limit_of(inner, parameters) == sql.MAX_VIEWS_READ
+
+
+def test_calls_that_vary_limit_or_seeds_share_a_few_cached_lists(shop: Shop, services, clock):
+    """The complements of a set of seeds are read to one of a few depths, whatever the
+    limit and the exclude list; a call uses its first MAX_SEEDS seeds."""
+    services.seed_rankings = RankingCache(60, clock=clock, max_entries=1_000)
+    shop.catalogue(*items(*range(1, 80)))
+    shop.buy("a", "O1", "1", "2", "3")
+    for limit in range(1, 101):
+        shop.ask("complementary", products=["1"], limit=limit, exclude=["2"] * (limit % 7))
+    assert len(services.seed_rankings) <= len(recommendations.SEED_DEPTHS)
+    shop.buy("b", "O2", "45", "60")
+    many = [str(i) for i in range(1, 51)]  # 45 is past the first MAX_SEEDS
+    assert "60" not in shop.ask("complementary", products=many, limit=20)
+    assert "60" in shop.ask("complementary", products=["45"], limit=20)
+    assert all(len(key[-1]) <= recommendations.MAX_SEEDS for key in services.seed_rankings.keys())
+
+
+def test_recent_viewers_reads_a_bounded_number_of_views_of_a_product(services, store):
+    """A product viewed 20,000 times by one visitor, after 50 others viewed it: the read
+    for its 100 latest viewers stops at MAX_SEED_VIEWS_READ views."""
+    others = [
+        event_row(
+            store_id=store.id,
+            ts=1_000 + v,
+            kind="view",
+            visitor_mode="persistent",
+            visitor_id=f"v{v}",
+            session=None,
+            product_id="seed",
+        )
+        for v in range(50)
+    ]
+    services.storage.run(lambda conn: conn.execute(events.insert(), others))
+    big_history(services, store.id, "bot", 20_000, 1)  # product "0", from ts 1,000...
+    services.storage.run(
+        lambda conn: conn.execute(
+            events.update().where(events.c.visitor_id == "bot").values(product_id="seed")
+        )
+    )
+    with Reads(services.storage.engine) as reads:
+        viewers = services.storage.run(
+            sql.recent_viewers, store_id=store.id, products=["seed"], since=0, limit=100
+        )
+    assert viewers[0] == "bot" and len(viewers) < 51  # the others' views were not reached
+    for statement, parameters, rowcount in reads.of("events"):
+        assert limit_of(statement, parameters) <= sql.MAX_SEED_VIEWS_READ
+        assert rowcount <= sql.MAX_SEED_VIEWS_READ

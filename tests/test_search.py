@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -463,6 +464,44 @@ def test_the_cache_forgets_old_entries_and_the_least_recently_used():
     forever.put("a", 1)
     now[0] = 1e9
     assert forever.get("a") == 1
+
+
+def test_the_cache_is_bounded_by_the_weight_of_its_entries():
+    cache = Cache(entries=100, weight=1_000)
+    for n in range(10):
+        cache.put(n, ("ids",) * 300, weight=300)
+    assert (len(cache.entries), cache.weight) == (3, 900)
+    cache.put("big", ("ids",) * 5_000, weight=5_000)
+    assert (list(cache.entries), cache.weight) == (["big"], 5_000)  # the last one stays
+
+
+def test_exclude_is_applied_after_the_cache_one_entry_per_query(shop: Shop, services):
+    """Shoppers' boxes send exclude lists that all differ: the answers kept per process
+    are one per query (and depth), never one per list, and each answer honours its list."""
+    shop.catalogue(*[product(i, name="Lamp") for i in range(1, 31)])
+    shop.buy("O1", "7", 3)
+    shop.search("lam", "predictive")  # the popularity recount, then steady answers
+    cache = search_storage._cache(services.storage.engine)
+    cache.clear()
+    ranked = [str(i) for i in [7, *range(1, 7), *range(8, 31)]]
+    ranked.sort(key=lambda pid: (pid != "7", pid))
+    for n in range(40):
+        unknown = [f"{n:03d}-{'x' * 100}-{i:03d}" for i in range(100)]
+        shown = [str(1 + n % 30), str(1 + (n * 7) % 30)]
+        exclude = [*unknown, *shown]
+        predictive = shop.search("lam", "predictive", limit=5, exclude=exclude)
+        found = shop.search("lamp", limit=5, offset=n % 3, exclude=exclude)
+        rest = [pid for pid in ranked if pid not in shown]
+        assert (predictive["result"], predictive["count"]) == (rest[:5], len(rest))
+        assert (found["result"], found["count"]) == (rest[n % 3 : n % 3 + 5], len(rest))
+    kinds = Counter(key[0] for key in cache.entries)
+    assert kinds["answer"] == 1  # predictive answers: one, whatever the lists
+    assert kinds["count"] <= 2  # all matches of each query, excluded or not
+    # A shallow answer (10 deep) that does not hold every match: the excluded products
+    # it does not hold are counted apart.
+    few = shop.search("lam", "predictive", limit=5, exclude=["30", "1", "zebra"])
+    rest = [pid for pid in ranked if pid not in ("30", "1")]
+    assert (few["result"], few["count"]) == (rest[:5], 28)
 
 
 # ---------------------------------------------------------------- the searches log

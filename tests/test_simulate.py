@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -213,3 +214,11 @@ def test_cli_reports_a_refused_request(db, services, store, capsys, monkeypatch)
     args = ["simulate", "--visitors", "8", "--days", "2", "--store", store.public_key]
     assert main(args) == 1
     assert "answered HTTP 400" in capsys.readouterr().err
+
+
+def test_a_simulation_is_not_cut_short_by_rate_limits(settings: Settings, services, store):
+    """The operator's own traffic, hundreds of requests at once: a collector's limits (here
+    far below the defaults) are not applied to it."""
+    tight = dataclasses.replace(settings, rate_limit_client="5/minute", rate_limit_store="5/minute")
+    result = simulate(tight, store_key=store.public_key, visitors=6, days=1, seed=2, now=NOW)
+    assert result.requests > 10

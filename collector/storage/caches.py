@@ -20,17 +20,22 @@ from sqlalchemy import Engine
 
 class Cache:
     """At most `entries` entries, each kept for `seconds` (None: until it is the least
-    recently used of a full cache)."""
+    recently used of a full cache); with `weight`, also at most that much in all the
+    entries, each weighing what `put` says (the number of ids it holds, say): the least
+    recently used go until it holds, but the entry put last always stays."""
 
     def __init__(
         self,
         *,
         entries: int,
         seconds: float | None = None,
+        weight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_entries, self.seconds, self._clock = entries, seconds, clock
-        self.entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self.max_entries, self.seconds, self.max_weight = entries, seconds, weight
+        self._clock = clock
+        self.entries: OrderedDict[Hashable, tuple[float, Any, int]] = OrderedDict()
+        self.weight = 0  # of all the entries
         self.lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any:
@@ -40,33 +45,44 @@ class Cache:
             if entry is None:
                 return None
             if self.seconds is not None and self._clock() - entry[0] > self.seconds:
-                del self.entries[key]
+                self._drop(key)
                 return None
             self.entries.move_to_end(key)
             return entry[1]
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: Hashable, value: Any, *, weight: int = 1) -> None:
         with self.lock:
-            self.entries[key] = (self._clock(), value)
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            if key in self.entries:
+                self._drop(key)
+            self.entries[key] = (self._clock(), value, weight)
+            self.weight += weight
+            while len(self.entries) > 1 and (
+                len(self.entries) > self.max_entries
+                or (self.max_weight is not None and self.weight > self.max_weight)
+            ):
+                self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: Hashable) -> None:
+        self.weight -= self.entries.pop(key)[2]
 
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+            self.weight = 0
 
 
 _caches: weakref.WeakKeyDictionary[Engine, dict[str, Cache]] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
-def cache_for(engine: Engine, name: str, *, entries: int, seconds: float | None) -> Cache:
+def cache_for(
+    engine: Engine, name: str, *, entries: int, seconds: float | None, weight: int | None = None
+) -> Cache:
     """The engine's cache of this name (made with these limits the first time)."""
     with _caches_lock:
         named = _caches.setdefault(engine, {})
         if name not in named:
-            named[name] = Cache(entries=entries, seconds=seconds)
+            named[name] = Cache(entries=entries, seconds=seconds, weight=weight)
         return named[name]
 
 

@@ -183,7 +183,11 @@ def _by_id(conn: Connection, column: Any) -> Any:
     return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
-MAX_VIEWS_READ = 1_000_000  # viewed_together's cap: far above what 100 visitors view
+# viewed_together's read cap: 100 visitors' views in 30 days. On the benchmark's data set
+# (docs/benchmarks.md) the most viewed product's 100 latest viewers viewed 3,717
+# products, the heaviest visitor 310; the tests read under 1,000. Past the cap the
+# counts come from the views read first (the viewers in index order), not from all.
+MAX_VIEWS_READ = 10_000
 
 
 def viewed_together(
@@ -238,6 +242,11 @@ def viewed_together(
     return {pid: count for pid, count in conn.execute(query).all() if pid is not None}
 
 
+# recent_viewers' read cap per product: 100 viewers found in 2,000 views is 20 views of
+# the one product per viewer in 30 days.
+MAX_SEED_VIEWS_READ = 2_000
+
+
 def recent_viewers(
     conn: Connection, *, store_id: int, products: Sequence[str], since: int, limit: int
 ) -> list[str]:
@@ -248,8 +257,10 @@ def recent_viewers(
     index, all products in one statement, a few rows each, then deeper (four times)
     for the products whose oldest view read is not older than the `limit`th visitor
     found so far: a view older than that changes nothing, as a visitor's time is their
-    latest view."""
-    depth = dict.fromkeys(products, max(2 * limit // max(len(products), 1), 20))
+    latest view. At most MAX_SEED_VIEWS_READ views of each product are read: a product
+    viewed over and over by a few (a bot) gives fewer viewers, not a longer read."""
+    first = max(2 * limit // max(len(products), 1), 20)
+    depth = dict.fromkeys(products, min(first, MAX_SEED_VIEWS_READ))
     last_seen: dict[str, int] = {}
     oldest: dict[str, int] = {}  # products not read to the end: the oldest time read
     pending = list(depth)
@@ -270,9 +281,13 @@ def recent_viewers(
                 oldest.pop(pid, None)
         recent = sorted(last_seen, key=lambda v: (-last_seen[v], v))[:limit]
         known = last_seen[recent[-1]] if len(recent) == limit else None
-        pending = [pid for pid, ts in oldest.items() if known is None or ts >= known]
+        pending = [
+            pid
+            for pid, ts in oldest.items()
+            if (known is None or ts >= known) and depth[pid] < MAX_SEED_VIEWS_READ
+        ]
         for pid in pending:
-            depth[pid] *= 4
+            depth[pid] = min(depth[pid] * 4, MAX_SEED_VIEWS_READ)
     return recent
 
 
@@ -434,11 +449,22 @@ def history(
     return chosen[:limit]
 
 
+# What interests() reads of one visitor, at most: their newest views and clicks, and the
+# lines of their newest orders. Recommendations start from the 20 most recent products
+# (and skip what was bought): a long history (a bot's, or an id shared by an attacker)
+# costs no more than this.
+MAX_INTEREST_EVENTS = 1_000
+MAX_INTEREST_ORDERS = 100
+MAX_INTEREST_LINES = 1_000
+
+
 def interests(
     conn: Connection, *, store_id: int, visitor_id: str, since: int
 ) -> dict[str, dict[str, int]]:
     """What a visitor viewed, clicked and bought since a time: {kind: {product: count}},
-    each kind's products most recent first.
+    each kind's products most recent first; of the newest MAX_INTEREST_EVENTS views and
+    clicks and the lines (MAX_INTEREST_LINES at most) of the MAX_INTEREST_ORDERS newest
+    orders.
 
     Views and clicks come by the (store, visitor, ts) index (the time bound in SQL:
     without it SQLite may read every view and click of the store by the (store, kind)
@@ -452,36 +478,37 @@ def interests(
             events.c.kind.in_(["view", "click"]),
         )
         .order_by(events.c.ts.desc(), events.c.id.desc())
+        .limit(MAX_INTEREST_EVENTS)
     )
     found: dict[str, dict[str, int]] = {"view": {}, "click": {}, "bought": {}}
     for kind, pid in conn.execute(seen).all():
         if pid is not None:
             found[kind][pid] = found[kind].get(pid, 0) + 1
-    # Sorted here: with ORDER BY ts, SQLite reads the store's orders by time instead of
-    # the visitor's by (store, visitor).
-    theirs = sorted(
-        tuples(
-            conn.execute(
-                select(orders.c.id, orders.c.ts).where(
-                    orders.c.store_id == store_id, orders.c.visitor_id == visitor_id
-                )
+    # Ordered by `ts + 0`, which no index gives: by ts itself, SQLite reads the store's
+    # orders by time instead of the visitor's by (store, visitor), then sorts those.
+    theirs = conn.execute(
+        select(orders.c.id)
+        .where(orders.c.store_id == store_id, orders.c.visitor_id == visitor_id)
+        .order_by((orders.c.ts + 0).desc(), orders.c.id)
+        .limit(MAX_INTEREST_ORDERS)
+    ).all()
+    newest_first = {order_id: n for n, (order_id,) in enumerate(theirs)}
+    bought: list[tuple[Any, ...]] = []
+    if newest_first:
+        lines = (
+            select(
+                order_lines.c.order_id,
+                order_lines.c.line,
+                order_lines.c.product_id,
+                order_lines.c.quantity,
             )
-        ),
-        key=lambda row: (-row[1], row[0]),
-    )
-    newest_first = {order_id: n for n, (order_id, _) in enumerate(theirs)}
-    order_ids, bought = list(newest_first), list[tuple[Any, ...]]()
-    for start in range(0, len(order_ids), 500):
-        lines = select(
-            order_lines.c.order_id,
-            order_lines.c.line,
-            order_lines.c.product_id,
-            order_lines.c.quantity,
-        ).where(
-            order_lines.c.store_id == store_id,
-            order_lines.c.order_id.in_(order_ids[start : start + 500]),
+            .where(
+                order_lines.c.store_id == store_id,
+                order_lines.c.order_id.in_(list(newest_first)),
+            )
+            .limit(MAX_INTEREST_LINES)
         )
-        bought += tuples(conn.execute(lines))
+        bought = list(tuples(conn.execute(lines)))
     bought.sort(key=lambda row: (newest_first[row[0]], row[1]))
     for _, _, pid, quantity in bought:
         found["bought"][pid] = found["bought"].get(pid, 0) + quantity

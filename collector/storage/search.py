@@ -553,12 +553,16 @@ class _Ranking:
         self.known: dict[Any, Any] = {}
 
     def rows(self, sql: str, **params: Any) -> list[Any]:
+        """The rows of `sql`; a list given (and :exclude, the excluded ids) binds as IN."""
         sql = sql.replace(":not_excluded", self._not_excluded())
-        given = {"store": self.store_id, **self.params, **params}
+        given = {"store": self.store_id, **self.params, "exclude": self.exclude, **params}
         used = set(_PARAMETER.findall(sql))
-        statement = text(sql).bindparams(**{k: v for k, v in given.items() if k in used})
-        if "exclude" in used:
-            statement = statement.bindparams(bindparam("exclude", self.exclude, expanding=True))
+        lists = [k for k in used if isinstance(given.get(k), list)]
+        statement = text(sql).bindparams(
+            **{k: v for k, v in given.items() if k in used and k not in lists}
+        )
+        for k in lists:
+            statement = statement.bindparams(bindparam(k, given[k], expanding=True))
         return list(self.conn.execute(statement).all())
 
     def _not_excluded(self) -> str:
@@ -569,6 +573,11 @@ class _Ranking:
         raise NotImplementedError
 
     def count(self) -> int:
+        """All matches in stock, the excluded too."""
+        raise NotImplementedError
+
+    def count_among(self, ids: list[str]) -> int:
+        """The matches in stock among these products."""
         raise NotImplementedError
 
     def one_pass(self, limit: int, offset: int) -> tuple[list[str], int | None]:
@@ -657,9 +666,23 @@ class _SqliteRanking(_Ranking):
             self.rows(
                 "SELECT count(*) FROM search_fts"
                 " CROSS JOIN search_documents AS d ON d.doc_id = search_fts.rowid"
-                f" WHERE search_fts MATCH :every AND d.store_id = :store AND {_AVAILABLE}"
-                " :not_excluded",
+                f" WHERE search_fts MATCH :every AND d.store_id = :store AND {_AVAILABLE}",
                 every=self.every,
+            )[0][0]
+        )
+
+    def count_among(self, ids: list[str]) -> int:
+        # As count(), the matches listed by the full-text index: testing each product's
+        # row against the query instead (a MATCH with rowid = ...) costs about 30 us a
+        # product, more than listing 40,000 matches (5 ms).
+        return int(
+            self.rows(
+                "SELECT count(*) FROM search_fts"
+                " CROSS JOIN search_documents AS d ON d.doc_id = search_fts.rowid"
+                f" WHERE search_fts MATCH :every AND d.store_id = :store AND {_AVAILABLE}"
+                " AND d.product_id IN :among",
+                every=self.every,
+                among=ids,
             )[0][0]
         )
 
@@ -765,7 +788,17 @@ class _PostgresRanking(_Ranking):
                 "SELECT count(*) FROM search_texts AS t"
                 " JOIN search_documents AS d ON d.doc_id = t.doc_id"
                 f" WHERE t.all_tsv @@ {self.every} AND d.store_id = :store AND {_AVAILABLE}"
-                " :not_excluded"
+            )[0][0]
+        )
+
+    def count_among(self, ids: list[str]) -> int:
+        return int(
+            self.rows(
+                "SELECT count(*) FROM search_documents AS d"
+                " JOIN search_texts AS t ON t.doc_id = d.doc_id"
+                f" WHERE d.store_id = :store AND d.product_id IN :among AND {_AVAILABLE}"
+                f" AND t.all_tsv @@ {self.every}",
+                among=ids,
             )[0][0]
         )
 
@@ -815,14 +848,33 @@ def _page(ranking: _Ranking, limit: int, offset: int) -> tuple[list[str], int | 
 # every query), so an entry is never used after a product was added, changed or
 # deleted, in this process or another; predictive answers also under the time of the
 # last popularity recount. Entries also expire after CACHE_SECONDS, and the least
-# recently used go when there are CACHE_ENTRIES.
+# recently used go when there are CACHE_ENTRIES, or more than CACHE_IDS product ids in
+# all the answers (about 70 bytes each: 200,000 are about 14 MB).
+#
+# No key holds an `exclude` list: every shopper's box sends its own, and a key with the
+# list made one entry per list (1,500 calls with 60 KB lists: +135 MB). A predictive
+# answer is kept without exclusions, as deep as the page and the list could need
+# (limit + len(exclude): at most that many of its ids can be excluded), rounded up to
+# one of PREDICTIVE_DEPTHS so that calls differing a little share an entry (a deeper one
+# serves a shallower call); the excluded ids are dropped from it per call. A full search
+# applies its list in SQL (its pages are not cached). Counts are of all matches; the
+# excluded ones among them (those an answer did not read) are counted per call.
 
 CACHE_SECONDS = 60.0
 CACHE_ENTRIES = 4096
+CACHE_IDS = 200_000
+PREDICTIVE_DEPTHS = (10, 50, 200, 600)  # 600: limit (100) + exclude (500) at most
 
 
 def _cache(engine: Engine) -> Cache:
-    return cache_for(engine, "search", entries=CACHE_ENTRIES, seconds=CACHE_SECONDS)
+    return cache_for(
+        engine, "search", entries=CACHE_ENTRIES, seconds=CACHE_SECONDS, weight=CACHE_IDS
+    )
+
+
+def _depth(need: int) -> int:
+    """The depth of a cached predictive answer for a call that needs `need` ids."""
+    return next((d for d in PREDICTIVE_DEPTHS if d >= need), -(-need // 500) * 500)
 
 
 @dataclass(frozen=True)
@@ -895,7 +947,8 @@ def search_products(
     offset: int = 0,
     exclude: Sequence[str] = (),
 ) -> tuple[list[str], int]:
-    """Product ids of one page of matches, best first, and the number of all matches.
+    """Product ids of one page of matches, best first, and the number of all matches
+    (both without the excluded products).
 
     With `prefix` (predictive search) every word of two or more characters also
     matches the words it begins; without it (full search) words match whole words
@@ -907,32 +960,83 @@ def search_products(
         return [], 0
     state = _state(conn, store_id)
     cache = _cache(conn.engine)
-    excluded = tuple(sorted(set(exclude)))
-    asked = (store_id, state.version, tuple(typed), prefix, excluded)
-    answer_key = ("answer", *asked, state.popularity, limit, offset)
-    if prefix:
-        hit = cache.get(answer_key)
-        if hit is not None:
-            return list(hit[0]), int(hit[1])
-    long_words = [w for w in typed if len(w) >= TYPO_MIN and not _has_digit(w)]
-    fixes = _corrections(conn, cache, store_id, state.version, long_words[:MAX_TYPO_WORDS])
-    terms = [Term(w, prefix and len(w) >= PREFIX_MIN, tuple(fixes.get(w, ()))) for w in typed]
-    kind = _SqliteRanking if conn.dialect.name == "sqlite" else _PostgresRanking
-    ranking = kind(conn, store_id, state.documents, excluded, terms)
-    known_key = ("known", store_id, state.version, tuple(typed), prefix)
-    ranking.known = dict(cache.get(known_key) or {})
-    before = len(ranking.known)
-    ids, total = _page(ranking, limit, offset)
-    if len(ranking.known) != before:
-        cache.put(known_key, ranking.known)
-    if total is None:
-        total = cache.get(("count", *asked))
+    excluded = sorted(set(exclude))
+    asked = (store_id, state.version, tuple(typed), prefix)
+    plan = _Plan(conn, cache, state, asked)
+    try:
+        if prefix:
+            return _predictive(plan, limit, offset, excluded)
+        ids, total = _page(plan.ranking(excluded), limit, offset)
         if total is None:
-            total = ranking.count()
-            cache.put(("count", *asked), total)
-    if prefix:
-        cache.put(answer_key, (tuple(ids), total))
-    return ids, total
+            total = plan.count() - (plan.ranking().count_among(excluded) if excluded else 0)
+        return ids, total
+    finally:
+        plan.save()
+
+
+def _predictive(plan: _Plan, limit: int, offset: int, excluded: list[str]) -> tuple[list[str], int]:
+    """A page of the query's answer as cached (without exclusions: see the caches), with
+    the excluded products taken out of the page and of the count."""
+    need = offset + limit + len(excluded)
+    stem = ("answer", *plan.asked, plan.state.popularity)
+    deeper = (plan.cache.get((*stem, d)) for d in PREDICTIVE_DEPTHS if d >= need)
+    hit = next((found for found in deeper if found is not None), None)
+    if hit is None:
+        depth = _depth(need)
+        found, total = _page(plan.ranking(), depth, 0)
+        hit = (tuple(found), plan.count() if total is None else total)
+        plan.cache.put((*stem, depth), hit, weight=len(found) + 1)
+    read, matches = hit
+    skip = set(excluded)
+    ids = [pid for pid in read if pid not in skip]
+    total = matches - (len(read) - len(ids))
+    if excluded and len(read) < matches:  # not every match was read: count the others
+        seen = set(read)
+        unread = [pid for pid in excluded if pid not in seen]
+        total -= plan.ranking().count_among(unread) if unread else 0
+    return ids[offset : offset + limit], total
+
+
+class _Plan:
+    """What one query's rankings share: its terms (the typo corrections through the
+    cache), what they learn of the catalogue (kept in the cache by `save`) and the count
+    of all its matches (through the cache)."""
+
+    def __init__(
+        self, conn: Connection, cache: Cache, state: _State, asked: tuple[Any, ...]
+    ) -> None:
+        self.conn, self.cache, self.state, self.asked = conn, cache, state, asked
+        self.store_id, _, self.typed, self.prefix = asked
+        self._terms: list[Term] | None = None
+        self._known_key = ("known", self.store_id, state.version, self.typed, self.prefix)
+        self.known: dict[Any, Any] = dict(cache.get(self._known_key) or {})
+        self._learnt = len(self.known)
+
+    def ranking(self, exclude: list[str] | None = None) -> _Ranking:
+        if self._terms is None:
+            long_words = [w for w in self.typed if len(w) >= TYPO_MIN and not _has_digit(w)]
+            version, typos = self.state.version, long_words[:MAX_TYPO_WORDS]
+            fixes = _corrections(self.conn, self.cache, self.store_id, version, typos)
+            self._terms = [
+                Term(w, self.prefix and len(w) >= PREFIX_MIN, tuple(fixes.get(w, ())))
+                for w in self.typed
+            ]
+        kind = _SqliteRanking if self.conn.dialect.name == "sqlite" else _PostgresRanking
+        ranking = kind(self.conn, self.store_id, self.state.documents, exclude or [], self._terms)
+        ranking.known = self.known
+        return ranking
+
+    def count(self) -> int:
+        """All matches in stock, the excluded too."""
+        total = self.cache.get(("count", *self.asked))
+        if total is None:
+            total = self.ranking().count()
+            self.cache.put(("count", *self.asked), total)
+        return int(total)
+
+    def save(self) -> None:
+        if len(self.known) != self._learnt:
+            self.cache.put(self._known_key, self.known)
 
 
 # ---------------------------------------------------------------- popularity

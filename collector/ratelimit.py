@@ -1,0 +1,97 @@
+"""Request rate limits of the /v2 API: per client and per store, in this process's memory.
+
+Counted with the `limits` library's sliding window counter (two counters per key, so
+memory stays small however high the rate) in its in-memory storage: each process
+counts its own requests, so with N workers a client or a store may send up to N times
+the rate. A request past a limit answers 429 `rate_limited` with `Retry-After` (whole
+seconds until the window lets one more through). The client limit is checked before
+the body is read (cheap), the store limit once the key has named the store.
+
+The client is its address after the trusted-proxy rule (`request.client.host`, set by
+uvicorn's proxy headers middleware from FORWARDED_ALLOW_IPS), an IPv6 address taken
+as its /64 (one subscriber's network: one host can use any address in it), and known
+to the limiter only as an HMAC under a random key made when the process starts and
+never stored or logged: the counters cannot be turned back into addresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import secrets
+import time
+
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .errors import ApiError, error_response
+from .settings import rate_limits
+
+
+class RateLimited(ApiError):
+    """429, with the seconds to wait in `Retry-After`."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(429, "rate_limited", message)
+        self.retry_after = retry_after
+
+    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+        headers = {**(headers or {}), "Retry-After": str(self.retry_after)}
+        return error_response(self.status, self.type, self.message, headers)
+
+
+class RateLimits:
+    """The per-client and per-store limits of one process (settings RATE_LIMIT_CLIENT
+    and RATE_LIMIT_STORE; a ConfigError names a bad one)."""
+
+    def __init__(self, *, client: str, store: str) -> None:
+        self.client_limits = rate_limits("RATE_LIMIT_CLIENT", client)
+        self.store_limits = rate_limits("RATE_LIMIT_STORE", store)
+        self._secret = secrets.token_bytes(32)  # this process's only: never stored or logged
+        self._limiter: SlidingWindowCounterRateLimiter | None = None
+        if self.client_limits or self.store_limits:
+            self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+
+    def check_client(self, request: Request) -> None:
+        """Count a request of this client; RateLimited past the client limit."""
+        if self.client_limits:
+            address = request.client.host if request.client else ""
+            self._hit(self.client_limits, "client", self.client_key(address), "from this client")
+
+    def check_store(self, store_id: int) -> None:
+        """Count a request for this store; RateLimited past the store limit."""
+        if self.store_limits:
+            self._hit(self.store_limits, "store", str(store_id), "for this store")
+
+    def client_key(self, address: str) -> str:
+        mac = hmac.new(self._secret, _network(address).encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def _hit(self, items: list[RateLimitItem], kind: str, key: str, whose: str) -> None:
+        assert self._limiter is not None
+        for item in items:
+            if not self._limiter.hit(item, kind, key):
+                stats = self._limiter.get_window_stats(item, kind, key)
+                wait = max(1, math.ceil(stats.reset_time - time.time()))
+                raise RateLimited(
+                    f"too many requests {whose} (more than {item}); try again in {wait} s",
+                    wait,
+                )
+
+
+def _network(address: str) -> str:
+    """The address, or its /64 for IPv6 (an IPv4 address mapped into IPv6 as itself)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
