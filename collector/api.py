@@ -9,7 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .errors import ApiError
+from . import origins
+from .errors import ApiError, invalid
 from .payload import read_arguments
 from .services import Services
 from .storage.stores import Store
@@ -57,23 +58,33 @@ class Call:
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 
 
-def endpoint(fields: Fields, handler: Handler, *, private: bool = False) -> Callable[..., Any]:
-    """A Starlette endpoint for `handler`; `private` ones need the store's private key."""
+def endpoint(
+    fields: Fields, handler: Handler, *, private: bool = False, personal: bool = False
+) -> Callable[..., Any]:
+    """A Starlette endpoint for `handler`; `private` ones need the store's private key.
+
+    `personal` ones reveal or change a visitor's data: from a page they are served only to
+    the store's own origins (collector/origins.py); with the private key they are a shop
+    server's calls like any other. A personal endpoint that changes data is routed POST only.
+    """
     schema: Fields = {**COMMON, **fields}
 
     async def run(request: Request) -> Response:
         services: Services = request.app.state.services
         services.limits.check_client(request)  # before the body is read: cheap
+        if "private_key" in request.query_params:
+            # Addresses end up in access logs, proxies and browser history.
+            raise invalid("private_key", "is never accepted in a query string; send it in the body")
         raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
         data = validate(raw, schema, from_query=from_query)
         store = await services.store(data["key"])
         if store is None:
             raise ApiError(403, "unknown_key", "key: no store has this public key")
         services.limits.check_store(store.id)
-        _check_origin(request, store)
         has_private = bool(data.get("private_key"))
         if has_private and not store.private_key_matches(data["private_key"]):
             raise ApiError(403, "wrong_private_key", "private_key: does not match this store")
+        origins.check(request, store, personal=personal and not has_private)
         if private and not has_private:
             raise ApiError(403, "private_key_required", "private_key: this endpoint needs it")
         call = Call(request=request, services=services, store=store, data=data, private=has_private)
@@ -81,9 +92,3 @@ def endpoint(fields: Fields, handler: Handler, *, private: bool = False) -> Call
         return JSONResponse({"status": "ok", **answer})
 
     return run
-
-
-def _check_origin(request: Request, store: Store) -> None:
-    origin = request.headers.get("origin")
-    if store.origins and origin and origin not in store.origins:
-        raise ApiError(403, "origin_not_allowed", f"origin {origin} is not one of this store's")

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
+from .origins import parse_origin
 from .settings import ConfigError, Settings
 from .storage import Storage
 from .storage.stores import NotFound, create_admin, create_store, stores_of_admin
@@ -69,17 +70,18 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
+    origins = []
     for origin in args.origin:
-        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
-            raise ConfigError(
-                f"--origin {origin!r}: give scheme and host only, e.g. https://shop.example"
-            )
+        try:
+            origins.append(parse_origin(origin))
+        except ValueError as exc:
+            raise ConfigError(f"--origin: {exc}") from None
     with _storage(settings) as storage:
         try:
             keys = storage.run(
                 create_store,
                 name=args.name,
-                origins=args.origin,
+                origins=list(dict.fromkeys(origins)),
                 now=int(time.time() * 1000),
                 admin_emails=[email.lower() for email in args.admin],
             )
@@ -214,7 +216,9 @@ def parser() -> argparse.ArgumentParser:
         "--origin",
         action="append",
         default=[],
-        help="a shop origin allowed to send events (repeatable; default: any)",
+        help="a shop origin (scheme and host) whose pages may call the collector, personal "
+        "calls included (repeatable; without any, any page may send events but none may "
+        "make personal calls)",
     )
     store.add_argument(
         "--admin",

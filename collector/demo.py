@@ -11,11 +11,12 @@ import uvicorn
 from sqlalchemy import Connection, select
 
 from .app import create_app
+from .origins import parse_origin
 from .settings import Settings
 from .storage import Storage
 from .storage.catalogue import upsert_products
 from .storage.schema import orders, stores
-from .storage.stores import create_admin, create_store
+from .storage.stores import create_admin, create_store, set_store_origins, store_by_public_key
 
 DEMO_STORE = "Demo shop"
 DEMO_ADMIN = "admin@demo.shop"
@@ -27,10 +28,16 @@ DEMO_DAYS = 30
 DEMO_SEED = 2026
 
 
-def _demo_store_key(conn: Connection, *, now: int) -> str:
+def _demo_store_key(conn: Connection, *, now: int, shop_origin: str) -> str:
+    """The demo store, created with the shop's origin; a store from an earlier run (maybe on
+    another port) gets it added, so the shop's personal widgets are answered."""
     key = conn.execute(select(stores.c.public_key).where(stores.c.name == DEMO_STORE)).scalar()
     if key is None:
-        key = create_store(conn, name=DEMO_STORE, origins=[], now=now)["public_key"]
+        return create_store(conn, name=DEMO_STORE, origins=[shop_origin], now=now)["public_key"]
+    store = store_by_public_key(conn, key)
+    assert store is not None
+    if shop_origin not in store.origins:
+        set_store_origins(conn, store_id=store.id, origins=[*store.origins, shop_origin])
     return str(key)
 
 
@@ -39,7 +46,7 @@ def seed(storage: Storage, *, shop_url: str) -> str:
     from demo_shop.catalogue import generate_catalogue
 
     now = int(time.time() * 1000)
-    public_key = storage.run(_demo_store_key, now=now)
+    public_key = storage.run(_demo_store_key, now=now, shop_origin=parse_origin(shop_url))
     store_id = storage.run(
         lambda conn: conn.execute(
             select(stores.c.id).where(stores.c.public_key == public_key)

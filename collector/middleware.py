@@ -1,8 +1,11 @@
-"""Plain ASGI middleware: CORS for the browser-facing API."""
+"""Plain ASGI middleware: CORS for the browser-facing API, echoing only what was granted."""
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .origins import granted
 
 # Endpoints that only a shop's server calls, with the private key: no CORS, so a
 # browser page can never read them even if a private key leaked into one.
@@ -10,10 +13,15 @@ SERVER_ONLY = ("/v2/products", "/v2/orders", "/v2/customers", "/v2/stats/")
 
 
 class CORSMiddleware:
-    """Any origin may call the tracking and widget API without credentials.
+    """A page may read an answer only when the endpoint granted its origin (collector/origins.py
+    says who is granted what); error answers, which hold no visitor data, are readable by the
+    page that caused them, so a shop can see why it was refused. Never `*`, never
+    credentials; `Vary: Origin` on every answer, as each depends on the caller's origin.
 
-    Browsers send clerk.js's text/plain POSTs without a preflight; the OPTIONS
-    answer is there for direct API users who send application/json.
+    Browsers send clerk.js's text/plain POSTs without a preflight; the OPTIONS answer is
+    there for direct API users who send application/json. It cannot know the store (there
+    is no body), and grants only the sending: the real answer's own headers decide whether
+    the page may read it, and the real request is refused before it changes anything.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -21,30 +29,36 @@ class CORSMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v2/") or path.startswith(SERVER_ONLY):
+        if scope["type"] != "http" or not path.startswith("/v2/"):
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "OPTIONS":
-            await _preflight(send)
+        origin = Headers(scope=scope).get("origin")
+        server_only = path.startswith(SERVER_ONLY)
+        if scope["method"] == "OPTIONS" and not server_only:
+            await _preflight(send, origin)
             return
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"access-control-allow-origin", b"*"))
+                headers.append((b"vary", b"Origin"))
+                readable = granted(scope) or (origin if message["status"] >= 400 else None)
+                if readable and not server_only:
+                    headers.append((b"access-control-allow-origin", readable.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
 
 
-async def _preflight(send: Send) -> None:
-    headers = [
-        (b"access-control-allow-origin", b"*"),
-        (b"access-control-allow-methods", b"GET, POST"),
-        (b"access-control-allow-headers", b"content-type"),
-        (b"access-control-max-age", b"86400"),
-        (b"content-length", b"0"),
-    ]
+async def _preflight(send: Send, origin: str | None) -> None:
+    headers = [(b"vary", b"Origin"), (b"content-length", b"0")]
+    if origin:
+        headers += [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-methods", b"GET, POST"),
+            (b"access-control-allow-headers", b"content-type"),
+            (b"access-control-max-age", b"86400"),
+        ]
     await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

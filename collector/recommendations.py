@@ -289,13 +289,21 @@ def fallback_field(name: str, value: Any, from_query: bool) -> str:
     return str(value)
 
 
-def _route(api: str, choose: Callable[[Call], Any], fields: Fields | None = None) -> Route:
+def _route(
+    api: str,
+    choose: Callable[[Call], Any],
+    fields: Fields | None = None,
+    *,
+    personal: bool = False,
+) -> Route:
     async def handler(call: Call) -> dict[str, Any]:
         return await answer_products(call, api, await choose(call))
 
     run: Handler = handler
     return Route(
-        f"/v2/{api}", endpoint({**LIST_FIELDS, **(fields or {})}, run), methods=["GET", "POST"]
+        f"/v2/{api}",
+        endpoint({**LIST_FIELDS, **(fields or {})}, run, personal=personal),
+        methods=["GET", "POST"],
     )
 
 
@@ -311,8 +319,16 @@ routes = [
     _route(
         "recommendations/category/popular", category_popular, {"category": (text(200), REQUIRED)}
     ),
-    _route("recommendations/visitor/history", _with_fallback(visitor_history), PERSONAL),
     _route(
-        "recommendations/visitor/complementary", _with_fallback(visitor_complementary), PERSONAL
+        "recommendations/visitor/history",
+        _with_fallback(visitor_history),
+        PERSONAL,
+        personal=True,
+    ),
+    _route(
+        "recommendations/visitor/complementary",
+        _with_fallback(visitor_complementary),
+        PERSONAL,
+        personal=True,
     ),
 ]

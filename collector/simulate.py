@@ -52,7 +52,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select
 
@@ -621,7 +620,6 @@ class Simulation:
         seed: int,
         now: float,
         concurrency: int,
-        origin: str | None,
         progress: Callable[[str], None] | None,
     ) -> None:
         # The simulation is the operator's own traffic, thousands of requests a second
@@ -639,8 +637,11 @@ class Simulation:
         self.start_ms = self.now_ms // HOUR_MS * HOUR_MS - days * DAY_MS
         # Sale ids: unique per run (a later run's orders are new orders), fixed by the clock.
         self.run_tag = f"{self.now_ms // 1000:x}"
-        # Where clerk.js runs: the shop's origin, as the browser sends it.
-        self.origin = store.origins[0] if store.origins else origin
+        # Where clerk.js runs: the shop's origin, as the browser sends it. A store without
+        # a list serves personal calls to no page (collector/origins.py), so there the
+        # simulated browser sends no Origin, as a same-origin or server call, and the
+        # personal widgets still get their traffic.
+        self.origin = store.origins[0] if store.origins else None
         self.clock = SimulatedClock(self.start_ms / 1000)
         self.result = Result(
             visitors=visitors,
@@ -969,12 +970,6 @@ def _products(conn: Connection, *, store_id: int) -> list[Product]:
     ]
 
 
-def _shop_url(conn: Connection, *, store_id: int) -> str | None:
-    p = products_table
-    url = conn.scalar(select(p.c.url).where(p.c.store_id == store_id).limit(1))
-    return None if url is None else str(url)
-
-
 def simulate(
     settings: Settings,
     *,
@@ -1004,14 +999,12 @@ def simulate(
         if store is None:
             raise BadArguments(f"--store: no store has the public key {store_key!r}")
         items = storage.run(_products, store_id=store.id)
-        shop_url = storage.run(_shop_url, store_id=store.id)
     finally:
         storage.dispose()
     if not items:
         raise BadArguments(f"--store: the store {store.name!r} has no products; import some first")
     if not any(p.in_stock for p in items):
         raise BadArguments(f"--store: every product of {store.name!r} is out of stock")
-    urls = urlsplit(shop_url or "")
     simulation = Simulation(
         settings,
         store=store,
@@ -1021,7 +1014,6 @@ def simulate(
         seed=seed,
         now=time.time() if now is None else now,
         concurrency=concurrency,
-        origin=f"{urls.scheme}://{urls.netloc}" if urls.scheme and urls.netloc else None,
         progress=progress,
     )
     return asyncio.run(simulation.run())

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from . import caps
 from .api import Call, Handler, endpoint
-from .errors import ApiError
+from .errors import ApiError, invalid
 from .storage import tracking as store
 from .storage.schema import events
 from .validation import (
@@ -21,6 +21,7 @@ from .validation import (
     one_of,
     product_id,
     record,
+    refuse_derived,
     text,
 )
 
@@ -122,11 +123,17 @@ def basket(op: str) -> Handler:
     return log_basket
 
 
+def previous_field(name: str, value: Any, from_query: bool) -> str:
+    if value != "auto":
+        if isinstance(value, str):
+            refuse_derived(name, value)
+        raise invalid(name, 'only "auto" can be carried over')
+    return "auto"
+
+
 async def log_visitor(call: Call) -> dict[str, Any]:
     """Consent given mid-visit: carry the cookieless visit over to the new id."""
     new_id = call.data["visitor"]
-    if call.data["previous"] != "auto":
-        raise ApiError(400, "invalid_field", 'previous: only "auto" can be carried over')
     if new_id in (None, "auto"):
         raise ApiError(400, "invalid_field", "visitor: must be the new visitor id")
     request = call.request
@@ -195,31 +202,35 @@ routes = [
     Route(
         "/v2/log/email", endpoint({"email": (email, REQUIRED)}, log_email), methods=["GET", "POST"]
     ),
+    # Personal calls that change a visitor's data: POST only, so that a cross-site GET
+    # (an <img>, which carries no Origin) can never change a visitor (collector/origins.py).
     Route(
         "/v2/log/basket/set",
         endpoint(
-            {"products": (list_of(product_id, caps.BASKET_PRODUCTS_MAX), REQUIRED)}, basket("set")
+            {"products": (list_of(product_id, caps.BASKET_PRODUCTS_MAX), REQUIRED)},
+            basket("set"),
+            personal=True,
         ),
-        methods=["GET", "POST"],
+        methods=["POST"],
     ),
     Route(
         "/v2/log/basket/add",
-        endpoint({"product": (product_id, REQUIRED)}, basket("add")),
-        methods=["GET", "POST"],
+        endpoint({"product": (product_id, REQUIRED)}, basket("add"), personal=True),
+        methods=["POST"],
     ),
     Route(
         "/v2/log/basket/remove",
-        endpoint({"product": (product_id, REQUIRED)}, basket("remove")),
-        methods=["GET", "POST"],
+        endpoint({"product": (product_id, REQUIRED)}, basket("remove"), personal=True),
+        methods=["POST"],
     ),
     Route(
         "/v2/log/visitor",
-        endpoint({"previous": (text(16), REQUIRED)}, log_visitor),
-        methods=["GET", "POST"],
+        endpoint({"previous": (previous_field, REQUIRED)}, log_visitor, personal=True),
+        methods=["POST"],
     ),
     Route(
         "/v2/privacy/forget",
-        endpoint({"email": (email, None)}, privacy_forget),
-        methods=["GET", "POST"],
+        endpoint({"email": (email, None)}, privacy_forget, personal=True),
+        methods=["POST"],
     ),
 ]

@@ -22,6 +22,9 @@ REQUIRED = object()
 
 ID_MAX = 128
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Exactly the ids visitors.derive() makes for cookieless visitors. Ids are bearer ids: a
+# client sending one would be that cookieless visitor, so none may be sent.
+DERIVED_ID = re.compile(r"c-[A-Za-z0-9_-]{22}")
 EMAIL_RE = re.compile(r"^[^\s@<>\"',;]+@[^\s@<>\"',;]+\.[^\s@<>\"',;]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -120,7 +123,17 @@ def visitor(name: str, value: Any, from_query: bool) -> str | None:
         raise invalid(name, f'must be null, "auto" or an id string, not {type_name(value)}')
     if value != "auto" and not VISITOR_RE.match(value):
         raise invalid(name, 'must be null, "auto" or 1-64 characters of A-Z a-z 0-9 _ -')
+    refuse_derived(name, value)
     return value
+
+
+def refuse_derived(name: str, value: str) -> None:
+    if DERIVED_ID.fullmatch(value):
+        raise invalid(
+            name,
+            "ids of c- and 22 more characters are the collector's own cookieless ids; "
+            "choose another id",
+        )
 
 
 def session(name: str, value: Any, from_query: bool) -> str:

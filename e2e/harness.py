@@ -86,6 +86,9 @@ class Stack:
 
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The store lists the shop's origin, as a shop's store should: its pages get personal
+    # calls (history, basket) answered. False: a store without a list.
+    list_shop_origin: bool = True
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -115,7 +118,8 @@ class Stack:
         return done.stdout
 
     def start(self) -> Stack:
-        keys = json.loads(self.cli("create-store", "E2E shop", "--json"))
+        origin = ["--origin", self.shop_url] if self.list_shop_origin else []
+        keys = json.loads(self.cli("create-store", "E2E shop", *origin, "--json"))
         self.public_key, self.private_key = keys["public_key"], keys["private_key"]
         self._spawn(
             "collector",

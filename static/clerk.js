@@ -57,9 +57,12 @@ function sync(k){
 function vf(){return M===null?{visitor:null}:Object.assign({visitor:M=='auto'?M:I,session:S},(cfg.respect_gpc===false||M=='custom')&&{respect_gpc:!1})}
 
 // transport
-// while the queue drains, configs only merge and calls wait: the final mode sends them
+// while the queue drains, configs only merge and calls wait: the final mode sends them.
+// Every call is a POST (calls that change a visitor are POST only); a refusal (e.g. a personal
+// call from an origin the store does not list) goes to the error callback and, with debug,
+// to the console with the collector's message.
 function send(ep,args,ok,er){
- function fail(e){wn(ep,e);if(er)try{er(e)}catch(x){wn(x)}}
+ function fail(e){wn(ep,e&&e.message||e);if(er)try{er(e)}catch(x){wn(x)}}
  if(!rd)return pd.push(()=>send(ep,args,ok,er));
  try{
   if(!cfg.key)return fail(Error('no key'));

@@ -37,9 +37,18 @@ def test_create_store_json_prints_keys_and_stores_only_the_hash(db, capsys):
     assert json.loads(str(row["origins"])) == ["https://shop.example"]
 
 
-def test_create_store_refuses_an_origin_with_a_path(db, capsys):
-    assert main(["create-store", "Shop", "--origin", "https://shop.example/path"]) == 2
-    assert "--origin" in capsys.readouterr().err
+@pytest.mark.parametrize("origin", ["https://shop.example/path", "*", "null", "shop.example"])
+def test_create_store_refuses_what_is_not_an_origin(db, capsys, origin):
+    assert main(["create-store", "Shop", "--origin", origin]) == 2
+    error = capsys.readouterr().err
+    assert "--origin" in error and "scheme and host only" in error
+
+
+def test_create_store_keeps_origins_as_browsers_send_them(db, capsys):
+    args = ["--origin", "HTTPS://Shop.Example:443/", "--origin", "https://shop.example"]
+    assert main(["create-store", "Shop", *args, "--origin", "http://localhost:8001"]) == 0
+    row = one(db, "SELECT * FROM stores")
+    assert json.loads(str(row["origins"])) == ["https://shop.example", "http://localhost:8001"]
 
 
 def test_create_admin_hashes_the_password_with_a_kdf(db, capsys):

@@ -375,6 +375,7 @@ def csrf_posts(store_id: int) -> list[tuple[str, dict[str, str]]]:
         (f"/dashboard/stores/{store_id}/forget", {"email": "buyer@shop.example"}),
         ("/dashboard/stores", {"name": "Sneaky shop", "origins": ""}),
         (f"/dashboard/stores/{store_id}/rotate-key", {"confirm": "yes"}),
+        (f"/dashboard/stores/{store_id}/origins", {"origins": "https://evil.example"}),
         ("/dashboard/logout", {}),
         ("/dashboard/login", {"email": OWNER, "password": PASSWORD}),
     ]
@@ -437,6 +438,7 @@ def test_another_admins_store_is_not_found_on_every_page_and_csv(owner, services
     posts = [
         (f"/dashboard/stores/{other.id}/forget", {"csrf": csrf, "email": "buyer@shop.example"}),
         (f"/dashboard/stores/{other.id}/rotate-key", {"csrf": csrf, "confirm": "yes"}),
+        (f"/dashboard/stores/{other.id}/origins", {"csrf": csrf, "origins": "https://e.example"}),
     ]
     stored = rows(services, "stores")
     for path, form in posts:
@@ -666,8 +668,14 @@ def test_create_a_store_checks_its_form(owner, services, form, message):
 
 def test_rotate_key_replaces_the_private_key(owner, services, store):
     base = f"/dashboard/stores/{store.id}/rotate-key"
-    stats = f"/v2/stats/overview?key={store.public_key}&private_key="
-    assert owner.get(stats + store.private_key).status_code == 200  # the store is cached now
+
+    def stats(private_key: str) -> int:
+        answer = owner.post(
+            "/v2/stats/overview", json={"key": store.public_key, "private_key": private_key}
+        )
+        return answer.status_code
+
+    assert stats(store.private_key) == 200  # the store is cached now
     unconfirmed = owner.post(base, data={"csrf": token(owner)})
     assert unconfirmed.status_code == 400
     assert keys.private_key_matches(
@@ -681,8 +689,48 @@ def test_rotate_key_replaces_the_private_key(owner, services, store):
     assert keys.private_key_matches(new_key.group(0), stored)
     assert not keys.private_key_matches(store.private_key, stored)
     # This process stops accepting the old key at once.
-    assert owner.get(stats + store.private_key).status_code == 403
-    assert owner.get(stats + new_key.group(0)).status_code == 200
+    assert stats(store.private_key) == 403
+    assert stats(new_key.group(0)) == 200
+
+
+def test_the_stores_page_shows_and_edits_each_stores_origins(owner, services, store):
+    """Personal calls are answered only to a store's origins: the owner adds the shop's
+    here, and this process uses the new list at once."""
+    history = {"key": store.public_key, "visitor": "v1"}
+    shop = {"origin": "http://localhost:8001"}
+    path = "/v2/recommendations/visitor/history"
+    assert owner.post(path, json=history, headers=shop).status_code == 403  # cached: no list
+    page = owner.get("/dashboard/stores").text
+    assert "no page gets personal widgets" in page
+    answer = owner.post(
+        f"/dashboard/stores/{store.id}/origins",
+        data={"csrf": token(owner), "origins": "HTTPS://Shop.Example/\nhttp://localhost:8001\n"},
+    )
+    assert answer.status_code == 200 and "saved" in answer.text
+    [row] = rows(services, "stores")
+    assert json.loads(row["origins"]) == ["https://shop.example", "http://localhost:8001"]
+    assert "https://shop.example\nhttp://localhost:8001</textarea>" in answer.text
+    served = owner.post(path, json=history, headers=shop)
+    assert served.status_code == 200
+    assert served.headers["access-control-allow-origin"] == "http://localhost:8001"
+    # Emptied again: no page gets personal calls.
+    owner.post(f"/dashboard/stores/{store.id}/origins", data={"csrf": token(owner), "origins": ""})
+    assert json.loads(rows(services, "stores")[0]["origins"]) == []
+    assert owner.post(path, json=history, headers=shop).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["https://shop.example/path", "shop.example", "*", "null", "https://a.example\nftp://b"],
+)
+def test_the_stores_page_refuses_what_is_not_an_origin(owner, services, store, origins):
+    before = rows(services, "stores")
+    answer = owner.post(
+        f"/dashboard/stores/{store.id}/origins", data={"csrf": token(owner), "origins": origins}
+    )
+    assert answer.status_code == 400
+    assert "is not an origin: give scheme and host only" in answer.text
+    assert rows(services, "stores") == before
 
 
 def test_an_admin_without_stores_sees_the_stores_page(client, services, store):

@@ -257,34 +257,6 @@ def test_gpc_header_downgrades_an_id_to_cookieless(client, services, store):
     assert modes == [("auto", False), ("persistent", True)]
 
 
-def test_tracking_answers_carry_cors_and_preflight_works(client, store):
-    answer = post(
-        client,
-        "log/product",
-        {"key": store.public_key, "product": "1"},
-        origin="https://shop.example",
-    )
-    assert answer.headers["access-control-allow-origin"] == "*"
-    preflight = client.options(
-        "/v2/log/product",
-        headers={
-            "origin": "https://shop.example",
-            "access-control-request-method": "POST",
-            "access-control-request-headers": "content-type",
-        },
-    )
-    assert preflight.status_code == 204
-    assert "POST" in preflight.headers["access-control-allow-methods"]
-
-
-def test_private_endpoints_have_no_cors(client, store):
-    answer = client.get(
-        "/v2/products", params={"key": store.public_key, "private_key": store.private_key}
-    )
-    assert answer.status_code == 200
-    assert "access-control-allow-origin" not in answer.headers
-
-
 def test_forget_erases_the_visitors_searches_too(client, services, store):
     base = {"key": store.public_key, "visitor": "me2"}
     post(client, "search/search", {**base, "query": "mug"})

@@ -5,6 +5,7 @@
 /switch?store=ID&page=NAME          the header's store picker
 /stores (GET; POST creates)         stores and keys; /stores.csv
 /stores/ID/rotate-key (POST)        a new private key, shown once
+/stores/ID/origins (POST)           replace the store's allowed origins
 /stores/ID/overview|widgets|products|searches|customers|privacy|visitor
                                     reports; each also as .csv (or ?format=csv),
                                     ?table=NAME picks one of a page's tables
@@ -39,6 +40,12 @@ def _routes() -> list[BaseRoute]:
         Route("/stores.csv", stores.stores_page, methods=["GET"], name="stores_csv"),
         Route("/stores", stores.create, methods=["POST"], name="create_store"),
         Route("/stores/{store_id:int}/rotate-key", stores.rotate, methods=["POST"], name="rotate"),
+        Route(
+            "/stores/{store_id:int}/origins",
+            stores.save_origins,
+            methods=["POST"],
+            name="origins",
+        ),
         Route("/stores/{store_id:int}/forget", forget.forget, methods=["POST"], name="forget"),
     ]
     for name in REPORTS:

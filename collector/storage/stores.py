@@ -70,6 +70,13 @@ def rotate_private_key(conn: Connection, *, store_id: int) -> str:
     return private_key
 
 
+def set_store_origins(conn: Connection, *, store_id: int, origins: Sequence[str]) -> None:
+    """Replace a store's allowed origins (validated by origins.parse_origin beforehand)."""
+    conn.execute(
+        update(stores).where(stores.c.id == store_id).values(origins=json.dumps(list(origins)))
+    )
+
+
 def store_by_public_key(conn: Connection, public_key: str) -> Store | None:
     row = conn.execute(select(stores).where(stores.c.public_key == public_key)).first()
     if row is None:
