@@ -21,8 +21,10 @@ from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import products, recommendations, search, stats, tracking
+from .access_log import AccessLog
 from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
+from .logs import describe
 from .middleware import CORSMiddleware
 from .script import Script
 from .services import Services
@@ -51,7 +53,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
-    log.error("storage unavailable: %s", exc)
+    log.error("storage unavailable: %s", describe(exc))
     return error_response(
         503,
         "storage_unavailable",
@@ -91,7 +93,7 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
             await services.visitors.destroy_expired()
             await anyio.to_thread.run_sync(_roll_up, services)
         except (OperationalError, InterfaceError) as exc:
-            log.warning("housekeeping postponed: %s", exc)
+            log.warning("housekeeping postponed: %s", describe(exc))
         except Exception:  # never let one bad run end the salt janitor for good
             log.exception("housekeeping failed; trying again in %s s", every)
         with contextlib.suppress(TimeoutError):
@@ -164,5 +166,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.state.services = services
     app.state.settings = settings
+    # The access log (opt-in) around the whole app, so that its duration is the answer's.
+    served = AccessLog(app) if settings.access_log else app
     # Outermost, so every part sees the real client address behind a trusted proxy.
-    return ProxyHeadersMiddleware(app, trusted_hosts=settings.forwarded_allow_ips)  # type: ignore[arg-type]
+    return ProxyHeadersMiddleware(served, trusted_hosts=settings.forwarded_allow_ips)  # type: ignore[arg-type]

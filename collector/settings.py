@@ -40,6 +40,13 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     return value
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "false", "true", "no", "yes", "off", "on"):
+        raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./clerk.db"
@@ -57,6 +64,9 @@ class Settings:
     script_max_age: int = 3600
     # Store-wide rankings (popular, trending) are recomputed at most this often.
     recommendation_cache_seconds: int = 60
+    # ACCESS_LOG=1: one line per request (method, endpoint path, status, duration; see
+    # access_log.py). Off by default: the collector logs no requests at all.
+    access_log: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -78,6 +88,7 @@ class Settings:
             script_path=Path(env.get("CLERK_JS_PATH") or DEFAULT_SCRIPT),
             script_max_age=_int(env, "CLERK_JS_MAX_AGE", 3600, 0, 31536000),
             recommendation_cache_seconds=_int(env, "RECOMMENDATION_CACHE_SECONDS", 60, 0, 86400),
+            access_log=_flag(env, "ACCESS_LOG"),
         )
         settings.check()
         return settings
