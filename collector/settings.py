@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
+MIN_SECRET = 32
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "static" / "clerk.js"
 
 
@@ -51,7 +52,9 @@ def _flag(env: dict[str, str], name: str) -> bool:
 class Settings:
     database_url: str = "sqlite:///./clerk.db"
     environment: str = "development"
-    secret_key: str = "dev"
+    # Signs dashboard sessions and keys the sign-in throttle. Unset (""), the collector
+    # generates one and keeps it in the database (Services.secret_key).
+    secret_key: str = ""
     # Cookieless visitor salts rotate every this many days (1..30) and are then destroyed.
     salt_rotation_days: int = 1
     # Peers whose X-Forwarded-For is believed, as uvicorn's --forwarded-allow-ips.
@@ -74,7 +77,7 @@ class Settings:
         settings = cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,
             environment=env.get("ENVIRONMENT", cls.environment),
-            secret_key=env.get("SECRET_KEY", cls.secret_key),
+            secret_key=env.get("SECRET_KEY", "").strip(),
             salt_rotation_days=_int(env, "SALT_ROTATION_DAYS", 1, 1, 30),
             forwarded_allow_ips=[
                 ip.strip()
@@ -94,8 +97,12 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if self.environment != "development" and self.secret_key in PLACEHOLDER_SECRETS:
+        # In every environment: a known or short key lets anyone sign a session cookie.
+        key = self.secret_key
+        if key and (key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET):
             raise ConfigError(
-                "SECRET_KEY is unset or a placeholder; set a long random value "
-                f"(ENVIRONMENT={self.environment!r} is not 'development')"
+                f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET} characters; set "
+                f"at least {MIN_SECRET} random characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'), or unset it and the collector "
+                "generates one and keeps it in its database"
             )

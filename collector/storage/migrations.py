@@ -176,6 +176,10 @@ def _co_purchases(conn: Connection) -> None:
     recommendations.fill_co_purchases(conn)
 
 
+def _sessions(conn: Connection) -> None:
+    create_tables("app_secrets", "dashboard_sessions")(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (
         1,
@@ -199,6 +203,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (6, "analytics: order attribution, daily roll-ups", _analytics),
     (7, "dashboard: admin stores, login throttling", _dashboard),
     (8, "recommendations: products bought together", _co_purchases),
+    (10, "a generated secret key, server-side dashboard sessions", _sessions),
 ]
 
 
