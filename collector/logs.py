@@ -17,9 +17,9 @@ key, a query string, a body, an SQL parameter. Hence:
   text: PostgreSQL's DETAIL repeats the key's values ("Key (store_id, email)=(1, x@y.z)
   already exists"), a trigger's message can say anything, and so can most other
   exceptions (int() quotes the text it refused).
-- Uncaught exceptions (sys.excepthook, threading.excepthook) are logged the same way;
-  the handler installs both, so that uvicorn's worker processes, which configure logging
-  from this dictionary, get them too.
+- Uncaught exceptions (sys.excepthook, threading.excepthook, sys.unraisablehook) are
+  logged the same way; the handler installs the hooks, so that uvicorn's worker
+  processes, which configure logging from this dictionary, get them too.
 - Records below DEBUG are dropped: uvicorn's "trace" level logs each connection's
   address, and `serve --log-level` does not offer it.
 """
@@ -172,6 +172,18 @@ def _log_uncaught(
     logging.getLogger("collector").critical("uncaught exception", exc_info=(kind, value, tb))
 
 
+def _log_unraisable(unraisable: Any) -> None:
+    """An exception Python could not raise (in a finaliser, a closing generator, ...)."""
+    value = unraisable.exc_value
+    if value is None:
+        return
+    logging.getLogger("collector").warning(
+        "exception ignored (%s)",
+        unraisable.err_msg or "unraisable",
+        exc_info=(type(value), value, unraisable.exc_traceback),
+    )
+
+
 def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_value is None or issubclass(args.exc_type, SystemExit):
         return
@@ -190,6 +202,7 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
         global _hooks_installed
         if not _hooks_installed:
             sys.excepthook = _log_uncaught
+            sys.unraisablehook = _log_unraisable
             threading.excepthook = _log_uncaught_in_thread
             _hooks_installed = True
 

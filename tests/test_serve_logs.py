@@ -165,7 +165,8 @@ def send_raw(url: str, data: bytes) -> None:
 
 
 def exercise(url: str, public_key: str, private_key: str) -> dict[str, int]:
-    """Every kind of call that once put something personal into the log; their statuses."""
+    """Every kind of call that once put something personal into the log; their statuses.
+    (Some GET calls may be refused by now: they are sent for what they would log.)"""
     key = public_key
     statuses = {
         "product by GET": call(url, "/v2/log/product", key=key, visitor=VISITOR, product="1"),
@@ -175,6 +176,9 @@ def exercise(url: str, public_key: str, private_key: str) -> dict[str, int]:
         ),
         "stats with a wrong private key": call(
             url, "/v2/stats/overview", key=key, private_key=WRONG_PRIVATE_KEY
+        ),
+        "email by POST": call(
+            url, "/v2/log/email", json.dumps({"key": key, "visitor": VISITOR, "email": EMAIL})
         ),
         "malformed": call(url, "/v2/log/email", f'{{"key": "{key}", "email": "{EMAIL}",'),
         "nested body": call(url, "/v2/log/click", f'{{"key": "{key}", "labels": {DEEP}}}'),
@@ -228,7 +232,7 @@ def test_serve_output_holds_nothing_personal(database_url, tmp_path, access_log)
         statuses = exercise(url, keys["public_key"], keys["private_key"])
     output = log.read_text()
 
-    assert statuses["product by GET"] == 200
+    assert statuses["email by POST"] == 200
     assert statuses["malformed"] == 400
     assert statuses["nested body"] == 400 and statuses["nested query"] == 400
     assert statuses["unique violation"] == 500
@@ -250,14 +254,9 @@ def test_serve_output_holds_nothing_personal(database_url, tmp_path, access_log)
         method, path, status, _ = found.groups()
         assert "?" not in path
         seen.add((method, path, int(status)))
-    assert ("GET", "/v2/log/product", 200) in seen
-    assert ("POST", "/v2/log/click", 400) in seen
-    assert ("POST", "/v2/log/email", 500) in seen
-    assert ("GET", "/v2/stats/customers", 200) in seen or (
-        "GET",
-        "/v2/stats/customers",
-        400,
-    ) in seen
+    assert {("POST", "/v2/log/email", 200), ("POST", "/v2/log/email", 500)} <= seen
+    assert {("POST", "/v2/log/click", 400), ("GET", "/v2/log/click", 400)} <= seen
+    assert {path for _, path, _ in seen} >= {"/v2/log/product", "/v2/stats/customers"}
 
 
 def test_a_logged_exception_is_told_by_type_whatever_it_holds():
