@@ -140,3 +140,18 @@ def test_upgrading_from_7_counts_the_orders_there_are_as_sales_would(
     assert services.storage.migrate() == [8]
     assert sorted(rows(services, "co_purchases"), key=str) == written
     assert_shape_of_schema_py(services.storage.engine)
+
+
+def test_migration_10_adds_the_secret_key_and_session_tables(services: Services):
+    engine = services.storage.engine
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE dashboard_sessions"))
+        conn.execute(text("DROP TABLE app_secrets"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 10"))
+    assert services.storage.migrate() == [10]
+    for table in ("app_secrets", "dashboard_sessions"):
+        assert indexes(engine, table) == defined_indexes(table), table
+        defined = {c.name: c.nullable for c in schema.metadata.tables[table].columns}
+        assert columns(engine, table) == defined, table
+    assert services.secret_key  # the new table holds it
+    assert services.storage.migrate() == []
