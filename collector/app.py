@@ -21,14 +21,18 @@ from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import products, recommendations, search, stats, tracking
+from .access_log import AccessLog
 from .dashboard import mount as dashboard_mount
+from .dashboard.middleware import MAX_AGE as SESSION_MAX_AGE
 from .errors import ApiError, error_response
+from .logs import describe
 from .middleware import CORSMiddleware
 from .script import Script
 from .services import Services
 from .settings import Settings
 from .storage import analytics
 from .storage.schema import stores
+from .storage.sessions import delete_expired_sessions
 
 log = logging.getLogger("collector")
 
@@ -51,7 +55,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
-    log.error("storage unavailable: %s", exc)
+    log.error("storage unavailable: %s", describe(exc))
     return error_response(
         503,
         "storage_unavailable",
@@ -89,13 +93,19 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
     while not stop.is_set():
         try:
             await services.visitors.destroy_expired()
+            await anyio.to_thread.run_sync(_end_expired_sessions, services)
             await anyio.to_thread.run_sync(_roll_up, services)
         except (OperationalError, InterfaceError) as exc:
-            log.warning("housekeeping postponed: %s", exc)
+            log.warning("housekeeping postponed: %s", describe(exc))
         except Exception:  # never let one bad run end the salt janitor for good
             log.exception("housekeeping failed; trying again in %s s", every)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+def _end_expired_sessions(services: Services) -> None:
+    before = services.now_ms() - SESSION_MAX_AGE * 1000
+    services.storage.run(delete_expired_sessions, before=before)
 
 
 def _roll_up(services: Services) -> None:
@@ -121,6 +131,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.storage.migrate)
+        await anyio.to_thread.run_sync(lambda: services.secret_key)
         await services.storage.start()
         # What is alive after start-up (modules, app, caches) lives as long as the process:
         # keep it out of the collector's full passes, which otherwise stall requests that
@@ -150,7 +161,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *recommendations.routes,
             *search.routes,
             *stats.routes,
-            dashboard_mount(settings),
+            dashboard_mount(lambda: services.secret_key),
         ],
         middleware=[Middleware(CORSMiddleware)],
         exception_handlers={
@@ -164,5 +175,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.state.services = services
     app.state.settings = settings
+    # The access log (opt-in) around the whole app, so that its duration is the answer's.
+    served = AccessLog(app) if settings.access_log else app
     # Outermost, so every part sees the real client address behind a trusted proxy.
-    return ProxyHeadersMiddleware(app, trusted_hosts=settings.forwarded_allow_ips)  # type: ignore[arg-type]
+    return ProxyHeadersMiddleware(served, trusted_hosts=settings.forwarded_allow_ips)  # type: ignore[arg-type]

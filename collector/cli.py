@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
+from .logs import LEVELS
 from .origins import parse_origin
 from .settings import ConfigError, Settings
 from .storage import Storage
@@ -32,6 +33,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from . import logs
+
+    logs.configure(args.log_level)  # before anything can fail and log
     with _storage(settings):
         pass  # migrate once, before any worker starts
     config = uvicorn.Config(
@@ -43,6 +47,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=False,  # the app applies FORWARDED_ALLOW_IPS itself
         server_header=False,
         log_level=args.log_level,
+        # uvicorn's access lines hold the client's address and the query string; the
+        # collector's own (ACCESS_LOG=1) holds neither.
+        access_log=False,
+        log_config=logs.config(args.log_level),
     )
     if config.workers == 1:
         uvicorn.Server(config).run()
@@ -205,7 +213,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=LEVELS,
+        help="default info; no level logs a client's address, query string or SQL values",
+    )
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="bring the schema up to date").set_defaults(run=cmd_migrate)

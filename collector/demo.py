@@ -10,6 +10,7 @@ import time
 import uvicorn
 from sqlalchemy import Connection, select
 
+from . import logs
 from .app import create_app
 from .origins import parse_origin
 from .settings import Settings
@@ -101,6 +102,7 @@ def simulate_history(settings: Settings, public_key: str) -> None:
 
 
 def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int:
+    logs.configure("warning")
     collector_url = f"http://{host}:{port}"
     # "localhost" for the shop and an address for the collector: two origins, as in production.
     shop_url = f"http://localhost:{shop_port}"
@@ -124,13 +126,21 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
                 host=host,
                 port=port,
                 log_level="warning",
+                log_config=logs.config("warning"),
+                access_log=False,
                 proxy_headers=False,
                 server_header=False,
             )
         ),
         uvicorn.Server(
             uvicorn.Config(
-                create_shop(), host=host, port=shop_port, log_level="warning", server_header=False
+                create_shop(),
+                host=host,
+                port=shop_port,
+                log_level="warning",
+                log_config=logs.config("warning"),
+                access_log=False,
+                server_header=False,
             )
         ),
     ]

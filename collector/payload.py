@@ -9,6 +9,10 @@ from starlette.requests import Request
 
 from .errors import ApiError
 
+# Said when json.loads runs out of stack: lists or objects nested about a thousand deep
+# (Python's recursion limit). Nothing the API takes nests more than a few levels.
+TOO_DEEP = "nested too deeply (lists or objects inside each other)"
+
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
@@ -45,6 +49,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         ) from None
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", f"malformed JSON: {TOO_DEEP}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "body must be a JSON object")
     return data

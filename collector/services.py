@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ from .rankings import RankingCache
 from .ratelimit import RateLimits
 from .settings import Settings
 from .storage import Storage
+from .storage.sessions import stored_secret_key
 from .storage.stores import Store, store_by_public_key
 from .visitors import VisitorResolver
 
@@ -32,6 +34,7 @@ class Services:
         )
         self.limits = RateLimits(client=settings.rate_limit_client, store=settings.rate_limit_store)
         self._stores: dict[str, tuple[float, Store]] = {}
+        self._secret_key: str | None = settings.secret_key or None
         # Timed by the collector's clock, so a simulated clock ages the rankings too.
         self.rankings = RankingCache(
             settings.recommendation_cache_seconds,
@@ -45,6 +48,17 @@ class Services:
             max_entries=SEED_RANKINGS,
             max_ids=SEED_RANKING_IDS,
         )
+
+    @property
+    def secret_key(self) -> str:
+        """The one key that signs dashboard sessions and keys the sign-in throttle:
+        SECRET_KEY, or, unset, the one generated and kept in the database (the same for
+        every process). Read once (the app's start-up does it, off the event loop)."""
+        if self._secret_key is None:
+            self._secret_key = self.storage.run(
+                stored_secret_key, candidate=secrets.token_urlsafe(32), now=self.now_ms()
+            )
+        return self._secret_key
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

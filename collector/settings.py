@@ -9,6 +9,7 @@ from pathlib import Path
 from limits import RateLimitItem, parse_many
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
+MIN_SECRET = 32
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "static" / "clerk.js"
 
 
@@ -72,11 +73,20 @@ RATE_LIMIT_CLIENT = "12000/minute"
 RATE_LIMIT_STORE = "600000/minute"
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "false", "true", "no", "yes", "off", "on"):
+        raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./clerk.db"
     environment: str = "development"
-    secret_key: str = "dev"
+    # Signs dashboard sessions and keys the sign-in throttle. Unset (""), the collector
+    # generates one and keeps it in the database (Services.secret_key).
+    secret_key: str = ""
     # Cookieless visitor salts rotate every this many days (1..30) and are then destroyed.
     salt_rotation_days: int = 1
     # Peers whose X-Forwarded-For is believed, as uvicorn's --forwarded-allow-ips.
@@ -93,6 +103,9 @@ class Settings:
     # counted per process; "" or "0": no limit. See rate_limits().
     rate_limit_client: str = RATE_LIMIT_CLIENT
     rate_limit_store: str = RATE_LIMIT_STORE
+    # ACCESS_LOG=1: one line per request (method, endpoint path, status, duration; see
+    # access_log.py). Off by default: the collector logs no requests at all.
+    access_log: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -100,7 +113,7 @@ class Settings:
         settings = cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,
             environment=env.get("ENVIRONMENT", cls.environment),
-            secret_key=env.get("SECRET_KEY", cls.secret_key),
+            secret_key=env.get("SECRET_KEY", "").strip(),
             salt_rotation_days=_int(env, "SALT_ROTATION_DAYS", 1, 1, 30),
             forwarded_allow_ips=[
                 ip.strip()
@@ -116,6 +129,7 @@ class Settings:
             recommendation_cache_seconds=_int(env, "RECOMMENDATION_CACHE_SECONDS", 60, 0, 86400),
             rate_limit_client=env.get("RATE_LIMIT_CLIENT", RATE_LIMIT_CLIENT),
             rate_limit_store=env.get("RATE_LIMIT_STORE", RATE_LIMIT_STORE),
+            access_log=_flag(env, "ACCESS_LOG"),
         )
         settings.check()
         return settings
@@ -123,8 +137,12 @@ class Settings:
     def check(self) -> None:
         rate_limits("RATE_LIMIT_CLIENT", self.rate_limit_client)
         rate_limits("RATE_LIMIT_STORE", self.rate_limit_store)
-        if self.environment != "development" and self.secret_key in PLACEHOLDER_SECRETS:
+        # In every environment: a known or short key lets anyone sign a session cookie.
+        key = self.secret_key
+        if key and (key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET):
             raise ConfigError(
-                "SECRET_KEY is unset or a placeholder; set a long random value "
-                f"(ENVIRONMENT={self.environment!r} is not 'development')"
+                f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET} characters; set "
+                f"at least {MIN_SECRET} random characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'), or unset it and the collector "
+                "generates one and keeps it in its database"
             )

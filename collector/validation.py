@@ -16,6 +16,7 @@ from typing import Any
 
 from . import caps
 from .errors import ApiError, invalid
+from .payload import TOO_DEEP
 
 Parser = Callable[[str, Any, bool], Any]
 REQUIRED = object()
@@ -35,6 +36,8 @@ def _from_query_json(name: str, value: Any, from_query: bool) -> Any:
             return json.loads(value)
         except ValueError:
             raise invalid(name, 'must be JSON in a query string, e.g. ["1","2"]') from None
+        except RecursionError:
+            raise invalid(name, f"is JSON {TOO_DEEP}") from None
     return value
 
 

@@ -9,6 +9,9 @@
 The salt is random, lives in the database (so every collector process derives
 the same id) and is destroyed when its period ends, after which nobody can
 recompute that period's ids. The IP and User-Agent are only ever hashed here.
+"Destroyed" means gone from the disk too: SQLite connections zero deleted rows
+(secure_delete) and, after a salt is deleted, the write-ahead log is checkpointed
+and truncated, so neither clerk.db nor clerk.db-wal holds the old salt's bytes.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class VisitorResolver:
         self._period_ms = rotation_days * DAY_MS
         self._clock = clock
         self._salt: tuple[int, bytes] | None = None
+        # Set once an older salt may have been deleted (by destroy_expired, or by
+        # salt_for_period when this process loaded a new period's salt) and the
+        # write-ahead log may still hold it; cleared by a checkpoint that completes.
+        self._checkpoint_due = False
 
     def period(self) -> int:
         return int(self._clock() * 1000) // self._period_ms
@@ -68,17 +75,25 @@ class VisitorResolver:
         return self._salt[1]
 
     async def destroy_expired(self) -> int:
-        """Delete salts whose period is over, from the database and from memory."""
+        """Delete salts whose period is over, from the database, its files and memory.
+
+        Run by the app's housekeeping (never on a request's path: the checkpoint
+        waits for readers)."""
         if self._salt is not None and self._salt[0] != self.period():
             self._salt = None
         now = int(self._clock() * 1000)
-        return await anyio.to_thread.run_sync(
+        destroyed = await anyio.to_thread.run_sync(
             lambda: self._storage.run(delete_expired_salts, now=now)
         )
+        if destroyed or self._checkpoint_due:
+            self._checkpoint_due = not await anyio.to_thread.run_sync(self._storage.checkpoint)
+        return destroyed
 
     def _load_salt(self, period: int) -> str:
         expires_at = (period + 1) * self._period_ms
-        return self._storage.run(salt_for_period, period=period, expires_at=expires_at)
+        salt = self._storage.run(salt_for_period, period=period, expires_at=expires_at)
+        self._checkpoint_due = True  # it deleted any older salt
+        return salt
 
     async def derive(self, *, store_key: str, ip: str, user_agent: str) -> str:
         message = "\n".join((store_key, ip, user_agent)).encode()

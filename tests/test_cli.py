@@ -72,11 +72,19 @@ def test_migrate_twice_is_a_no_op(db, capsys):
     assert "up to date" in capsys.readouterr().out
 
 
-def test_placeholder_secret_is_refused_outside_development(db, monkeypatch, capsys):
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.delenv("SECRET_KEY", raising=False)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_a_placeholder_secret_is_refused_in_every_environment(db, monkeypatch, capsys, environment):
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("SECRET_KEY", "dev")
     assert main(["migrate"]) == 2
     assert "SECRET_KEY" in capsys.readouterr().err
+
+
+def test_no_secret_key_is_no_error(db, monkeypatch, capsys):
+    """The collector generates one (and keeps it in the database) when it first starts."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    assert main(["migrate"]) == 0
 
 
 def grants(url: str) -> set[tuple[str, str]]:

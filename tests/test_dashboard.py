@@ -289,6 +289,59 @@ def test_sessions_end_after_twelve_hours(owner, clock: Clock):
     assert signed_out(owner.get("/dashboard/stores", follow_redirects=False))
 
 
+def test_sign_out_ends_the_session_for_a_copy_of_its_cookie_too(owner, services, store):
+    copied = owner.cookies.get(COOKIE)
+    assert copied
+    answer = owner.post("/dashboard/logout", data={"csrf": token(owner)}, follow_redirects=False)
+    assert answer.status_code == 303
+    with TestClient(create_app(services.settings, services=services)) as thief:
+        thief.cookies.set(COOKIE, copied)
+        assert signed_out(thief.get("/dashboard/stores", follow_redirects=False))
+        answer = thief.get(f"/dashboard/stores/{store.id}/customers.csv", follow_redirects=False)
+        assert signed_out(answer)
+        before = rows(services, "stores")
+        answer = thief.post(
+            f"/dashboard/stores/{store.id}/rotate-key",
+            data={"confirm": "yes", "csrf": "x"},
+            follow_redirects=False,
+        )
+        assert answer.status_code in (303, 403) and rows(services, "stores") == before
+    assert count(services, "dashboard_sessions") == 0
+
+
+def test_the_cookie_holds_only_a_signed_random_session_id(client, services, store):
+    make_admin(services, stores=[store.public_key])
+    sign_in(client)
+    cookie = client.cookies.get(COOKIE)
+    assert cookie
+    session_id = TimestampSigner(services.secret_key).unsign(cookie).decode()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", session_id), session_id
+    [record] = rows(services, "dashboard_sessions")
+    # The database holds a hash of it: a copy of the database signs nobody in.
+    assert session_id not in json.dumps(record)
+    assert record["created_at"] == record["last_seen"] == services.now_ms()
+
+
+def test_a_session_works_in_every_collector_process(client, second_client, services, store):
+    make_admin(services, stores=[store.public_key])
+    sign_in(client)
+    second_client.cookies.set(COOKIE, client.cookies.get(COOKIE) or "")
+    assert second_client.get("/dashboard/stores", follow_redirects=False).status_code == 200
+
+
+def test_last_seen_moves_and_old_sessions_are_deleted(owner, client, services, clock, store):
+    clock.advance(600)
+    assert owner.get("/dashboard/stores", follow_redirects=False).status_code == 200
+    [record] = rows(services, "dashboard_sessions")
+    assert record["last_seen"] == record["created_at"] + 600_000
+    clock.advance(12 * 3600)
+    assert signed_out(owner.get("/dashboard/stores", follow_redirects=False))
+    with TestClient(create_app(services.settings, services=services)) as other:
+        assert sign_in(other).status_code == 303  # a sign-in deletes the expired records
+    [record] = rows(services, "dashboard_sessions")
+    assert record["created_at"] == services.now_ms()
+
+
 # ---------------------------------------------------------------- throttling
 
 
@@ -349,21 +402,18 @@ def test_failures_are_stored_without_the_address_or_the_email(client, services, 
 # ---------------------------------------------------------------- sessions and CSRF
 
 
-def _cookie_with(secret: str, session: dict[str, Any]) -> str:
-    data = base64.b64encode(json.dumps(session).encode())
-    return TimestampSigner(secret).sign(data).decode()
-
-
 def test_a_tampered_or_forged_session_cookie_leads_to_sign_in(owner, services, store):
     good = owner.cookies.get(COOKIE)
     assert good
     payload, _, signature = good.partition(".")
     tampered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + signature
-    forged = _cookie_with("not the secret", {"admin": 1, "at": services.now_ms(), "pw": "x"})
-    no_fingerprint = _cookie_with(
-        services.settings.secret_key, {"admin": 1, "at": services.now_ms(), "pw": "0" * 32}
+    session_id = TimestampSigner(services.secret_key).unsign(good).decode()
+    forged = TimestampSigner("not the secret" * 3).sign(session_id).decode()
+    unknown = TimestampSigner(services.secret_key).sign("x" * 43).decode()
+    old_style = TimestampSigner(services.secret_key).sign(
+        base64.b64encode(json.dumps({"admin": 1, "at": services.now_ms()}).encode())
     )
-    for cookie in (tampered, forged, no_fingerprint, "garbage"):
+    for cookie in (tampered, forged, unknown, old_style.decode(), "garbage"):
         owner.cookies.clear()
         owner.cookies.set(COOKIE, cookie)
         answer = owner.get(f"/dashboard/stores/{store.id}/overview", follow_redirects=False)

@@ -221,3 +221,18 @@ def test_no_key_or_index_holds_unbounded_client_text():
             if size is None or size > PG_INDEX_ROW_MAX:
                 too_wide[f"{table.name} {name}"] = [c.name for c in cols]
     assert too_wide == {}
+
+
+def test_migration_10_adds_the_secret_key_and_session_tables(services: Services):
+    engine = services.storage.engine
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE dashboard_sessions"))
+        conn.execute(text("DROP TABLE app_secrets"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 10"))
+    assert services.storage.migrate() == [10]
+    for table in ("app_secrets", "dashboard_sessions"):
+        assert indexes(engine, table) == defined_indexes(table), table
+        defined = {c.name: c.nullable for c in schema.metadata.tables[table].columns}
+        assert columns(engine, table) == defined, table
+    assert services.secret_key  # the new table holds it
+    assert services.storage.migrate() == []

@@ -188,3 +188,37 @@ def test_markup_in_text_fields_is_stored_as_plain_data_not_refused(client, servi
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
+
+
+# Far deeper than Python's recursion limit: json.loads raised RecursionError (a 500).
+DEEP = 30_000
+NESTED = "[" * DEEP + "]" * DEEP
+
+
+@pytest.mark.parametrize(
+    "body",
+    [NESTED, "[" * DEEP, '{"key": "KEY", "product": "1", "labels": ' + NESTED + "}"],
+    ids=["closed", "unclosed", "in a field"],
+)
+def test_deeply_nested_json_in_a_body_is_a_400_saying_so(client, services, store, body):
+    answer = client.post(
+        "/v2/log/click", content=_body(body, store), headers={"content-type": "text/plain"}
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()
+    assert error["type"] == "malformed_json" and "nested too deeply" in error["message"]
+    assert all(count(services, table) == 0 for table in TABLES)
+
+
+def test_deeply_nested_json_in_a_query_string_is_a_400_naming_the_field(client, services, store):
+    # 10,000 levels: still ten times the recursion limit, and within the 64 KB cap once
+    # each bracket is percent-encoded.
+    nested = "[" * 10_000 + "]" * 10_000
+    answer = client.get(
+        "/v2/log/click", params={"key": store.public_key, "product": "1", "labels": nested}
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()
+    assert error["type"] == "invalid_field"
+    assert error["message"].startswith("labels:") and "nested too deeply" in error["message"]
+    assert all(count(services, table) == 0 for table in TABLES)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import anyio
+import pytest
 
 from collector.services import Services
 
@@ -82,3 +86,34 @@ def test_expired_salts_are_destroyed_even_without_traffic(services, clock):
     clock.advance(86_400)
     assert anyio.run(services.visitors.destroy_expired) == 1
     assert rows(services, "salts") == []
+
+
+def database_bytes(settings) -> bytes:
+    """The SQLite database file and its write-ahead log, as they are on disk."""
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+@pytest.mark.parametrize("destroyed_by", ["janitor", "next visitor"])
+def test_a_destroyed_salt_leaves_no_bytes_in_the_database_file_or_its_wal(
+    client, services, settings, store, clock, destroyed_by
+):
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("the files of SQLite")
+    auto = {"key": store.public_key, "product": "1"}  # no visitor: cookieless
+    assert client.post("/v2/log/product", json=auto).status_code == 200
+    [salt] = rows(services, "salts")
+    old = salt["salt"].encode()
+    assert old in database_bytes(settings)  # so that its absence below means something
+
+    clock.advance(86_400)
+    if destroyed_by == "next visitor":  # the new period's salt is made, the old one deleted
+        assert client.post("/v2/log/product", json=auto).status_code == 200
+    # The app's housekeeping (every minute) runs this, while requests are served.
+    destroyed = client.portal.call(services.visitors.destroy_expired)
+    assert destroyed == (1 if destroyed_by == "janitor" else 0)
+    assert old.decode() not in json.dumps(rows(services, "salts"))
+    assert client.post("/v2/log/product", json=auto).status_code == 200  # serving goes on
+    data = database_bytes(settings)
+    assert old not in data and bytes.fromhex(old.decode()) not in data

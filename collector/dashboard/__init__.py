@@ -1,8 +1,9 @@
 """The shop owner's dashboard, served under /dashboard by the collector itself.
 
 Server-rendered pages (Jinja2, autoescaped; charts as inline SVG; no JavaScript),
-a signed session cookie, a CSRF token on every form, sign-in throttling kept in
-the database, and a CSV export of every table. The numbers come from
+sessions kept in the database behind a signed cookie (sign-out ends them for every
+copy of the cookie), a CSRF token on every form, sign-in throttling kept in the
+database, and a CSV export of every table. The numbers come from
 `collector.storage.analytics`, the same queries as the stats/* endpoints.
 """
 

@@ -1,8 +1,8 @@
 """Signing in and out, who is signed in, and sign-in throttling shared by every process.
 
-The session cookie (see middleware.py) holds the admin's id, a fingerprint of the
-admin's password hash (so that setting a new password with create-admin ends every
-session made with the old one), the time of sign-in and the CSRF token.
+The session cookie (see middleware.py) holds only a signed random session id; the
+session itself is a row (storage/sessions.py) made at sign-in and deleted at sign-out,
+by a new password (create-admin) or 12 hours after sign-in. Every request checks it.
 """
 
 from __future__ import annotations
@@ -23,18 +23,19 @@ from starlette.responses import RedirectResponse, Response
 
 from .. import keys
 from ..services import Services
+from ..storage.sessions import end_session, session_admin, start_session, touch_session
 from ..storage.stores import (
     admin_by_email,
-    admin_by_id,
     forget_login_attempts,
     login_failures_since,
     record_login_attempt,
     stores_of_admin,
 )
 from . import csrf
-from .middleware import MAX_AGE
+from .middleware import MAX_AGE, session_of
 from .templating import error, render, url
 
+TOUCH_MS = 60_000  # a session's last_seen is written at most once a minute
 FAILURE_LIMIT = 5
 FAILURE_WINDOW_MS = 15 * 60_000
 MAX_PASSWORD = 1024
@@ -84,47 +85,34 @@ def services_of(request: Request) -> Services:
     return services
 
 
-def _fingerprint(secret: str, password_hash: str) -> str:
-    return hmac.new(secret.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def _admin_with_stores(conn: Connection, *, admin_id: int) -> dict[str, Any] | None:
-    admin = admin_by_id(conn, admin_id)
+def _admin_with_stores(conn: Connection, *, key: str, now: int) -> dict[str, Any] | None:
+    admin = session_admin(conn, key=key, now=now, started_after=now - MAX_AGE * 1000)
     if admin is not None:
-        admin["stores"] = stores_of_admin(conn, admin_id=admin_id)
+        admin["stores"] = stores_of_admin(conn, admin_id=admin["id"])
     return admin
 
 
 async def current_admin(request: Request) -> Admin:
     """The signed-in admin, or Halt with a redirect to the sign-in page."""
     services = services_of(request)
-    session = request.session
-    admin_id, signed_in = session.get("admin"), session.get("at")
+    key, now = session_of(request).key, services.now_ms()
     row = None
-    if isinstance(admin_id, int) and isinstance(signed_in, int):
-        if 0 <= services.now_ms() - signed_in <= MAX_AGE * 1000:
-            row = await services.storage.read(_admin_with_stores, admin_id=admin_id)
-    fingerprint = session.get("pw")
-    if (
-        row is None
-        or not isinstance(fingerprint, str)
-        or not hmac.compare_digest(
-            fingerprint, _fingerprint(services.settings.secret_key, row["password_hash"])
-        )
-    ):
-        if "admin" in session:
-            session.clear()  # expired, forged with the secret, or made before a new password
+    if key is not None:
+        row = await services.storage.read(_admin_with_stores, key=key, now=now)
+    if row is None:  # never signed in, signed out, expired, or ended by a new password
         target = request.url.path if request.method == "GET" else url(request, "home")
         if request.url.query and request.method == "GET":
             target += "?" + request.url.query
         raise Halt(RedirectResponse(url(request, "login", {"next": target}), status_code=303))
+    if now - row["last_seen"] >= TOUCH_MS:
+        await services.storage.write(touch_session, key=key, now=now)
     return Admin(id=row["id"], email=row["email"], stores=row["stores"])
 
 
 async def checked_form(request: Request) -> FormData:
     """The POSTed form, once its CSRF token is the session's; else Halt with a 403."""
     form = await request.form(max_files=0, max_fields=50)
-    if not csrf.valid(request.session, form.get(csrf.FIELD)):
+    if not csrf.valid(session_of(request), form.get(csrf.FIELD)):
         raise Halt(
             error(
                 request,
@@ -177,7 +165,7 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")[:MAX_PASSWORD]
     target = form.get("next")
     address = request.client.host if request.client else "unknown"
-    throttle = _throttle_keys(services.settings.secret_key, email, address)
+    throttle = _throttle_keys(services.secret_key, email, address)
     now = services.now_ms()
     since = now - FAILURE_WINDOW_MS
 
@@ -200,19 +188,25 @@ async def login(request: Request) -> Response:
         context = {"email": email, "next": target, "message": WRONG}
         return render(request, "login.html", context, status=400)
     await services.storage.write(forget_login_attempts, ids=attempt)
-    # A new session: nothing from before sign-in carries over, and a new CSRF token.
-    request.session.clear()
-    request.session.update(
-        admin=admin["id"],
-        pw=_fingerprint(services.settings.secret_key, admin["password_hash"]),
-        at=now,
-        csrf=csrf.new_token(),
+    # A new session id: nothing from before sign-in carries over, and a new CSRF token.
+    session = session_of(request)
+    session.renew()
+    await services.storage.write(
+        start_session,
+        key=session.key,
+        admin_id=admin["id"],
+        now=now,
+        expired_before=now - MAX_AGE * 1000,
     )
     return RedirectResponse(_safe_next(request, target), status_code=303)
 
 
 @page
 async def logout(request: Request) -> Response:
+    """Ends the session server-side: a copy of the cookie signs nobody in afterwards."""
     await checked_form(request)
-    request.session.clear()
+    session = session_of(request)
+    if session.key is not None:
+        await services_of(request).storage.write(end_session, key=session.key)
+    session.end()
     return RedirectResponse(url(request, "login"), status_code=303)

@@ -1,33 +1,28 @@
-"""CSRF protection: a random token per session, sent back in a hidden field of every form.
+"""CSRF protection: a token per session, sent back in a hidden field of every form.
 
 A POST whose token is missing or differs from the session's is refused (403) before
-anything else happens. The token is replaced when the session is (at sign-in).
+anything else happens. The token is an HMAC of the session's id, so it changes when the
+session does (at sign-in) and needs no storage of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import secrets
-from typing import Any
+
+from .middleware import Session
 
 FIELD = "csrf"
-SESSION_KEY = "csrf"
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+def token(session: Session) -> str:
+    """The session's token (the session gets an id on first use: the sign-in form needs
+    a token too)."""
+    message = b"csrf\0" + session.ensure().encode()
+    return hmac.new(session.secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def token(session: dict[str, Any]) -> str:
-    """The session's token, made on first use (the sign-in form needs one too)."""
-    current = session.get(SESSION_KEY)
-    if not isinstance(current, str) or not current:
-        current = session[SESSION_KEY] = new_token()
-    return current
-
-
-def valid(session: dict[str, Any], submitted: object) -> bool:
-    expected = session.get(SESSION_KEY)
-    if not isinstance(expected, str) or not expected or not isinstance(submitted, str):
+def valid(session: Session, submitted: object) -> bool:
+    if session.id is None or not isinstance(submitted, str):
         return False
-    return hmac.compare_digest(expected.encode(), submitted.encode())
+    return hmac.compare_digest(token(session).encode(), submitted.encode())

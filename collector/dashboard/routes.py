@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from ..settings import Settings
 from . import auth, forget, stores, views
 from .middleware import DashboardSession, SecurityHeaders
 
@@ -60,15 +61,18 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def mount(settings: Settings) -> Mount:
-    """The dashboard as one Mount; its session cookie exists under /dashboard only."""
+def mount(secret_key: Callable[[], str]) -> Mount:
+    """The dashboard as one Mount; its session cookie exists under /dashboard only.
+
+    `secret_key` gives the collector's one secret key (Services.secret_key), which exists
+    once the app has started."""
     return Mount(
         "/dashboard",
         app=Router(_routes(), default=_not_found),
         name="dashboard",
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(DashboardSession, secret_key=settings.secret_key),
+            Middleware(DashboardSession, secret_key=secret_key),
         ],
         max_body_size=MAX_BODY,
     )

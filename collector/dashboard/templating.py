@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from . import csrf
+from .middleware import session_of
 
 DASH = "\u2013"
 
@@ -108,7 +109,7 @@ def render(
         "dates": None,
     }
     values.update(context or {})
-    values["csrf_token"] = csrf.token(request.session)
+    values["csrf_token"] = csrf.token(session_of(request))
     return templates.TemplateResponse(request, name, values, status_code=status, headers=headers)
 
 

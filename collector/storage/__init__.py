@@ -16,7 +16,7 @@ import anyio.to_thread
 from sqlalchemy import Connection, Table
 
 from . import migrations
-from .engine import make_engine, normalise_url
+from .engine import checkpoint, make_engine, normalise_url
 from .writer import InsertRow, Writer
 
 T = TypeVar("T")
@@ -44,6 +44,10 @@ class Storage:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.writer.stop()
+
+    def checkpoint(self) -> bool:
+        """See engine.checkpoint: True once SQLite's write-ahead log holds nothing older."""
+        return checkpoint(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,6 +8,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import TableClause
 
+BUSY_TIMEOUT_MS = 30_000
+# How long a checkpoint waits for readers: it holds the write lock while it waits.
+CHECKPOINT_WAIT_MS = 1_000
+
 
 def normalise_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
@@ -17,14 +21,20 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine whose errors never carry the statement's parameters (emails, ids): see
+    collector/logs.py for what may reach a log."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -36,7 +46,11 @@ def _sqlite_engine(url: str) -> Engine:
         # FULL: a committed (acknowledged) transaction survives power loss too.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Deleted rows are overwritten with zeros, not left in the page's free space: a
+        # destroyed salt or a forgotten email is gone from the file (checkpoint() below
+        # empties the write-ahead log of their older copies).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -47,6 +61,27 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def checkpoint(engine: Engine) -> bool:
+    """SQLite: copy the write-ahead log into the database file and truncate it, so that
+    the log keeps no copy of a page as it was before a deletion. True when done (and on
+    PostgreSQL, which has no such file); False when readers kept it from completing
+    within CHECKPOINT_WAIT_MS (try again later), so writers never wait long behind it."""
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        try:
+            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    finally:
+        raw.close()
+    return bool(busy == 0)
 
 
 def upsert(conn: Connection, table: TableClause) -> Any:

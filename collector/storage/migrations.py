@@ -231,6 +231,10 @@ def _widget_keys(conn: Connection) -> None:
     conn.execute(text("DROP TABLE rollup_widgets_v8"))
 
 
+def _sessions(conn: Connection) -> None:
+    create_tables("app_secrets", "dashboard_sessions")(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (
         1,
@@ -255,6 +259,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (7, "dashboard: admin stores, login throttling", _dashboard),
     (8, "recommendations: products bought together", _co_purchases),
     (9, "analytics: widget roll-ups keyed by a hash of their labels", _widget_keys),
+    (10, "a generated secret key, server-side dashboard sessions", _sessions),
 ]
 
 

@@ -90,6 +90,30 @@ salts = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
+# The generated SECRET_KEY (name "secret_key") when the setting is unset: made once by
+# whichever process starts first, read by all (storage/sessions.py).
+app_secrets = Table(
+    "app_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Signed-in dashboard sessions. `id` is the SHA-256 of the random id that the cookie
+# carries (signed), so a copy of this table signs nobody in. Sign-out deletes the row,
+# and a request whose row is gone is signed out, wherever its cookie was copied to.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("admin_id", Integer, ForeignKey("admins.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Index("ix_dashboard_sessions_admin", "admin_id"),
+    Index("ix_dashboard_sessions_created", "created_at"),
+)
+
 products = Table(
     "products",
     metadata,

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from .. import keys
 from .engine import upsert
 from .schema import admin_stores, admins, login_failures, salts, stores
+from .sessions import end_sessions_of
 
 
 class NotFound(LookupError):
@@ -120,6 +121,7 @@ def create_admin(
         )
     )
     admin_id = int(conn.execute(select(admins.c.id).where(admins.c.email == email)).scalar_one())
+    end_sessions_of(conn, admin_id=admin_id)  # a new password ends the old one's sessions
     grant_stores(conn, admin_id=admin_id, store_ids=store_ids)
     return admin_id
 
