@@ -357,6 +357,10 @@ def test_upgrading_from_8_marks_imported_orders_and_numbers_and_caps_links(
     engine = services.storage.engine
     with engine.begin() as conn:  # back to version 8
         conn.execute(text("DROP INDEX ix_email_links_seq"))
+        conn.execute(text("DROP INDEX ix_email_links_visitor"))
+        conn.execute(
+            text("CREATE INDEX ix_email_links_visitor ON email_links (store_id, visitor_id)")
+        )
         conn.execute(text("ALTER TABLE email_links DROP COLUMN seq"))
         conn.execute(text("ALTER TABLE orders DROP COLUMN source"))
         conn.execute(text("DELETE FROM schema_migrations WHERE version = 11"))

@@ -21,10 +21,20 @@ follows the new visitor's clicks and orders, not the email's links or orders.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 
 from .engine import upsert
 from .schema import email_links, events, order_attribution, order_lines, orders
@@ -271,7 +281,10 @@ def _clicks(
     clicked = [
         events.c.store_id == store_id,
         events.c.kind == "click",
-        events.c.product_id.in_(sorted(products)),
+        # Read by visitor (store, visitor, ts): a visitor's events are few, a product's
+        # clicks may be very many, and SQLite (no statistics) would otherwise take the
+        # product index, whose prefix matches more columns. `|| ''` keeps it from it.
+        events.c.product_id.concat(literal_column("''")).in_(sorted(products)),
         events.c.ts <= until,
     ]
     columns = (events.c.product_id, events.c.ts, events.c.id, events.c.api, events.c.labels)
@@ -279,25 +292,16 @@ def _clicks(
     if visitor_id is not None:
         parts.append(select(*columns).where(*clicked, events.c.visitor_id == visitor_id))
     if emails:
-        # From the links to their visitors' events (by store, visitor): an email's
-        # visitors are bounded (MAX_LINKS_PER_EMAIL), a product's clicks are not.
+        # An email's visitors are bounded (tracking.MAX_LINKS_PER_EMAIL) and found by
+        # index, and only their clicks on these products leave the database.
         linked: list[ColumnElement[bool]] = [
             email_links.c.store_id == store_id,
             email_links.c.email.in_(sorted(emails)),
         ]
         if besides is not None:
             linked.append(email_links.c.visitor_id != besides)
-        parts.append(
-            select(*columns)
-            .select_from(
-                email_links.join(
-                    events,
-                    (events.c.store_id == email_links.c.store_id)
-                    & (events.c.visitor_id == email_links.c.visitor_id),
-                )
-            )
-            .where(*linked, *clicked)
-        )
+        visitors = select(email_links.c.visitor_id).where(*linked)
+        parts.append(select(*columns).where(*clicked, events.c.visitor_id.in_(visitors)))
     found: dict[str, list[Click]] = defaultdict(list)
     if not parts or not products:
         return found
@@ -360,44 +364,50 @@ def attribute_link(conn: Connection, *, store_id: int, email: str, visitor_id: s
             email_links.c.email == email,
             email_links.c.visitor_id != visitor_id,
         )
-        for order_id, order_ts, line, product_id in conn.execute(
-            select(orders.c.id, orders.c.ts, order_lines.c.line, order_lines.c.product_id)
-            .select_from(_with_lines)
-            .where(
-                orders.c.store_id == store_id,
-                or_(orders.c.email == email, orders.c.visitor_id.in_(others)),
-                or_(orders.c.visitor_id.is_(None), orders.c.visitor_id != visitor_id),
-                orders.c.ts >= min(ts for _, ts, *_ in recent),
-                order_lines.c.product_id.in_(sorted(clicks)),
-            )
-        ):
-            before = _last_before(clicks[product_id], order_ts)
-            if before is not None:
-                offer(order_id, order_ts, line, product_id, before)
-    # 2. The visitor's own orders gain the email's other visitors' clicks.
-    own = conn.execute(
-        select(orders.c.id, orders.c.ts, order_lines.c.line, order_lines.c.product_id)
-        .select_from(_with_lines)
-        .where(
-            orders.c.store_id == store_id,
-            orders.c.visitor_id == visitor_id,
-            or_(orders.c.email.is_(None), orders.c.email != email),  # had them already
+        # `ts + 0`: found by email and by each linked visitor (both indexed), not by time:
+        # SQLite (no statistics) would read the store's every order since the oldest click.
+        since = [orders.c.store_id == store_id, orders.c.ts + 0 >= min(row.ts for row in recent)]
+        placed: dict[str, int] = dict(
+            conn.execute(
+                union_all(
+                    select(orders.c.id, orders.c.ts).where(
+                        *since,
+                        orders.c.email == email,
+                        or_(orders.c.visitor_id.is_(None), orders.c.visitor_id != visitor_id),
+                    ),
+                    select(orders.c.id, orders.c.ts).where(*since, orders.c.visitor_id.in_(others)),
+                )
+            ).all()
         )
-    ).all()
+        for order_id, line, product_id in _lines(conn, store_id, placed, set(clicks)):
+            before = _last_before(clicks[product_id], placed[order_id])
+            if before is not None:
+                offer(order_id, placed[order_id], line, product_id, before)
+    # 2. The visitor's own orders gain the email's other visitors' clicks.
+    own: dict[str, int] = dict(
+        conn.execute(
+            select(orders.c.id, orders.c.ts).where(
+                orders.c.store_id == store_id,
+                orders.c.visitor_id == visitor_id,
+                or_(orders.c.email.is_(None), orders.c.email != email),  # had them already
+            )
+        ).all()
+    )
     if own:
+        lines = _lines(conn, store_id, own, None)
         theirs = _clicks(
             conn,
             store_id,
             visitor_id=None,
             emails={email},
-            products={product_id for *_, product_id in own},
-            until=max(order_ts for _, order_ts, *_ in own),
+            products={product_id for *_, product_id in lines},
+            until=max(own.values()),
             besides=visitor_id,
         )
-        for order_id, order_ts, line, product_id in own:
-            click = _last_before(theirs.get(product_id, []), order_ts)
+        for order_id, line, product_id in lines:
+            click = _last_before(theirs.get(product_id, []), own[order_id])
             if click is not None:
-                offer(order_id, order_ts, line, product_id, click)
+                offer(order_id, own[order_id], line, product_id, click)
     return _keep_later(conn, store_id, found)
 
 
@@ -442,10 +452,22 @@ def _keep_later(
     return len(rows) + len(again)
 
 
-_with_lines = orders.join(
-    order_lines,
-    (order_lines.c.store_id == orders.c.store_id) & (order_lines.c.order_id == orders.c.id),
-)
+def _lines(
+    conn: Connection, store_id: int, order_ids: Iterable[str], products: set[str] | None
+) -> list[tuple[str, int, str]]:
+    """(order, line, product) of these orders' lines (of these products only, if given)."""
+    ids = sorted(order_ids)
+    found: list[tuple[str, int, str]] = []
+    for start in range(0, len(ids), _CHUNK):
+        where = [
+            order_lines.c.store_id == store_id,
+            order_lines.c.order_id.in_(ids[start : start + _CHUNK]),
+        ]
+        if products is not None:
+            where.append(order_lines.c.product_id.in_(sorted(products)))
+        query = select(order_lines.c.order_id, order_lines.c.line, order_lines.c.product_id)
+        found.extend(tuple(row) for row in conn.execute(query.where(*where)))
+    return found
 
 
 def orders_of_email(conn: Connection, *, store_id: int, email: str) -> list[str]:

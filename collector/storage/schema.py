@@ -199,7 +199,8 @@ email_links = Table(
     Column("first_seen", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=False),
     Column("seq", BigInteger, nullable=False, server_default=text("0")),
-    Index("ix_email_links_visitor", "store_id", "visitor_id"),
+    # A visitor's emails, read from the index alone (migration 11 added `email`).
+    Index("ix_email_links_visitor", "store_id", "visitor_id", "email"),
     Index("ix_email_links_seq", "store_id", "email", "seq"),
 )
 
