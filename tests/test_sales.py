@@ -358,6 +358,8 @@ def test_upgrading_from_8_marks_imported_orders_and_numbers_and_caps_links(
     with engine.begin() as conn:  # back to version 8
         conn.execute(text("DROP INDEX ix_email_links_seq"))
         conn.execute(text("DROP INDEX ix_email_links_visitor"))
+        conn.execute(text("DROP INDEX ix_orders_store_email"))
+        conn.execute(text("CREATE INDEX ix_orders_store_email ON orders (store_id, email)"))
         conn.execute(
             text("CREATE INDEX ix_email_links_visitor ON email_links (store_id, visitor_id)")
         )

@@ -364,25 +364,41 @@ def attribute_link(conn: Connection, *, store_id: int, email: str, visitor_id: s
             email_links.c.email == email,
             email_links.c.visitor_id != visitor_id,
         )
-        # `ts + 0`: found by email and by each linked visitor (both indexed), not by time:
-        # SQLite (no statistics) would read the store's every order since the oldest click.
-        since = [orders.c.store_id == store_id, orders.c.ts + 0 >= min(row.ts for row in recent)]
-        placed: dict[str, int] = dict(
-            conn.execute(
-                union_all(
-                    select(orders.c.id, orders.c.ts).where(
-                        *since,
-                        orders.c.email == email,
-                        or_(orders.c.visitor_id.is_(None), orders.c.visitor_id != visitor_id),
-                    ),
-                    select(orders.c.id, orders.c.ts).where(*since, orders.c.visitor_id.in_(others)),
-                )
-            ).all()
+        # The email's orders since the oldest click are found by email and time, and by
+        # each linked visitor (both indexed), their lines by order, and only the lines of
+        # the visitor's products leave the database. `+ 0` and `|| ''` keep SQLite (no
+        # statistics) from reading every order of the store since that click, or every
+        # line of the products, instead.
+        oldest = min(row.ts for row in recent)
+        placed = union_all(
+            select(orders.c.id).where(
+                orders.c.store_id == store_id,
+                orders.c.email == email,
+                orders.c.ts >= oldest,
+                or_(orders.c.visitor_id.is_(None), orders.c.visitor_id != visitor_id),
+            ),
+            select(orders.c.id).where(
+                orders.c.store_id == store_id,
+                orders.c.visitor_id.in_(others),
+                orders.c.ts + 0 >= oldest,
+            ),
         )
-        for order_id, line, product_id in _lines(conn, store_id, placed, set(clicks)):
-            before = _last_before(clicks[product_id], placed[order_id])
+        order_ts = (
+            select(orders.c.ts)
+            .where(orders.c.store_id == store_id, orders.c.id == order_lines.c.order_id)
+            .scalar_subquery()
+        )
+        query = select(
+            order_lines.c.order_id, order_ts, order_lines.c.line, order_lines.c.product_id
+        ).where(
+            order_lines.c.store_id == store_id,
+            order_lines.c.order_id.in_(placed),
+            order_lines.c.product_id.concat(literal_column("''")).in_(sorted(clicks)),
+        )
+        for order_id, ts, line, product_id in conn.execute(query):
+            before = _last_before(clicks[product_id], ts)
             if before is not None:
-                offer(order_id, placed[order_id], line, product_id, before)
+                offer(order_id, ts, line, product_id, before)
     # 2. The visitor's own orders gain the email's other visitors' clicks.
     own: dict[str, int] = dict(
         conn.execute(
@@ -394,7 +410,7 @@ def attribute_link(conn: Connection, *, store_id: int, email: str, visitor_id: s
         ).all()
     )
     if own:
-        lines = _lines(conn, store_id, own, None)
+        lines = _lines(conn, store_id, own)
         theirs = _clicks(
             conn,
             store_id,
@@ -452,20 +468,16 @@ def _keep_later(
     return len(rows) + len(again)
 
 
-def _lines(
-    conn: Connection, store_id: int, order_ids: Iterable[str], products: set[str] | None
-) -> list[tuple[str, int, str]]:
-    """(order, line, product) of these orders' lines (of these products only, if given)."""
+def _lines(conn: Connection, store_id: int, order_ids: Iterable[str]) -> list[tuple[str, int, str]]:
+    """(order, line, product) of these orders' lines."""
     ids = sorted(order_ids)
     found: list[tuple[str, int, str]] = []
     for start in range(0, len(ids), _CHUNK):
+        query = select(order_lines.c.order_id, order_lines.c.line, order_lines.c.product_id)
         where = [
             order_lines.c.store_id == store_id,
             order_lines.c.order_id.in_(ids[start : start + _CHUNK]),
         ]
-        if products is not None:
-            where.append(order_lines.c.product_id.in_(sorted(products)))
-        query = select(order_lines.c.order_id, order_lines.c.line, order_lines.c.product_id)
         found.extend(tuple(row) for row in conn.execute(query.where(*where)))
     return found
 

@@ -225,7 +225,7 @@ def _sources_and_links(conn: Connection) -> None:
 
     email_links.seq: each email's links numbered 1, 2, ... by first_seen (then visitor id),
     and the oldest beyond tracking.MAX_LINKS_PER_EMAIL dropped, as new links drop them;
-    the index by visitor also holds the email."""
+    the index by visitor also holds the email, and the one by email the order time."""
     conn.execute(text("ALTER TABLE orders ADD COLUMN source VARCHAR(8) DEFAULT 'browser' NOT NULL"))
     orders = _table("orders visitor_mode source")
     conn.execute(update(orders).where(orders.c.visitor_mode == "import").values(source="server"))
@@ -261,6 +261,8 @@ def _sources_and_links(conn: Connection) -> None:
     )
     # A visitor's emails from the index alone: without it SQLite reads the store's
     # every link by the primary key (which holds the email) rather than look them up.
+    conn.execute(text("DROP INDEX IF EXISTS ix_orders_store_email"))
+    conn.execute(text("CREATE INDEX ix_orders_store_email ON orders (store_id, email, ts)"))
     conn.execute(text("DROP INDEX IF EXISTS ix_email_links_visitor"))
     conn.execute(
         text("CREATE INDEX ix_email_links_visitor ON email_links (store_id, visitor_id, email)")

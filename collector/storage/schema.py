@@ -153,7 +153,9 @@ orders = Table(
     Column("source", String(8), nullable=False, server_default="browser"),
     Index("ix_orders_store_ts", "store_id", "ts"),
     Index("ix_orders_store_visitor", "store_id", "visitor_id"),
-    Index("ix_orders_store_email", "store_id", "email"),  # migration 6: customers, forget
+    # Migration 6 (customers, forget); `ts` since migration 11: an email's orders since a
+    # time (the orders a new email link can credit with the visitor's clicks).
+    Index("ix_orders_store_email", "store_id", "email", "ts"),
 )
 
 order_lines = Table(
