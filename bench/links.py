@@ -1,7 +1,8 @@
 """The email-link benchmark: log/email's work in the writer at 100, 1,000 and 5,000 links.
 
 One store, one email holding N visitor ids (every one with a Clerk click and three
-views over 60 days; every tenth with an order under the email), and 200 products. Then
+views over 60 days), 50 orders under the email (by 50 of its visitors, whatever N, so
+that only the links grow), and 200 products. Then
 `calls` new visitors, each with two Clerk clicks, give the email one after another:
 each call is the write log/email hands to the writer (`tracking.link_email`), run in a
 transaction of its own on SQLite, and timed inside it (the commit, shared by a whole
@@ -10,10 +11,10 @@ behind it).
 
 Two variants, each on a database of its own built from the same seed:
 
-- **before**: what link_email did until the cap and the incremental attribution: the
-  link, then every order of the email attributed afresh
+- **before**: link_email as it was until the cap and the incremental attribution (its
+  body is copied here): the link, then every order of the email attributed afresh
   (`attribute_orders(orders_of_email(...))`, both still in the code); its email holds
-  all N links, as it had no cap.
+  all N links and more, as there was no cap.
 - **after**: link_email as it is (`attribute_link`; the email keeps its latest
   `MAX_LINKS_PER_EMAIL` links, so at 5,000 links made it holds 1,000).
 """
@@ -30,17 +31,36 @@ from typing import Any
 from .recs import summary
 
 SIZES = (100, 1_000, 5_000)
+ORDERS = 50
 EMAIL = "shopper@bench.example"
 DAY_MS = 86_400_000
 
 
 def _before(conn: Any, *, store_id: int, email: str, visitor_id: str, ts: int) -> None:
-    from collector.storage.attribution import attribute_orders, orders_of_email
-    from collector.storage.tracking import link_email
+    """link_email as it was (no cap, every order of the email attributed afresh)."""
+    from sqlalchemy import select
 
-    if link_email(
-        conn, store_id=store_id, email=email, visitor_id=visitor_id, ts=ts, attribute=False
-    ):
+    from collector.storage.attribution import attribute_orders, orders_of_email
+    from collector.storage.engine import upsert
+    from collector.storage.schema import email_links
+
+    known = conn.execute(
+        select(email_links.c.first_seen).where(
+            email_links.c.store_id == store_id,
+            email_links.c.email == email,
+            email_links.c.visitor_id == visitor_id,
+        )
+    ).first()
+    statement = upsert(conn, email_links).values(
+        store_id=store_id, email=email, visitor_id=visitor_id, first_seen=ts, last_seen=ts
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["store_id", "email", "visitor_id"],
+            set_={"last_seen": statement.excluded.last_seen},
+        )
+    )
+    if known is None:
         attribute_orders(
             conn, store_id=store_id, order_ids=orders_of_email(conn, store_id=store_id, email=email)
         )
@@ -110,7 +130,7 @@ def build(db: Path, links: int, calls: int, variant: str, seed: int) -> int:
                         conn, store_id=store_id, email=EMAIL, visitor_id=f"w{n}",
                         ts=start + n, attribute=False,
                     )  # fmt: skip
-            for n in range(0, links, 10):
+            for n in range(0, links, links // ORDERS):
                 record_sale(
                     conn, store_id=store_id, ts=start + 61 * DAY_MS + n, sale_id=f"o{n}",
                     lines=[{"id": p, "quantity": 1, "price": 10.0}
