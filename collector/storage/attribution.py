@@ -201,7 +201,9 @@ def _attribute(conn: Connection, store_id: int, order_ids: list[str]) -> list[di
     return rows
 
 
-def _row(store_id: int, order_id: str, order_ts: int, line: int, product_id: str, click: Click):
+def _row(
+    store_id: int, order_id: str, order_ts: int, line: int, product_id: str, click: Click
+) -> dict[str, Any]:
     ts, _, api, labels = click
     return {
         "store_id": store_id,
