@@ -33,11 +33,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import browser, dashboard, ingest, procs, recs, script_size
+from . import browser, dashboard, ingest, links, procs, recs, script_size
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
-PARTS = ("ingest", "size", "browser", "recs", "dashboard")
+PARTS = ("ingest", "size", "browser", "recs", "dashboard", "links")
 
 
 def log(message: str) -> None:
@@ -215,6 +215,8 @@ def table(report: dict[str, Any]) -> str:
         lines += recs.table(report["recs"])
     if "dashboard" in report:
         lines += dashboard.table(report["dashboard"])
+    if "links" in report:
+        lines += links.table(report["links"])
     return "\n".join(lines)
 
 
@@ -230,7 +232,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--loads", type=int, help="page loads per series (default 20)")
     parser.add_argument(
-        "--only", default=",".join(PARTS), help="ingest,size,browser,recs,dashboard"
+        "--only", default=",".join(PARTS), help="ingest,size,browser,recs,dashboard,links"
     )
     parser.add_argument(
         "--pg-workers",
@@ -327,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             report["recs"] = recs.run(recs_settings, log, explain=args.recs_explain)
         if "dashboard" in parts:
             report["dashboard"] = dashboard.run(20 if args.quick else 100, log, seed=args.recs_seed)
+        if "links" in parts:
+            report["links"] = links.run(20 if args.quick else 200, log, seed=args.recs_seed)
         if args.profile is not None:
             from . import profile
 

@@ -197,11 +197,16 @@ def clean_order(value: Any) -> dict[str, Any]:
     return order
 
 
-def write_orders(conn: Connection, *, store_id: int, items: list[dict[str, Any]], now: int) -> int:
-    """Record each order once (by id), attributed as one batch; return how many were new."""
-    new: list[str] = []
+def write_orders(
+    conn: Connection, *, store_id: int, items: list[dict[str, Any]], now: int
+) -> tuple[int, int]:
+    """Record each order once (by id), attributed as one batch; return how many were new
+    and how many replaced an order a browser had logged with that id (an import is the
+    shop's own record: see tracking.record_sale)."""
+    written: list[str] = []
+    replaced = 0
     for order in items:
-        if tracking.record_sale(
+        outcome = tracking.record_sale(
             conn,
             store_id=store_id,
             ts=order["time"],
@@ -213,23 +218,28 @@ def write_orders(conn: Connection, *, store_id: int, items: list[dict[str, Any]]
             email=order["email"],
             customer=order["customer"],
             attribute=False,
-        ):
-            new.append(order["id"])
-    attribute_orders(conn, store_id=store_id, order_ids=new)
-    return len(new)
+            source="server",
+        )
+        if outcome is not None:
+            written.append(order["id"])
+            replaced += outcome == "replaced"
+    attribute_orders(conn, store_id=store_id, order_ids=written)
+    return len(written) - replaced, replaced
 
 
 def write_products(
     conn: Connection, *, store_id: int, items: list[dict[str, Any]], now: int
-) -> int:
-    return catalogue.upsert_products(conn, store_id=store_id, items=items, now=now)
+) -> tuple[int, int]:
+    return catalogue.upsert_products(conn, store_id=store_id, items=items, now=now), 0
 
 
 @dataclass(frozen=True)
 class Kind:
     noun: str
     clean: Callable[[Any], dict[str, Any]]
-    write: Callable[..., int]  # (conn, *, store_id, items, now) -> records new to the store
+    # (conn, *, store_id, items, now) -> (records new to the store, records that replaced
+    # one a browser had logged)
+    write: Callable[..., tuple[int, int]]
 
 
 KINDS = {
@@ -276,6 +286,7 @@ class Result:
     new: int
     seconds: float
     dry_run: bool
+    replaced: int = 0
 
     def summary(self) -> str:
         verb = "checked" if self.dry_run else "imported"
@@ -285,7 +296,12 @@ class Result:
         line = f"{verb} {self.records} {self.noun} in {self.seconds:.1f} s ({rate})"
         if self.dry_run:
             return f"{line}: all valid; nothing was written (dry run)"
-        old = self.records - self.new
+        old = self.records - self.new - self.replaced
+        if self.replaced:
+            return (
+                f"{line}: {self.new} new, {self.replaced} replaced the browser's record, "
+                f"{old} already there"
+            )
         return f"{line}: {self.new} new, {old} already there" if old else line
 
 
@@ -351,14 +367,14 @@ def import_file(
         feed, bar = Feed(stream), Progress(progress, spec.noun, size)
         batch: list[dict[str, Any]] = []
         problems: list[str] = []
-        number = done = new = 0
+        number = done = new = replaced = 0
 
         def flush() -> None:
-            nonlocal done, new
+            nonlocal done, new, replaced
             if batch and not dry_run:
                 now = int(time.time() * 1000)
-                new += storage.run(spec.write, store_id=store.id, items=batch, now=now)
-                done += len(batch)
+                added, taken = storage.run(spec.write, store_id=store.id, items=batch, now=now)
+                new, replaced, done = new + added, replaced + taken, done + len(batch)
             batch.clear()
 
         try:
@@ -383,7 +399,7 @@ def import_file(
             bar.close()
     if problems:
         raise ImportFailed(_report(problems, number, dry_run) + _kept(done, dry_run))
-    return Result(name, spec.noun, number, new, time.monotonic() - started, dry_run)
+    return Result(name, spec.noun, number, new, time.monotonic() - started, dry_run, replaced)
 
 
 def _report(problems: list[str], records: int, dry_run: bool) -> str:

@@ -69,12 +69,15 @@ async def log_click(call: Call) -> dict[str, Any]:
 
 
 async def log_sale(call: Call) -> dict[str, Any]:
+    """Record a sale once per id. With the private key it is the shop's own record, which
+    replaces one a browser logged with that id (anyone can log a sale from a page), and
+    the answer says so with `replaced`."""
     data, visitor = call.data, await call.visitor()
     lines = [
         line if isinstance(line, dict) else {"id": line, "quantity": 1, "price": 0.0}
         for line in data["products"]
     ]
-    recorded = await call.services.storage.write(
+    outcome = await call.services.storage.write(
         store.record_sale,
         store_id=call.store.id,
         ts=call.services.now_ms(),
@@ -86,8 +89,11 @@ async def log_sale(call: Call) -> dict[str, Any]:
         # In null mode nothing that identifies the shopper is kept.
         email=None if visitor.anonymous else data["email"],
         customer=None if visitor.anonymous else data["customer"],
+        source="server" if call.private else "browser",
     )
-    return {"recorded": recorded}
+    if call.private:
+        return {"recorded": outcome is not None, "replaced": outcome == "replaced"}
+    return {"recorded": outcome is not None}
 
 
 async def log_email(call: Call) -> dict[str, Any]:

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -36,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import analytics, attribution, catalogue, recommendations, schema, search
+from . import analytics, attribution, catalogue, recommendations, schema, search, tracking
 from .engine import upsert
 
 Step = Callable[[Connection], None]
@@ -60,6 +62,45 @@ _product_categories_v3 = Table(
     Column("product_id", String(128), primary_key=True),
     Index("ix_product_categories_product", "store_id", "product_id"),
 )
+
+
+# orders and email_links as migration 1 created them (migration 11 adds orders.source,
+# email_links.seq and its index).
+_v1 = MetaData()
+_orders_v1 = Table(
+    "orders",
+    _v1,
+    Column("store_id", Integer, primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("visitor_mode", String(12), nullable=False),
+    Column("visitor_id", String(64)),
+    Column("session", String(64)),
+    Column("email", String(254)),
+    Column("customer", String(128)),
+    Column("total", Float, nullable=False),
+    Index("ix_orders_store_ts", "store_id", "ts"),
+    Index("ix_orders_store_visitor", "store_id", "visitor_id"),
+    Index("ix_orders_store_email", "store_id", "email"),  # since migration 6 (IF NOT EXISTS)
+)
+_email_links_v1 = Table(
+    "email_links",
+    _v1,
+    Column("store_id", Integer, primary_key=True),
+    Column("email", String(254), primary_key=True),
+    Column("visitor_id", String(64), primary_key=True),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Index("ix_email_links_visitor", "store_id", "visitor_id"),
+)
+
+
+def _initial(conn: Connection) -> None:
+    create_tables("stores", "admins", "salts", "products", "events")(conn)
+    _orders_v1.create(conn)
+    create_tables("order_lines")(conn)
+    _email_links_v1.create(conn)
+    create_tables("baskets")(conn)
 
 
 def _recommendations(conn: Connection) -> None:
@@ -235,22 +276,67 @@ def _sessions(conn: Connection) -> None:
     create_tables("app_secrets", "dashboard_sessions")(conn)
 
 
-MIGRATIONS: list[tuple[int, str, Step]] = [
-    (
-        1,
-        "initial schema",
-        create_tables(
-            "stores",
-            "admins",
-            "salts",
-            "products",
-            "events",
-            "orders",
-            "order_lines",
-            "email_links",
-            "baskets",
+def _sources_and_links(conn: Connection) -> None:
+    """orders.source: imported orders (visitor mode "import") were recorded by the server;
+    every other order counts as a browser's, because a log/sale with the private key left
+    no mark until now (so the next private-key sale with such an id replaces it, which is
+    what it would have done had it come first: the server's record is the one to keep).
+
+    email_links.seq: each email's links numbered 1, 2, ... by first_seen (then visitor id),
+    and the oldest beyond tracking.MAX_LINKS_PER_EMAIL dropped, as new links drop them;
+    the index by visitor also holds the email, and the one by email the order time."""
+    conn.execute(text("ALTER TABLE orders ADD COLUMN source VARCHAR(8) DEFAULT 'browser' NOT NULL"))
+    orders = _table("orders visitor_mode source")
+    conn.execute(update(orders).where(orders.c.visitor_mode == "import").values(source="server"))
+    conn.execute(text("ALTER TABLE email_links ADD COLUMN seq BIGINT DEFAULT 0 NOT NULL"))
+    links = _table("email_links store_id email visitor_id first_seen seq")
+    query = select(links.c.store_id, links.c.email, links.c.visitor_id).order_by(
+        links.c.store_id, links.c.email, links.c.first_seen, links.c.visitor_id
+    )
+    numbered: list[dict[str, object]] = []
+    email: tuple[object, object] | None = None
+    n = 0
+    numbering = (
+        update(links)
+        .where(
+            links.c.store_id == bindparam("s"),
+            links.c.email == bindparam("e"),
+            links.c.visitor_id == bindparam("v"),
+        )
+        .values(seq=bindparam("n"))
+    )
+    # Read before writing: the rows are numbered in a sort SQLite would otherwise redo.
+    for store_id, address, visitor_id in conn.execute(query).all():
+        n = n + 1 if (store_id, address) == email else 1
+        email = (store_id, address)
+        numbered.append({"s": store_id, "e": address, "v": visitor_id, "n": n})
+        if len(numbered) >= 5000:
+            conn.execute(numbering, numbered)
+            numbered = []
+    if numbered:
+        conn.execute(numbering, numbered)
+    conn.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_email_links_seq ON email_links (store_id, email, seq)")
+    )
+    # A visitor's emails from the index alone: without it SQLite reads the store's
+    # every link by the primary key (which holds the email) rather than look them up.
+    conn.execute(text("DROP INDEX IF EXISTS ix_orders_store_email"))
+    conn.execute(text("CREATE INDEX ix_orders_store_email ON orders (store_id, email, ts)"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_email_links_visitor"))
+    conn.execute(
+        text("CREATE INDEX ix_email_links_visitor ON email_links (store_id, visitor_id, email)")
+    )
+    conn.execute(
+        text(
+            "DELETE FROM email_links WHERE seq <= (SELECT max(m.seq) FROM email_links m "
+            "WHERE m.store_id = email_links.store_id AND m.email = email_links.email) - :cap"
         ),
-    ),
+        {"cap": tracking.MAX_LINKS_PER_EMAIL},
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Step]] = [
+    (1, "initial schema", _initial),
     (2, "product search: index, vocabulary, popularity, searches log", search.migrate),
     (3, "recommendations: category index, products by date", _recommendations),
     (4, "recommendations: price ranges, covering event indexes", _price_ranges),
@@ -260,6 +346,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (8, "recommendations: products bought together", _co_purchases),
     (9, "analytics: widget roll-ups keyed by a hash of their labels", _widget_keys),
     (10, "a generated secret key, server-side dashboard sessions", _sessions),
+    (11, "sales: who recorded each order; email links numbered and capped", _sources_and_links),
 ]
 
 

@@ -1,7 +1,8 @@
 """The SQL behind recommendations: activity counts, co-purchases, co-views, history.
 
 Every function answers for one store and reads only, but for `add_co_purchases` (a
-recorded sale) and `fill_co_purchases` (migration 8); ranking lives in
+recorded sale), `take_back_co_purchases` (a replaced one) and `fill_co_purchases`
+(migration 8); ranking lives in
 collector/recommendations.py.
 """
 
@@ -21,12 +22,14 @@ from sqlalchemy import (
     Select,
     bindparam,
     case,
+    delete,
     distinct,
     func,
     literal,
     select,
     true,
     union_all,
+    update,
 )
 
 from .catalogue import available, category_bits
@@ -143,6 +146,22 @@ def add_co_purchases(conn: Connection, *, store_id: int, lines: Sequence[str]) -
         ),
         [{"store_id": store_id, "product_id": a, "other_id": b, "orders": 1} for a, b in pairs],
     )
+
+
+def take_back_co_purchases(conn: Connection, *, store_id: int, lines: Sequence[str]) -> None:
+    """Undo add_co_purchases for one order of these lines (a replaced sale): each of its
+    pairs counts one order less, and a pair no order holds any more goes."""
+    pairs = _pairs_of(lines)
+    if not pairs:
+        return
+    keys = [{"s": store_id, "a": a, "b": b} for a, b in pairs]
+    same = (
+        (co_purchases.c.store_id == bindparam("s"))
+        & (co_purchases.c.product_id == bindparam("a"))
+        & (co_purchases.c.other_id == bindparam("b"))
+    )
+    conn.execute(update(co_purchases).where(same).values(orders=co_purchases.c.orders - 1), keys)
+    conn.execute(delete(co_purchases).where(same, co_purchases.c.orders <= 0), keys)
 
 
 def _pairs_of(lines: Sequence[str]) -> list[tuple[str, str]]:

@@ -171,9 +171,15 @@ orders = Table(
     Column("email", String(254)),
     Column("customer", String(128)),
     Column("total", Float, nullable=False),
+    # Who recorded it (migration 11): "browser" (log/sale with the public key only) or
+    # "server" (log/sale with the private key, or the orders import). A server sale
+    # replaces a browser one with the same id, never the other way round.
+    Column("source", String(8), nullable=False, server_default="browser"),
     Index("ix_orders_store_ts", "store_id", "ts"),
     Index("ix_orders_store_visitor", "store_id", "visitor_id"),
-    Index("ix_orders_store_email", "store_id", "email"),  # migration 6: customers, forget
+    # Migration 6 (customers, forget); `ts` since migration 11: an email's orders since a
+    # time (the orders a new email link can credit with the visitor's clicks).
+    Index("ix_orders_store_email", "store_id", "email", "ts"),
 )
 
 order_lines = Table(
@@ -207,7 +213,9 @@ co_purchases = Table(
 )
 PAIRED_LINES = 50
 
-# One email holds many visitor ids (devices, browsers, cookieless days).
+# One email holds many visitor ids (devices, browsers, cookieless days), at most
+# tracking.MAX_LINKS_PER_EMAIL of them: `seq` numbers an email's links in the order
+# they were made (migration 11), so the oldest beyond the cap go by an index range.
 email_links = Table(
     "email_links",
     metadata,
@@ -216,7 +224,10 @@ email_links = Table(
     Column("visitor_id", String(64), primary_key=True),
     Column("first_seen", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=False),
-    Index("ix_email_links_visitor", "store_id", "visitor_id"),
+    Column("seq", BigInteger, nullable=False, server_default=text("0")),
+    # A visitor's emails, read from the index alone (migration 11 added `email`).
+    Index("ix_email_links_visitor", "store_id", "visitor_id", "email"),
+    Index("ix_email_links_seq", "store_id", "email", "seq"),
 )
 
 baskets = Table(

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, update
 
-from .attribution import attribute_orders, orders_of_email
+from .attribution import attribute_link, attribute_orders
 from .engine import upsert
-from .recommendations import add_co_purchases
-from .schema import baskets, email_links, events, order_lines, orders
+from .recommendations import add_co_purchases, take_back_co_purchases
+from .schema import baskets, email_links, events, order_attribution, order_lines, orders
 from .search import forget_searches
 
 
@@ -53,6 +53,20 @@ def record_event(conn: Connection, **fields: Any) -> None:
     conn.execute(events.insert(), [event_row(**fields)])
 
 
+# Visitor ids kept per email: when a link beyond this is made, the email's oldest link
+# (by when it was made) goes. One email gains a cookieless id per salt period (a day by
+# default) on every visit it is given on, and the events behind links older than the
+# retention period (13 months by default, email links included) are gone anyway, so a
+# real shopper stays well below it. Dropping the oldest rather than refusing new ones
+# means that anyone who knows an address (log/email takes the public key) cannot fill its
+# quota and stop the real shopper's devices from linking; their next visit links again.
+# A dropped link does not change attribution already stored; the cap bounds what every
+# later read of the email's visitors (attribution of its orders, forget, customers) does.
+MAX_LINKS_PER_EMAIL = 1_000
+
+SaleOutcome = Literal["new", "replaced"]
+
+
 def record_sale(
     conn: Connection,
     *,
@@ -66,31 +80,54 @@ def record_sale(
     email: str | None,
     customer: str | None,
     attribute: bool = True,
-) -> bool:
-    """Store an order once per sale id; return False when it was already there.
+    source: str = "browser",
+) -> SaleOutcome | None:
+    """Store an order once per sale id: "new", "replaced", or None when it was already there.
+
+    `source` is "browser" (log/sale with the public key only) or "server" (log/sale with
+    the private key, or the orders import). A server sale replaces an order with its id
+    that a browser recorded: anyone can log a sale from a page, so a browser's record
+    is only kept until the shop's own says otherwise (lines, total, time, visitor,
+    email and customer as the server sends them, its co-purchase pairs taken back, its
+    attribution computed again). A browser sale never replaces anything, and a server
+    sale never replaces a server one (logging it twice counts it once).
 
     With `attribute` (the default), its lines are attributed at once (see
     attribution.py); bulk importers pass False and attribute a whole batch.
     """
     total = round(sum(line["quantity"] * line["price"] for line in lines), 2)
+    order = {
+        "ts": ts,
+        "visitor_mode": visitor_mode,
+        "visitor_id": visitor_id,
+        "session": session,
+        "email": email,
+        "customer": customer,
+        "total": total,
+        "source": source,
+    }
+    outcome: SaleOutcome = "new"
     inserted = conn.execute(
         upsert(conn, orders)
-        .values(
-            store_id=store_id,
-            id=sale_id,
-            ts=ts,
-            visitor_mode=visitor_mode,
-            visitor_id=visitor_id,
-            session=session,
-            email=email,
-            customer=customer,
-            total=total,
-        )
+        .values(store_id=store_id, id=sale_id, **order)
         .on_conflict_do_nothing(index_elements=["store_id", "id"])
         .returning(orders.c.id)
     ).first()
     if inserted is None:
-        return False
+        if source != "server":
+            return None
+        # Take the browser's order over in one statement (a second server sale finds none).
+        taken = conn.execute(
+            update(orders)
+            .where(orders.c.store_id == store_id, orders.c.id == sale_id)
+            .where(orders.c.source != "server")
+            .values(**order)
+            .returning(orders.c.id)
+        ).first()
+        if taken is None:
+            return None
+        _drop_lines(conn, store_id, sale_id)
+        outcome = "replaced"
     if lines:
         conn.execute(
             order_lines.insert(),
@@ -107,15 +144,35 @@ def record_sale(
             ],
         )
         add_co_purchases(conn, store_id=store_id, lines=[line["id"] for line in lines])
-    relinked = False
     if email and visitor_id:
-        # A new link re-attributes the email's orders, this one included.
-        relinked = link_email(
+        # A new link updates the attribution of the email's other orders and of the
+        # visitor's (see attribution.attribute_link); this one is attributed below.
+        link_email(
             conn, store_id=store_id, email=email, visitor_id=visitor_id, ts=ts, attribute=attribute
         )
-    if attribute and not relinked and (visitor_id or email):
+    if attribute and (visitor_id or email):
         attribute_orders(conn, store_id=store_id, order_ids=[sale_id])
-    return True
+    return outcome
+
+
+def _drop_lines(conn: Connection, store_id: int, order_id: str) -> None:
+    """Remove an order's lines and what they counted (co-purchase pairs, attribution)."""
+    old = conn.scalars(
+        select(order_lines.c.product_id)
+        .where(order_lines.c.store_id == store_id, order_lines.c.order_id == order_id)
+        .order_by(order_lines.c.line)
+    ).all()
+    take_back_co_purchases(conn, store_id=store_id, lines=list(old))
+    conn.execute(
+        delete(order_lines).where(
+            order_lines.c.store_id == store_id, order_lines.c.order_id == order_id
+        )
+    )
+    conn.execute(
+        delete(order_attribution).where(
+            order_attribution.c.store_id == store_id, order_attribution.c.order_id == order_id
+        )
+    )
 
 
 def link_email(
@@ -123,18 +180,28 @@ def link_email(
 ) -> bool:
     """Link a visitor id to an email; return True when the link is new.
 
-    A new link can join a click history to orders made on another device, so the
-    email's orders are attributed again (unless `attribute` is False).
+    A new link can join a click history to orders made on another device: the
+    attribution is brought up to date incrementally (attribution.attribute_link;
+    unless `attribute` is False). The email keeps its MAX_LINKS_PER_EMAIL latest
+    links. A handful of statements whatever the email holds already.
     """
-    known = conn.execute(
-        select(email_links.c.first_seen).where(
-            email_links.c.store_id == store_id,
-            email_links.c.email == email,
-            email_links.c.visitor_id == visitor_id,
+    same = (
+        (email_links.c.store_id == store_id)
+        & (email_links.c.email == email)
+        & (email_links.c.visitor_id == visitor_id)
+    )
+    known = conn.execute(select(email_links.c.first_seen).where(same)).first()
+    if known is not None:
+        conn.execute(update(email_links).where(same).values(last_seen=ts))
+        return False
+    newest = conn.scalar(
+        select(func.max(email_links.c.seq)).where(
+            email_links.c.store_id == store_id, email_links.c.email == email
         )
-    ).first()
+    )
+    seq = int(newest or 0) + 1
     statement = upsert(conn, email_links).values(
-        store_id=store_id, email=email, visitor_id=visitor_id, first_seen=ts, last_seen=ts
+        store_id=store_id, email=email, visitor_id=visitor_id, first_seen=ts, last_seen=ts, seq=seq
     )
     conn.execute(
         statement.on_conflict_do_update(
@@ -142,12 +209,16 @@ def link_email(
             set_={"last_seen": statement.excluded.last_seen},
         )
     )
-    if known is not None:
-        return False
-    if attribute:
-        attribute_orders(
-            conn, store_id=store_id, order_ids=orders_of_email(conn, store_id=store_id, email=email)
+    # Numbers are not reused, so this is an index range of (nearly always) one row.
+    conn.execute(
+        delete(email_links).where(
+            email_links.c.store_id == store_id,
+            email_links.c.email == email,
+            email_links.c.seq <= seq - MAX_LINKS_PER_EMAIL,
         )
+    )
+    if attribute:
+        attribute_link(conn, store_id=store_id, email=email, visitor_id=visitor_id)
     return True
 
 
