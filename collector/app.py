@@ -12,6 +12,7 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -29,6 +30,7 @@ from .services import Services
 from .settings import Settings
 from .storage import analytics
 from .storage.schema import stores
+from .storage.writer import WriterUnavailable
 
 log = logging.getLogger("collector")
 
@@ -50,6 +52,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+# What makes the storage unavailable for a while (answered 503 with Retry-After): the
+# database is down or locked, no pool connection came in time, the writer is down.
+STORAGE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, WriterUnavailable)
+
+
 async def _storage_error(request: Request, exc: Exception) -> Response:
     log.error("storage unavailable: %s", exc)
     return error_response(
@@ -66,6 +73,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 async def health(request: Request) -> Response:
     services: Services = request.app.state.services
+    failure = services.storage.writer.failure
+    if failure is not None:
+        return error_response(
+            503,
+            "writer_unavailable",
+            f"the group-commit writer cannot take writes: {failure}",
+            headers={"Retry-After": "5"},
+        )
 
     def ping() -> None:
         with services.storage.engine.connect() as conn:
@@ -90,7 +105,7 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
         try:
             await services.visitors.destroy_expired()
             await anyio.to_thread.run_sync(_roll_up, services)
-        except (OperationalError, InterfaceError) as exc:
+        except STORAGE_UNAVAILABLE as exc:
             log.warning("housekeeping postponed: %s", exc)
         except Exception:  # never let one bad run end the salt janitor for good
             log.exception("housekeeping failed; trying again in %s s", every)
@@ -156,8 +171,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
-            OperationalError: _storage_error,
-            InterfaceError: _storage_error,
+            **{kind: _storage_error for kind in STORAGE_UNAVAILABLE},
             Exception: _server_error,
         },
         lifespan=lifespan,
