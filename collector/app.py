@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -114,18 +114,10 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
 
 
 def _roll_up(services: Services) -> None:
-    """Roll up the days that are over: each computed on a read connection, then saved in a
-    short write, so tracking writes never wait behind a day's computation."""
+    """Roll up the days that are over (see analytics.roll_up: no long write)."""
     storage, now = services.storage, services.now_ms()
     for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
-        for day in storage.read_sync(analytics.days_to_roll_up, store_id=store_id, now_ms=now):
-            rows = storage.read_sync(analytics.day_rollup, store_id=store_id, day=day)
-            try:
-                storage.run(
-                    analytics.save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now
-                )
-            except IntegrityError:
-                pass  # another collector process saved the same day at the same moment
+        analytics.roll_up(storage, store_id=store_id, now_ms=now)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
