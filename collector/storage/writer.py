@@ -268,12 +268,10 @@ class Writer:
     def _fail(self, reason: str, *, dead: bool) -> None:
         """Mark the writer unavailable and fail every write waiting for it."""
         with self._lock:
-            if self.failure is None:
+            if self.failure is None or (dead and not self._dead):
                 log.error("group-commit writer unavailable: %s", reason)
-            if dead:
-                self._dead = True
-            if self.failure is None or dead:
-                self.failure = reason
+                self.failure = reason  # the first reason, or the first that it is dead
+            self._dead = self._dead or dead
             waiting = [*self._batch, *self._queue]
             self._queue.clear()
             for job in waiting:
