@@ -21,9 +21,7 @@ from sqlalchemy import Connection, Table
 
 from . import migrations
 from .engine import POOL_CAPACITY, POOL_TIMEOUT, make_engine, normalise_url
-from .writer import InsertRow, Writer, WriterUnavailable
-
-__all__ = ["Storage", "WriterUnavailable"]
+from .writer import InsertRow, Writer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
