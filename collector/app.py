@@ -11,7 +11,8 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -33,6 +34,7 @@ from .settings import Settings
 from .storage import analytics
 from .storage.schema import stores
 from .storage.sessions import delete_expired_sessions
+from .storage.writer import WriterUnavailable
 
 log = logging.getLogger("collector")
 
@@ -54,6 +56,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+# What makes the storage unavailable for a while (answered 503 with Retry-After): the
+# database is down or locked, no pool connection came in time, the writer is down.
+STORAGE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, WriterUnavailable)
+
+
 async def _storage_error(request: Request, exc: Exception) -> Response:
     log.error("storage unavailable: %s", describe(exc))
     return error_response(
@@ -70,6 +77,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 async def health(request: Request) -> Response:
     services: Services = request.app.state.services
+    failure = services.storage.writer.failure
+    if failure is not None:
+        return error_response(
+            503,
+            "writer_unavailable",
+            f"the group-commit writer cannot take writes: {failure}",
+            headers={"Retry-After": "5"},
+        )
 
     def ping() -> None:
         with services.storage.engine.connect() as conn:
@@ -95,7 +110,7 @@ async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 
             await services.visitors.destroy_expired()
             await anyio.to_thread.run_sync(_end_expired_sessions, services)
             await anyio.to_thread.run_sync(_roll_up, services)
-        except (OperationalError, InterfaceError) as exc:
+        except STORAGE_UNAVAILABLE as exc:
             log.warning("housekeeping postponed: %s", describe(exc))
         except Exception:  # never let one bad run end the salt janitor for good
             log.exception("housekeeping failed; trying again in %s s", every)
@@ -109,18 +124,15 @@ def _end_expired_sessions(services: Services) -> None:
 
 
 def _roll_up(services: Services) -> None:
-    """Roll up the days that are over: each computed on a read connection, then saved in a
-    short write, so tracking writes never wait behind a day's computation."""
+    """Roll up the days that are over (see analytics.roll_up: no long write)."""
     storage, now = services.storage, services.now_ms()
     for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
-        for day in storage.read_sync(analytics.days_to_roll_up, store_id=store_id, now_ms=now):
-            rows = storage.read_sync(analytics.day_rollup, store_id=store_id, day=day)
-            try:
-                storage.run(
-                    analytics.save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now
-                )
-            except IntegrityError:
-                pass  # another collector process saved the same day at the same moment
+        try:
+            analytics.roll_up(storage, store_id=store_id, now_ms=now)
+        except STORAGE_UNAVAILABLE:
+            raise  # the database is away: every later store would fail too
+        except Exception as exc:  # one store's bad day must not stop every later store's
+            log.error("roll-up of store %s failed: %s", store_id, describe(exc))
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
@@ -167,8 +179,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
-            OperationalError: _storage_error,
-            InterfaceError: _storage_error,
+            **{kind: _storage_error for kind in STORAGE_UNAVAILABLE},
             Exception: _server_error,
         },
         lifespan=lifespan,

@@ -135,8 +135,9 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     now = int(time.time() * 1000)
     before = now - settings.retention_days * 86_400_000
     with _storage(settings) as storage:
-        counts = storage.run(purge, before_ms=before, now_ms=now, dry_run=args.dry_run)
-    verb = "would delete" if args.dry_run else "deleted"
+        # In short transactions of its own: tracking goes on while it runs.
+        counts = purge(storage, before_ms=before, now_ms=now, dry_run=args.dry_run)
+    verb = "would delete or anonymise" if args.dry_run else "deleted or anonymised"
     cutoff = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(before / 1000))
     print(f"retention {settings.retention_days} days: {verb} what is older than {cutoff}")
     for name, count in counts.items():
@@ -283,7 +284,8 @@ def parser() -> argparse.ArgumentParser:
     purge = sub.add_parser(
         "purge",
         help="apply retention: delete raw events, searches, baskets and email links older "
-        "than RETENTION_DAYS (orders and daily figures stay)",
+        "than RETENTION_DAYS and anonymise older orders (their totals, lines, attribution "
+        "and the daily figures stay); safe to run while the collector serves",
     )
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     purge.set_defaults(run=cmd_purge)

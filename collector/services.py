@@ -28,7 +28,11 @@ class Services:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
-        self.storage = Storage(settings.database_url, batch_max_size=settings.batch_max_size)
+        self.storage = Storage(
+            settings.database_url,
+            batch_max_size=settings.batch_max_size,
+            pool_timeout=settings.database_pool_timeout,
+        )
         self.visitors = VisitorResolver(
             self.storage, rotation_days=settings.salt_rotation_days, clock=clock
         )

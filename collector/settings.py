@@ -95,6 +95,8 @@ class Settings:
     attribution_window_days: int = 30
     retention_days: int = 396
     batch_max_size: int = 512
+    # Seconds a request waits for a database connection before answering 503.
+    database_pool_timeout: int = 30
     script_path: Path = DEFAULT_SCRIPT
     script_max_age: int = 3600
     # Store-wide rankings (popular, trending) are recomputed at most this often.
@@ -124,6 +126,7 @@ class Settings:
             attribution_window_days=_int(env, "ATTRIBUTION_WINDOW_DAYS", 30, 1, 365),
             retention_days=_int(env, "RETENTION_DAYS", 396, 1, 3650),
             batch_max_size=_int(env, "BATCH_MAX_SIZE", 512, 1, 100000),
+            database_pool_timeout=_int(env, "DATABASE_POOL_TIMEOUT", 30, 1, 600),
             script_path=Path(env.get("CLERK_JS_PATH") or DEFAULT_SCRIPT),
             script_max_age=_int(env, "CLERK_JS_MAX_AGE", 3600, 0, 31536000),
             recommendation_cache_seconds=_int(env, "RECOMMENDATION_CACHE_SECONDS", 60, 0, 86400),

@@ -113,8 +113,9 @@ def test_rolled_up_days_give_the_same_figures_as_live_ones_and_outlive_the_event
     assert len(rows(services, "rollup_visits")) == 2
     assert {name: report(services, store, name) for name in live} == live
     # Retention removes the raw events; the day's figures stay.
-    counts = services.storage.run(purge, before_ms=int(clock() * 1000), now_ms=int(clock() * 1000))
+    counts = purge(services.storage, before_ms=int(clock() * 1000), now_ms=int(clock() * 1000))
     assert counts["events"] == 6 and rows(services, "events") == []
+    assert counts["orders_anonymised"] == 2  # the null-mode order had nobody to forget
     assert len(rows(services, "orders")) == 3
     assert {name: report(services, store, name) for name in live} == live
 
@@ -197,9 +198,16 @@ def test_customers_with_their_visitor_ids_and_orders(shop, services, store):
 def test_purge_dry_run_counts_and_deletes_nothing(shop, services, store, clock):
     a_day_of_shopping(shop, services, store)
     now = int(clock() * 1000) + DAY_MS
-    counts = services.storage.run(purge, before_ms=now, now_ms=now, dry_run=True)
-    assert counts == {"events": 6, "searches": 0, "baskets": 0, "email_links": 1}
+    counts = purge(services.storage, before_ms=now, now_ms=now, dry_run=True)
+    assert counts == {
+        "events": 6,
+        "searches": 0,
+        "baskets": 0,
+        "email_links": 1,
+        "orders_anonymised": 2,
+    }
     assert len(rows(services, "events")) == 6
+    assert [o["email"] for o in rows(services, "orders") if o["id"] == "o1"] == ["ann@example.com"]
 
 
 def test_purge_keeps_what_is_inside_the_retention_period(shop, services, store, clock):
@@ -207,7 +215,7 @@ def test_purge_keeps_what_is_inside_the_retention_period(shop, services, store, 
     clock.advance(10 * DAY)
     shop.call("log/product", "v1", product="p2")
     cutoff = int(clock() * 1000) - 5 * DAY_MS
-    services.storage.run(purge, before_ms=cutoff, now_ms=int(clock() * 1000))
+    purge(services.storage, before_ms=cutoff, now_ms=int(clock() * 1000))
     assert [e["product_id"] for e in rows(services, "events")] == ["p2"]
 
 
@@ -318,7 +326,7 @@ def roll_up_by_housekeeping(services, now_ms: int) -> None:
 
 
 def roll_up_by_purge(services, now_ms: int) -> None:
-    services.storage.run(purge, before_ms=now_ms, now_ms=now_ms)
+    purge(services.storage, before_ms=now_ms, now_ms=now_ms)
 
 
 @pytest.mark.parametrize("roll_up", [roll_up_by_housekeeping, roll_up_by_purge])

@@ -1,33 +1,51 @@
 """The storage layer: one API over SQLite and PostgreSQL, chosen by DATABASE_URL.
 
-Reads run in a worker thread on a connection of their own; tracking writes go
-through the group-commit writer; command-line tools use `run` directly.
+Reads run in a worker thread on a connection of their own, at most `read_slots` at
+once (the others queue in the event loop); tracking writes go through the
+group-commit writer, a thread with a connection of its own; command-line tools use
+`run` directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Connection, Table
 
 from . import migrations
-from .engine import checkpoint, make_engine, normalise_url
+from .engine import POOL_CAPACITY, POOL_TIMEOUT, checkpoint, make_engine, normalise_url
 from .writer import InsertRow, Writer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+# Pool connections left for what is neither a read nor the writer: /healthz, the
+# housekeeping task, loading a salt, writes committed directly.
+SPARE_CONNECTIONS = 3
+
+
 class Storage:
-    def __init__(self, url: str, *, batch_max_size: int = 512) -> None:
+    def __init__(
+        self, url: str, *, batch_max_size: int = 512, pool_timeout: float = POOL_TIMEOUT
+    ) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_timeout=pool_timeout)
         self.writer = Writer(self.engine, max_batch=batch_max_size)
+        self.pool_capacity = POOL_CAPACITY
+        # Reads at once: the pool less the writer's own connection and the spares.
+        self.read_slots = max(1, POOL_CAPACITY - 1 - SPARE_CONNECTIONS)
+        # One limiter per event loop (a limiter belongs to the loop that first used it).
+        self._read_limiters: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, anyio.CapacityLimiter
+        ] = weakref.WeakKeyDictionary()
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -60,7 +78,18 @@ class Storage:
                 return fn(conn, **kwargs)
 
     async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(self.read_sync, fn, **kwargs))
+        """read_sync in a worker thread, once one of the read slots is free.
+
+        The slots are fewer than the pool's connections, so a flood of reads waits here,
+        in the event loop, instead of timing out in the pool; and reads do not use
+        anyio's default worker threads, which the rest of the app shares."""
+        loop = asyncio.get_running_loop()
+        limiter = self._read_limiters.get(loop)
+        if limiter is None:
+            limiter = self._read_limiters[loop] = anyio.CapacityLimiter(self.read_slots)
+        return await anyio.to_thread.run_sync(
+            partial(self.read_sync, fn, **kwargs), limiter=limiter
+        )
 
     def read_sync(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Run fn(conn, **kwargs) on a connection of its own, outside any write transaction."""

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 
 from .attribution import CLERK_APIS
 from .schema import (
@@ -46,6 +47,9 @@ from .schema import (
 )
 from .schema import products as catalogue
 from .search import searches as search_log
+
+if TYPE_CHECKING:
+    from . import Storage
 
 DAY_MS = 86_400_000
 # A day's roll-up is final once computed this long after the day ended (group
@@ -275,13 +279,30 @@ def save_rollup(
             )
 
 
+def roll_up(storage: Storage, *, store_id: int, now_ms: int, last_day: int | None = None) -> int:
+    """Roll up the store's days that are over and not final (up to `last_day`); return how
+    many. Each day is computed on a read connection, then saved in a short write, so that
+    tracking writes never wait behind a day's computation (housekeeping and purge)."""
+    done = 0
+    for day in storage.read_sync(days_to_roll_up, store_id=store_id, now_ms=now_ms):
+        if last_day is not None and day > last_day:
+            break
+        rows = storage.read_sync(day_rollup, store_id=store_id, day=day)
+        try:
+            storage.run(save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
+        except IntegrityError:
+            pass  # another collector process saved the same day at the same moment
+        done += 1
+    return done
+
+
 def refresh_rollups(
     conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
 ) -> int:
     """Roll up, in this transaction, the days that are over and not final; return how many.
 
-    (The collector's housekeeping does the same a day at a time, reading outside
-    the write transaction: see collector/app.py.)
+    (The collector's housekeeping and purge do the same a day at a time, reading outside
+    the write transaction: see `roll_up`.)
     """
     todo = days_to_roll_up(conn, store_id=store_id, now_ms=now_ms, days=days)
     for day in todo:

@@ -20,20 +20,31 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+# Connections per process: POOL_SIZE kept open, up to POOL_OVERFLOW more when busy. The
+# group-commit writer keeps one for itself; Storage.read lets fewer reads than the rest
+# run at once, so that reads queue in the event loop rather than time out in the pool.
+POOL_SIZE = 5
+POOL_OVERFLOW = 10
+POOL_CAPACITY = POOL_SIZE + POOL_OVERFLOW
+POOL_TIMEOUT = 30.0  # seconds a checkout waits before sqlalchemy.exc.TimeoutError (a 503)
+
+
+def make_engine(url: str, *, pool_timeout: float = POOL_TIMEOUT) -> Engine:
     """An engine whose errors never carry the statement's parameters (emails, ids): see
     collector/logs.py for what may reach a log."""
     url = normalise_url(url)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
-    )
+        return _sqlite_engine(url, pool)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, pool: dict[str, Any]) -> Engine:
     engine = create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        hide_parameters=True,
+        **pool,
     )
 
     @event.listens_for(engine, "connect")

@@ -1,49 +1,139 @@
-"""Retention: raw events, searches, baskets and email links older than the period go.
+"""Retention: raw events, searches, baskets and email links older than the period go,
+and orders older than it lose who placed them.
 
-Orders stay (anonymised ones included), and so do the attribution and the daily
-roll-ups, which hold no identifiers: the dashboard's past figures do not change
-when the raw events behind them expire. Days about to lose their events are
-rolled up first.
+Orders stay, anonymised (no email, customer, visitor id or session: as `forget`
+leaves them), with their lines, totals and attribution; so do the daily roll-ups,
+which hold no identifiers: the dashboard's past figures do not change when the raw
+events behind them expire. Days about to lose their events are rolled up first.
+
+Purge never holds the write lock for long, so tracking goes on while it runs: the
+rows to go are found on a read connection (which takes no lock), then deleted or
+anonymised a batch at a time, each batch a short transaction of its own that checks
+again that its rows are old; on SQLite it pauses between batches, so that a waiting
+writer (whose busy handler looks again at least every 100 ms) gets the lock.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, func, select
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from . import analytics
-from .schema import baskets, email_links, events, stores
+from .schema import baskets, email_links, events, orders, stores
 from .search import searches
 
+if TYPE_CHECKING:
+    from . import Storage
 
-def purge(
-    conn: Connection, *, before_ms: int, now_ms: int, dry_run: bool = False
-) -> dict[str, int]:
-    """Delete what is older than `before_ms` in every store; return the counts."""
-    for store_id in conn.scalars(select(stores.c.id)):
-        analytics.refresh_rollups(
-            conn,
-            store_id=store_id,
-            now_ms=now_ms,
-            days=range(
-                analytics.day_of(_oldest(conn, store_id) or before_ms),
-                analytics.day_of(before_ms) + 1,
-            ),
-        )
-    targets = {
+BATCH_ROWS = 2000  # rows per short transaction
+PAUSE_SECONDS = 0.1  # SQLite: at least this long, and as long as the batch took, between batches
+
+# What anonymising an order clears (privacy/forget clears the same).
+ANONYMISED = {"email": None, "customer": None, "visitor_id": None, "session": None}
+
+
+def _targets(before_ms: int) -> dict[str, tuple[Table, ColumnElement[bool]]]:
+    """Per count name: the table and what makes one of its rows old."""
+    return {
         "events": (events, events.c.ts < before_ms),
         "searches": (searches, searches.c.ts < before_ms),
         "baskets": (baskets, baskets.c.updated_at < before_ms),
         "email_links": (email_links, email_links.c.last_seen < before_ms),
+        "orders_anonymised": (
+            orders,
+            and_(
+                orders.c.ts < before_ms,
+                or_(*(orders.c[name].is_not(None) for name in ANONYMISED)),
+            ),
+        ),
     }
+
+
+def purge(
+    storage: Storage,
+    *,
+    before_ms: int,
+    now_ms: int,
+    dry_run: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, int]:
+    """Delete what is older than `before_ms` in every store and anonymise the orders older
+    than it; return the counts (with `dry_run`, count only: nothing is written)."""
+    targets = _targets(before_ms)
+    if dry_run:
+        return {
+            name: storage.read_sync(_count, table=table, old=old)
+            for name, (table, old) in targets.items()
+        }
+    last_day = analytics.day_of(before_ms)
+    for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
+        analytics.roll_up(storage, store_id=store_id, now_ms=now_ms, last_day=last_day)
     counts: dict[str, int] = {}
     for name, (table, old) in targets.items():
-        if dry_run:
-            counts[name] = int(conn.scalar(select(func.count()).select_from(table).where(old)) or 0)
-        else:
-            counts[name] = int(conn.execute(delete(table).where(old)).rowcount or 0)
+        counts[name] = 0
+        after: tuple[Any, ...] | None = None
+        while True:
+            keys = storage.read_sync(_old_keys, table=table, old=old, after=after, limit=batch_rows)
+            if not keys:
+                break
+            started = time.monotonic()
+            counts[name] += storage.run(_apply, table=table, old=old, keys=keys)
+            if storage.backend == "sqlite":
+                time.sleep(max(PAUSE_SECONDS, time.monotonic() - started))
+            if len(keys) < batch_rows:
+                break
+            after = keys[-1]
     return counts
 
 
-def _oldest(conn: Connection, store_id: int) -> int | None:
-    value = conn.scalar(select(func.min(events.c.ts)).where(events.c.store_id == store_id))
-    return None if value is None else int(value)
+def _key(table: Table) -> Sequence[Any]:
+    return list(table.primary_key.columns)
+
+
+def _count(conn: Connection, *, table: Table, old: ColumnElement[bool]) -> int:
+    return int(conn.scalar(select(func.count()).select_from(table).where(old)) or 0)
+
+
+def _old_keys(
+    conn: Connection,
+    *,
+    table: Table,
+    old: ColumnElement[bool],
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """The primary keys of the next `limit` old rows, in key order, after `after`: each
+    batch goes on where the last stopped, so one purge reads each table once."""
+    key = _key(table)
+    query = select(*key).where(old).order_by(*key).limit(limit)
+    if after is not None:
+        query = query.where(tuple_(*key) > tuple_(*after) if len(key) > 1 else key[0] > after[0])
+    return [tuple(row) for row in conn.execute(query)]
+
+
+def _apply(
+    conn: Connection, *, table: Table, old: ColumnElement[bool], keys: list[tuple[Any, ...]]
+) -> int:
+    """Delete these rows, or anonymise them (orders), if they are still old: a basket or
+    an email link seen again since it was read is kept."""
+    key = _key(table)
+    chosen = tuple_(*key).in_(keys) if len(key) > 1 else key[0].in_([k[0] for k in keys])
+    if table is orders:
+        statement: Any = update(orders).where(chosen, old).values(**ANONYMISED)
+    else:
+        statement = delete(table).where(chosen, old)
+    return int(conn.execute(statement).rowcount or 0)

@@ -1,17 +1,32 @@
 """Group commit: many tracking writes share one transaction and one fsync.
 
 A request hands its write (a function of a connection) to the writer and waits.
-The writer takes everything queued, runs it in one transaction in a worker
-thread, commits, and only then answers each waiting request. So a 2xx answer
-means the write is on disk, and a burst of N requests costs one commit, not N.
-If the shared transaction fails, each write is retried in a transaction of its
-own, so one bad write cannot sink the others.
+The writer takes everything queued, runs it in one transaction, commits, and only
+then answers each waiting request. So a 2xx answer means the write is on disk, and
+a burst of N requests costs one commit, not N. If the shared transaction fails,
+each write is retried in a transaction of its own, so one bad write cannot sink
+the others.
+
+The writer is a thread of its own with one long-lived connection of its own: it
+never waits for a worker thread or a pool connection behind the reads, however
+many there are. Requests wait on asyncio futures that the thread resolves through
+the event loop (`call_soon_threadsafe`).
+
+A watchdog, a thread of its own too, makes sure no write ever hangs: if the thread
+ends (a fault it could not survive) the writer is dead, and if one batch runs longer
+than `stall_seconds` it is stuck; either way every waiting and every new write fails
+at once with `WriterUnavailable` (503) and /healthz fails. A stuck writer whose batch
+ends after all is alive again; a dead one stays dead until the process restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
@@ -23,6 +38,16 @@ from sqlalchemy import Connection, Engine, Table
 log = logging.getLogger(__name__)
 
 Write = Callable[[Connection], Any]
+
+# A batch running longer than this is stuck. Generous: a batch that waits for the
+# SQLite write lock (busy_timeout, 30 s) and is then retried write by write may take
+# a while without anything being wrong.
+STALL_SECONDS = 120.0
+WATCH_EVERY = 0.25  # seconds between the watchdog's looks
+
+
+class WriterUnavailable(Exception):
+    """The group-commit writer is dead or stuck: the write was not (or may not be) done."""
 
 
 @dataclass(frozen=True)
@@ -49,85 +74,208 @@ def run_writes(conn: Connection, writes: list[Write]) -> list[Any]:
     return results
 
 
+@dataclass(eq=False)
+class _Job:
+    write: Write
+    future: asyncio.Future[Any]
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    """Answer a waiter (on its event loop), unless it was answered or cancelled already."""
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _answer(job: _Job, result: Any) -> None:
+    """Answer a waiter from any thread."""
+    with contextlib.suppress(RuntimeError):  # its loop is closed: nobody is waiting
+        job.future.get_loop().call_soon_threadsafe(_settle, job.future, result)
+
+
 class Writer:
-    def __init__(self, engine: Engine, *, max_batch: int = 512) -> None:
+    """Invariants: `_queue`, `_batch`, `_started`, `_closing`, `_users` and `failure`
+    change only under `_lock`; a job is in `_queue` or in `_batch` until it is answered,
+    and every job is answered (a second answer to a done future is ignored).
+
+    Apps that share one storage (tests) share its writer: it runs from the first start
+    to the last stop."""
+
+    def __init__(
+        self, engine: Engine, *, max_batch: int = 512, stall_seconds: float = STALL_SECONDS
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.stall_seconds = stall_seconds
+        self._lock = threading.Condition(threading.RLock())
+        self._queue: deque[_Job] = deque()
+        self._batch: list[_Job] = []
+        self._started: float | None = None  # time.monotonic() when the batch began
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None  # the thread's own; only it touches it
         self._closing = False
+        self._dead = False
+        self._users = 0
+        # Why writes cannot be taken now (None: they can). Read by /healthz.
+        self.failure: str | None = None
         self.batches = 0
         self.writes = 0
 
     async def start(self) -> None:
-        self._closing = False
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="group-commit")
+        with self._lock:
+            self._users += 1
+            if self._thread is not None:
+                return
+            self._closing, self._dead, self.failure = False, False, None
+            thread = self._thread = threading.Thread(
+                target=self._run, name="group-commit", daemon=True
+            )
+        thread.start()
+        threading.Thread(
+            target=self._watch, args=(thread,), name="group-commit watchdog", daemon=True
+        ).start()
 
     async def stop(self) -> None:
         """Commit everything queued, then stop. A batch under way is never cut short."""
-        if self._task is None or self._wake is None:
-            return
-        self._closing = True
-        self._wake.set()
-        await self._task
-        self._task = None
+        with self._lock:
+            thread = self._thread
+            if thread is None:
+                return
+            self._users -= 1
+            if self._users > 0:
+                return
+            self._closing = True
+            self._lock.notify_all()
+        await anyio.to_thread.run_sync(thread.join)
+        with self._lock:
+            self._thread = None
 
     async def submit(self, write: Write) -> Any:
-        if self._task is None or self._wake is None or self._closing:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._thread is not None and self.failure is not None:
+                raise WriterUnavailable(self.failure)
+            job = None
+            if self._thread is not None and not self._closing:
+                job = _Job(write, loop.create_future())
+                self._queue.append(job)
+                self._lock.notify()
+        if job is None:
             # No running writer (a script, or shutting down): commit directly.
             return await anyio.to_thread.run_sync(self._commit_one, write)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, future))
-        self._wake.set()
-        return await future
+        return await job.future
 
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await self._flush()
-            if self._closing:
-                return
+    # ------------------------------------------------------------ the thread
 
-    async def _flush(self) -> None:
-        batch = self._pending[: self._max_batch]
-        del self._pending[: self._max_batch]
-        writes = [write for write, _ in batch]
+    def _run(self) -> None:
         try:
-            results = await anyio.to_thread.run_sync(self._commit_batch, writes)
-        except Exception as exc:  # every waiter must hear of it
-            results = [exc] * len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            try:
+                self._connect()  # now, while the pool is idle: no write waits for one later
+            except Exception as exc:  # the database is down: the first batch will try again
+                log.warning("the writer could not connect yet: %s", exc)
+            while True:
+                with self._lock:
+                    while not self._queue and not self._closing:
+                        self._lock.wait()
+                    if not self._queue:
+                        return  # closing, and everything is committed
+                    take = min(len(self._queue), self._max_batch)
+                    self._batch = [self._queue.popleft() for _ in range(take)]
+                    self._started = time.monotonic()
+                    batch = self._batch
+                results = self._commit_batch([job.write for job in batch])
+                with self._lock:
+                    for job, result in zip(batch, results, strict=True):
+                        _answer(job, result)
+                    self._batch, self._started = [], None
+                    if not self._dead and self.failure is not None:
+                        log.warning("the group-commit writer is running again")
+                        self.failure = None  # it was stuck, and is not any more
+        except BaseException as exc:  # a fault the thread cannot survive: no write may hang
+            log.critical("the group-commit writer stopped: %r", exc, exc_info=exc)
+            self._fail(f"the writer thread stopped ({type(exc).__name__})", dead=True)
+        finally:
+            self._disconnect()
 
     def _commit_batch(self, writes: list[Write]) -> list[Any]:
+        """Each write's result or exception: never raises an Exception."""
         self.batches += 1
         self.writes += len(writes)
         try:
-            with self._engine.connect() as conn:
-                conn = conn.execution_options(sqlite_immediate=True)
-                with conn.begin():
-                    return run_writes(conn, writes)
-        except Exception:
+            results: list[Any] = self._transaction(lambda conn: run_writes(conn, writes))
+            return results
+        except Exception as exc:
             if len(writes) == 1:
-                raise
+                return [exc]
             log.warning("group commit of %d writes failed; retrying one by one", len(writes))
-        results: list[Any] = []
+        results = []
         for write in writes:
             try:
-                results.append(self._commit_one(write))
+                results.append(self._transaction(write))
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def _transaction(self, write: Write) -> Any:
+        conn = self._connect()
+        try:
+            with conn.begin():
+                return write(conn)
+        finally:
+            if conn.invalidated or conn.closed:
+                # The connection broke (server gone, handle closed): drop it; the next
+                # transaction opens a new one.
+                log.warning("the writer's connection was lost; reconnecting")
+                self._disconnect()
+
+    def _connect(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(sqlite_immediate=True)
+        return self._conn
+
+    def _disconnect(self) -> None:
+        """Close the writer's connection for good, not back into the pool: it is the
+        writer's alone, and the pool it came from may have been disposed of meanwhile."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+                conn.close()
+
+    # ------------------------------------------------------------ the watchdog
+
+    def _watch(self, thread: threading.Thread) -> None:
+        """A thread of its own, so that it looks even when no event loop runs."""
+        while True:
+            time.sleep(WATCH_EVERY)
+            with self._lock:
+                if self._thread is not thread:
+                    return  # stopped (and maybe started again, with another watchdog)
+                if not thread.is_alive():
+                    if not self._closing:
+                        self._fail("the writer thread is gone", dead=True)
+                    return
+                started = self._started
+                if started is not None and time.monotonic() - started > self.stall_seconds:
+                    self._fail(
+                        f"the writer is stuck: a batch has run for over {self.stall_seconds:g} s",
+                        dead=False,
+                    )
+
+    def _fail(self, reason: str, *, dead: bool) -> None:
+        """Mark the writer unavailable and fail every write waiting for it."""
+        with self._lock:
+            if self.failure is None or (dead and not self._dead):
+                log.error("group-commit writer unavailable: %s", reason)
+                self.failure = reason  # the first reason, or the first that it is dead
+            self._dead = self._dead or dead
+            waiting = [*self._batch, *self._queue]
+            self._queue.clear()
+            for job in waiting:
+                _answer(job, WriterUnavailable(reason))
 
     def _commit_one(self, write: Write) -> Any:
         with self._engine.connect() as conn:
