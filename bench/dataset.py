@@ -132,7 +132,6 @@ def collector_env(db: Path) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db}",
-        "ENVIRONMENT": "development",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + uuid.uuid4().hex,
         # One client (loopback) sends the whole load: the per-client limit would cut it
         # short. The per-store limit stays on, so its cost is in the figures.

@@ -181,7 +181,6 @@ class Collector(Target):
         self.env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
-            "ENVIRONMENT": "development",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + uuid.uuid4().hex,
             # One client (loopback) sends the whole load: the per-client limit would cut it
             # short. The per-store limit stays on, so its cost is in the figures.

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Connection, select
@@ -120,29 +121,8 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
     from demo_shop.app import create_app as create_shop
 
     servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host=host,
-                port=port,
-                log_level="warning",
-                log_config=logs.config("warning"),
-                access_log=False,
-                proxy_headers=False,
-                server_header=False,
-            )
-        ),
-        uvicorn.Server(
-            uvicorn.Config(
-                create_shop(),
-                host=host,
-                port=shop_port,
-                log_level="warning",
-                log_config=logs.config("warning"),
-                access_log=False,
-                server_header=False,
-            )
-        ),
+        _server(create_app(settings), host, port, proxy_headers=False),
+        _server(create_shop(), host, shop_port),
     ]
     print(f"collector:  {collector_url}  (script {collector_url}/clerk.js)", flush=True)
     print(f"demo shop:  {shop_url}", flush=True)
@@ -159,3 +139,19 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _server(app: Any, host: str, port: int, **options: Any) -> uvicorn.Server:
+    """A quiet uvicorn server: warnings only, through the collector's redacting log
+    set-up, and no access log."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=logs.config("warning"),
+        access_log=False,
+        server_header=False,
+        **options,
+    )
+    return uvicorn.Server(config)

@@ -83,7 +83,6 @@ def _flag(env: dict[str, str], name: str) -> bool:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./clerk.db"
-    environment: str = "development"
     # Signs dashboard sessions and keys the sign-in throttle. Unset (""), the collector
     # generates one and keeps it in the database (Services.secret_key).
     secret_key: str = ""
@@ -114,7 +113,6 @@ class Settings:
         env = {**_read_dotenv(Path(".env")), **(os.environ if environ is None else environ)}
         settings = cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,
-            environment=env.get("ENVIRONMENT", cls.environment),
             secret_key=env.get("SECRET_KEY", "").strip(),
             salt_rotation_days=_int(env, "SALT_ROTATION_DAYS", 1, 1, 30),
             forwarded_allow_ips=[

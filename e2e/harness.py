@@ -101,7 +101,6 @@ class Stack:
         self.env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "ENVIRONMENT": "development",
             **self.extra_env,
         }
 
