@@ -12,11 +12,11 @@ from typing import Any
 
 from starlette.routing import Route
 
-from .api import Call, Fields, endpoint
+from .api import Call, endpoint
 from .dashboard import ranges
 from .errors import invalid
 from .storage import analytics
-from .validation import date, integer, text
+from .validation import Fields, date, integer, text
 
 RANGE: Fields = {"from": (date, None), "to": (date, None)}
 
