@@ -1,8 +1,5 @@
-"""bench/script_size.py measures the bytes a running collector serves for /clerk.js.
-
-Not under tests/ (pytest does not collect bench/ by default): run it by path,
-    .venv/bin/python -m pytest bench/test_script_size.py -q
-"""
+"""The benchmarks measure what they say: bench/script_size.py reports the bytes a running
+collector serves for /clerk.js (minified), not the source's."""
 
 from __future__ import annotations
 
