@@ -322,7 +322,7 @@ def test_get_with_query_parameters_works(client, store, shop: Shop):
 
 # ---------------------------------------------------------------- tiers, walks and caches
 
-# Every way storage/search.py can read a page, forced on a small catalogue: tier by tier
+# Every way storage/search/ can read a page, forced on a small catalogue: tier by tier
 # with joins, with walks down the ranking (to the end, or giving up at once and joining
 # after all), or every match ranked in one pass.
 READINGS: dict[str, dict[str, int]] = {
