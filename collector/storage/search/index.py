@@ -14,8 +14,14 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from ..engine import upsert
 from ..folding import words
-from ..schema import search_catalogue, search_documents, search_texts, search_vocabulary
-from .typos import VOCABULARY_MAX, VOCABULARY_MIN
+from ..schema import (
+    VOCABULARY_MAX,
+    search_catalogue,
+    search_documents,
+    search_texts,
+    search_vocabulary,
+)
+from .typos import VOCABULARY_MIN
 
 CHUNK = 500
 
