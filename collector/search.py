@@ -10,7 +10,7 @@ begins ("jack" finds "jacket"). A full search is a submitted query and means the
 words as typed ("tea" finds tea, not teal or teapots); it still forgives one typo
 in a word of five or more letters ("jaket" finds "jacket"). Ranking, typos and what is
 cached (predictive answers, counts, corrections: never past a change to the catalogue)
-are described in storage/search.py.
+are described in storage/search/.
 """
 
 from __future__ import annotations
@@ -26,15 +26,13 @@ from .api import Call, endpoint
 from .errors import invalid
 from .fields import LIST_FIELDS
 from .services import Services
+from .storage import searches
 from .storage.search import (
     popularity_changes,
     popularity_refreshed_at,
     save_popularity,
     search_products,
-    search_row,
-    searches,
 )
-from .storage.writer import InsertRow
 from .validation import REQUIRED, Fields, integer, text
 from .widgets import answer_products
 
@@ -101,7 +99,7 @@ async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[st
     )
     answer = await answer_products(call, api, ids, count=total)
     visitor = await call.visitor()
-    row = search_row(
+    logged = searches.search(
         store_id=call.store.id,
         ts=call.services.now_ms(),
         api=api,
@@ -111,7 +109,7 @@ async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[st
         visitor_id=visitor.id,
         session=visitor.session,
     )
-    call.services.storage.insert_soon(InsertRow(searches, row))
+    call.services.storage.insert_soon(logged)
     return answer
 
 

@@ -46,7 +46,7 @@ from .schema import (
     salts,
 )
 from .schema import products as catalogue
-from .search import searches as search_log
+from .schema import searches as search_log
 
 if TYPE_CHECKING:
     from . import Storage

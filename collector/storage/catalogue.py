@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from . import search
 from .engine import upsert
 from .schema import product_categories, products
+from .search import index
 
 COLUMNS = (
     "name",
@@ -56,7 +56,7 @@ def upsert_products(
         statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
     )
     _set_categories(conn, store_id, items)
-    search.index_products(conn, store_id=store_id, items=items)
+    index.index_products(conn, store_id=store_id, items=items)
     return len(rows)
 
 
@@ -127,7 +127,7 @@ def list_products(
 
 
 def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
-    search.unindex_products(conn, store_id=store_id, ids=ids)
+    index.unindex_products(conn, store_id=store_id, ids=ids)
     conn.execute(
         delete(product_categories).where(
             product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)
@@ -157,3 +157,24 @@ def available_products(
     )
     by_id = {row.id: product_dict(row) for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def product_summaries(conn: Connection, *, store_id: int) -> list[dict[str, Any]]:
+    """Every product of the store, by id, as a shopper sees it: id, name, price, categories
+    and whether it is in stock (`clerk-collector simulate` shops from these)."""
+    p = products
+    rows = conn.execute(
+        select(p.c.id, p.c.name, p.c.price, p.c.categories, p.c.stock)
+        .where(p.c.store_id == store_id)
+        .order_by(p.c.id)
+    )
+    return [
+        {
+            "id": row.id,
+            "name": row.name,
+            "price": row.price,
+            "categories": json.loads(row.categories) or [],
+            "in_stock": row.stock is None or row.stock > 0,
+        }
+        for row in rows
+    ]

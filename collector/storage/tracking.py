@@ -24,7 +24,7 @@ from .schema import (
     orders,
     stores,
 )
-from .search import forget_searches
+from .searches import forget_searches
 from .writer import InsertRow
 
 
