@@ -12,8 +12,8 @@ from typing import Any
 
 from starlette.routing import Route
 
+from . import ranges
 from .api import Call, Fields, endpoint
-from .dashboard import ranges
 from .errors import invalid
 from .storage import analytics
 from .validation import date, integer, text

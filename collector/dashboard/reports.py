@@ -12,12 +12,12 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..ranges import DAY_MS, DateRange
 from ..services import Services
 from ..storage import analytics
 from . import tables as t
 from .auth import services_of
 from .charts import Series, bar_chart
-from .ranges import DAY_MS, DateRange
 from .tables import Report, Table
 
 SCREEN_ROWS = 100
