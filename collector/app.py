@@ -31,7 +31,7 @@ from .middleware import CORSMiddleware
 from .script import Script
 from .services import Services
 from .settings import Settings
-from .storage import analytics
+from .storage import rollups
 from .storage.schema import stores
 from .storage.sessions import delete_expired_sessions
 from .storage.writer import WriterUnavailable
@@ -124,11 +124,11 @@ def _end_expired_sessions(services: Services) -> None:
 
 
 def _roll_up(services: Services) -> None:
-    """Roll up the days that are over (see analytics.roll_up: no long write)."""
+    """Roll up the days that are over (see rollups.roll_up: no long write)."""
     storage, now = services.storage, services.now_ms()
     for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
         try:
-            analytics.roll_up(storage, store_id=store_id, now_ms=now)
+            rollups.roll_up(storage, store_id=store_id, now_ms=now)
         except STORAGE_UNAVAILABLE:
             raise  # the database is away: every later store would fail too
         except Exception as exc:  # one store's bad day must not stop every later store's
