@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from collector import housekeeping
 from collector.caps import LABEL_LENGTH_MAX, LABELS_MAX
 from collector.storage import reports, rollups
 from collector.storage.retention import purge
@@ -290,15 +291,13 @@ def test_stats_default_to_the_last_30_days(client, store, clock):
 
 
 def test_the_collectors_housekeeping_rolls_up_each_finished_day(shop, services, store, clock):
-    from collector.app import _roll_up
-
     a_day_of_shopping(shop, services, store)
     live = report(services, store, "overview")
     clock.advance(DAY)
-    _roll_up(services)  # what the app runs every minute
+    housekeeping.roll_up(services)  # what the app runs every minute
     assert [r["day"] for r in rows(services, "rollup_visits")] == [int(START) // DAY]
     assert report(services, store, "overview") == live
-    _roll_up(services)
+    housekeeping.roll_up(services)
     assert len(rows(services, "rollup_visits")) == 1
 
 
@@ -316,9 +315,7 @@ def longest_labels() -> list[str]:
 
 
 def roll_up_by_housekeeping(services, now_ms: int) -> None:
-    from collector.app import _roll_up
-
-    _roll_up(services)
+    housekeeping.roll_up(services)
 
 
 def roll_up_by_purge(services, now_ms: int) -> None:
