@@ -31,7 +31,6 @@ pays.
 from __future__ import annotations
 
 import gzip
-import math
 import shutil
 import statistics
 import tempfile
@@ -43,6 +42,7 @@ from typing import Any
 
 from e2e.harness import CHROMIUM, CHROMIUM_ARGS
 
+from .common import percentile
 from .ingest import Collector
 from .procs import HOST
 
@@ -124,12 +124,6 @@ class PageServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
-
-
-def p95(values: list[float]) -> float:
-    """Nearest rank: the value that 95% of the loads are at or under."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def load_once(browser: Any, url: str, check_clerk: bool, clock: str) -> dict[str, float]:
@@ -215,7 +209,11 @@ def run(loads: int, log: Any, *, variants: bool = False) -> dict[str, Any]:
 
     def stats(samples: list[dict[str, float]], name: str) -> dict[str, float]:
         values = [s[name] for s in samples]
-        return {"median": statistics.median(values), "p95": p95(values), "max": max(values)}
+        return {
+            "median": statistics.median(values),
+            "p95": percentile(values, 95),
+            "max": max(values),
+        }
 
     script = stats(wall, "script_ms")
     measured_variants = {

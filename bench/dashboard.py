@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from . import dataset
-from .recs import HOST, Client, Server, percentile, summary
+from .common import Client, Server, percentile, summary
+from .procs import HOST
 
 ADMIN = ("bench@example.com", "bench-password")
 DAY_MS = 86_400_000

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .recs import summary
+from .common import summary
 
 SIZES = (100, 1_000, 5_000)
 ORDERS = 50

@@ -36,9 +36,6 @@ that are recounted when older than 5 minutes. So:
 from __future__ import annotations
 
 import hashlib
-import http.client
-import json
-import math
 import random
 import shutil
 import sqlite3
@@ -49,8 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dataset
-from .procs import BIN, HOST, ROOT, Process, free_port, http_status, wait_for
+from . import dataset, recs_sql
+from .common import Case, Server, percentile, summary
+from .procs import ROOT
 
 TARGET_P95_MS = 10.0
 CACHE_SECONDS = 60  # the collector's default RECOMMENDATION_CACHE_SECONDS
@@ -67,15 +65,6 @@ SEARCHES = (
     ("no result", "kayak"),
 )
 PREFIX_WORDS = ("jacket", "merino", "sweater", "lantern", "boots")
-
-
-@dataclass
-class Case:
-    name: str  # as printed
-    api: str
-    bodies: list[dict[str, Any]]  # sent in turn
-    caches: tuple[str, ...] = ()
-    note: str = ""
 
 
 @dataclass
@@ -198,37 +187,6 @@ def code_state() -> str:
     return commit + (f"+{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else "")
 
 
-class Client:
-    """One keep-alive connection; one request at a time, timed to the last byte read."""
-
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=600)
-
-    def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> tuple[float, int, bytes]:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "text/plain"} if data is not None else {}
-        for attempt in (1, 2):
-            started = time.perf_counter()
-            try:
-                self.conn.request(method, path, body=data, headers=headers)
-                answer = self.conn.getresponse()
-                payload = answer.read()
-            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-                # uvicorn closes a connection idle for 5 s (a wait for a cache expiry):
-                # reconnect and time the request again.
-                self.conn.close()
-                if attempt == 2:
-                    raise
-                continue
-            return time.perf_counter() - started, answer.status, payload
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class Caches:
     """When each cache the server holds was filled, as the only client sees it."""
 
@@ -251,57 +209,6 @@ class Caches:
     def expiry(self, names: tuple[str, ...]) -> float | None:
         known = [self.filled[n] + self.ttl[n] for n in names if n in self.filled]
         return min(known) if known else None
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(percentile(ms, 50), 2),
-        "p95": round(percentile(ms, 95), 2),
-        "p99": round(percentile(ms, 99), 2),
-        "max": round(max(ms), 2),
-        "mean": round(sum(ms) / len(ms), 2),
-    }
-
-
-class Server:
-    def __init__(self, db: Path, workdir: Path, cache_seconds: int, name: str) -> None:
-        self.port = free_port()
-        env = dataset.collector_env(db)
-        env["RECOMMENDATION_CACHE_SECONDS"] = str(cache_seconds)
-        argv = [
-            str(BIN / "clerk-collector"), "serve", "--host", HOST, "--port", str(self.port),
-            "--workers", "1", "--log-level", "warning",
-        ]  # fmt: skip
-        self.process = Process(name, argv, env=env, cwd=workdir, log=workdir / f"{name}.log")
-        wait_for(
-            lambda: self._up() and http_status(f"http://{HOST}:{self.port}/healthz") == 200,
-            120,
-            "the collector to start",
-        )
-        self.client = Client(self.port)
-
-    def _up(self) -> bool:
-        if not self.process.alive():
-            raise RuntimeError(f"the collector exited:\n{self.process.tail()}")
-        return True
-
-    def post(self, case: Case, i: int = 0) -> tuple[float, dict[str, Any]]:
-        seconds, status, payload = self.client.call(
-            "POST", f"/v2/{case.api}", case.bodies[i % len(case.bodies)]
-        )
-        if status != 200:
-            raise RuntimeError(f"{case.name}: HTTP {status}: {payload[:300]!r}")
-        return seconds * 1000, json.loads(payload)
-
-    def stop(self) -> None:
-        self.client.close()
-        self.process.stop(timeout=30)
 
 
 def measure_case(
@@ -569,8 +476,6 @@ def run(settings: Settings, log: Any, *, explain: str = "slow") -> dict[str, Any
         }
         wanted = [r["name"] for r in results if explain == "all" or not r["meets_target"]]
         if explain != "none" and wanted:
-            from . import recs_sql
-
             log(f"recs: SQL of {len(wanted)} case(s) traced in-process, with EXPLAIN QUERY PLAN")
             code["sql_trace"] = code_state()
             worst = {r["name"]: slowest_body(r, by_name[r["name"]]) for r in results}

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .recs import Case
+from .common import Case
 
 
 def trace(db: Path, public_key: str, cases: list[Case], log: Any) -> dict[str, Any]:

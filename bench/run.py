@@ -167,10 +167,16 @@ def table(report: dict[str, Any]) -> str:
             brotli = f"{z['brotli']} B"
         lines += [
             "",
-            f"clerk.js size: raw {z['raw']} B, gzip -9 {z['gzip9']} B "
-            f"({'within' if z['within_budget'] else 'OVER'} the {z['budget_gzip']} B budget), "
-            f"brotli {brotli}",
+            f"clerk.js size as served (minified by the collector): raw {z['raw']} B, "
+            f"gzip -9 {z['gzip9']} B ({'within' if z['within_budget'] else 'OVER'} the "
+            f"{z['budget_gzip']} B budget), brotli {brotli}; source {z['source']} B",
         ]
+        sent = z.get("served")  # what a running collector sent, when the browser part ran
+        if sent and (sent["identity"], sent["gzip"]) != (z["raw"], z["gzip9"]):
+            lines.append(
+                f"WARNING: the collector sent {sent['identity']} B raw, {sent['gzip']} B "
+                "gzipped: not the sizes measured above"
+            )
     if "browser" in report:
         b = report["browser"]
         lines += [

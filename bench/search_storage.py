@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dataset, recs
+from .common import percentile
 
 CASES: list[tuple[str, str, bool, int]] = [
     *[(f"search {query!r}", query, False, 0) for _, query in recs.SEARCHES],
@@ -143,8 +144,8 @@ def measure(engine: Any, store_id: int, requests: int, log: Any) -> list[dict[st
             "case": name,
             "query": query,
             "count": total,
-            "cached": {q: round(recs.percentile(cached, q), 2) for q in (50, 95)},
-            "uncached": {q: round(recs.percentile(uncached, q), 2) for q in (50, 95)},
+            "cached": {q: round(percentile(cached, q), 2) for q in (50, 95)},
+            "uncached": {q: round(percentile(uncached, q), 2) for q in (50, 95)},
         }
         results.append(result)
         log(

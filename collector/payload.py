@@ -59,10 +59,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 async def read_arguments(request: Request, max_bytes: int) -> tuple[dict[str, Any], bool]:
     """The call's arguments and whether they came from a query string (all strings).
 
-    A GET may carry a JSON body too: a private key never travels in a query string, so
-    that is how a shop's server lists its catalogue (GET /v2/products) with it.
+    A GET (and so a HEAD) may carry a JSON body too: a private key never travels in a query
+    string, so that is how a shop's server lists its catalogue (GET /v2/products) with it.
     """
-    if request.method in ("GET", "POST", "PUT", "DELETE"):
+    if request.method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
         body = await read_body(request, max_bytes)
         if body.strip():
             return parse_json_object(body), False

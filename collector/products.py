@@ -123,7 +123,9 @@ _by_method = {
 
 
 async def products_endpoint(request: Request) -> Response:
-    response: Response = await _by_method[request.method](request)
+    # Starlette routes HEAD wherever GET goes: it answers as GET does, without the body.
+    method = "GET" if request.method == "HEAD" else request.method
+    response: Response = await _by_method[method](request)
     return response
 
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from demo_shop import cart, consent
+from demo_shop import cart, consent, widgets
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -36,6 +36,7 @@ def shop_context(request: Request) -> dict[str, Any]:
         "cart_count": cart.count(cart.read(request)),
         "nav_categories": request.app.state.categories,
         "current_path": current_path(request),
+        "widgets": widgets,
     }
 
 

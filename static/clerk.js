@@ -1,124 +1,182 @@
 /* clerk.js: privacy-first, Clerk.js-compatible tracker */
-(function(w,d){
+(function(){
 'use strict';
-if(w.Clerk&&w.Clerk.loaded)return;
-var N=navigator,L=location,A=(x,i)=>[].slice.call(x,i||0);
+if(window.Clerk&&window.Clerk.loaded)return;
 
 // config
-var cfg={},hd={},sel=[],sn=new WeakSet(),ems=new Set(),hid=0,rd=0,pd=[],mo,
- OPT='key visitor api collect_email respect_gpc debug language globals'.split(' '),
- sc=d.currentScript||A(d.scripts).filter(s=>/\/clerk\.js(\?.*)?$/.test(s.src)).pop(),
- base=(sc?new URL(sc.src,L.href).origin:L.origin)+'/v2';
-function wn(){cfg.debug&&console.warn.apply(console,['Clerk:'].concat(A(arguments)))}
-function emit(ev){var a=A(arguments,1);(hd[ev]||[]).forEach(f=>{try{f.apply(w,a)}catch(e){wn(e)}})}
-function config(o){
- var k=cfg.key;
- for(var n in o)OPT.indexOf(n)<0?wn('unknown option',n):cfg[n]=o[n];
- rd&&apply(k);
+var config={},handlers={},clickSelectors=[],scanned=new WeakSet(),emailsSent=new Set(),
+ pageHidden=false,ready=false,pending=[],observer,
+ KNOWN_OPTIONS='key visitor api collect_email respect_gpc debug language globals'.split(' '),
+ thisScript=document.currentScript
+  ||Array.from(document.scripts).filter(script=>/\/clerk\.js(\?.*)?$/.test(script.src)).pop(),
+ apiBase=(thisScript?new URL(thisScript.src,location.href).origin:location.origin)+'/v2';
+function warn(...args){if(config.debug)console.warn('Clerk:',...args)}
+function emit(event,...args){
+ (handlers[event]||[]).forEach(handler=>{try{handler.apply(window,args)}catch(e){warn(e)}});
 }
-function apply(k){
- sync(k);
- if(cfg.key){
-  mo||(mo=new MutationObserver(()=>scan())).observe(d,{childList:!0,subtree:!0});
+function configure(changes){
+ var previousKey=config.key;
+ for(var name in changes){
+  if(KNOWN_OPTIONS.indexOf(name)<0)warn('unknown option',name);
+  else config[name]=changes[name];
+ }
+ if(ready)applyConfig(previousKey);
+}
+function applyConfig(previousKey){
+ syncVisitor(previousKey);
+ if(config.key){
+  if(!observer){
+   observer=new MutationObserver(()=>scan());
+   observer.observe(document,{childList:true,subtree:true});
+  }
   scan();
  }
 }
 
-// visitor: M = effective mode, I = visitor id, S = in-memory session id
-var M='auto',I,fg,S=rid(),CK=/(?:^|;\s*)clerk_visitor=([\w-]{1,64})(?:;|$)/;
-function rid(){
- for(var a=crypto.getRandomValues(new Uint8Array(22)),s='',i=0;i<22;)
-  s+='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[a[i++]&63];
- return s;
+// visitor: mode is the effective mode ('auto', 'persistent', 'custom' or null), visitorId the
+// id sent in persistent and custom modes, sessionId the in-memory session id
+var mode='auto',visitorId,forgotten=false,sessionId=randomId();
+// 22 characters of 64 (6 bits each): 132 random bits
+function randomId(){
+ var id='';
+ crypto.getRandomValues(new Uint8Array(22)).forEach(byte=>{
+  id+='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[byte%64];
+ });
+ return id;
 }
-function ck(){try{return(d.cookie.match(CK)||[])[1]}catch(e){}}
-function setck(v){try{d.cookie='clerk_visitor='+v}catch(e){}}
-function sync(k){
- var v=cfg.visitor,id,pm=M,
-  m=fg||v===null?null
-  :v=='persistent'?(N.globalPrivacyControl===true&&cfg.respect_gpc!==false?'auto':v)
-  :v==null||v=='auto'?'auto'
-  :typeof v=='string'&&/^[\w-]{1,64}$/.test(v)?'custom'
-  :(wn('invalid visitor',v),'auto');
- if(m=='persistent'){
-  id=ck()||pm==m&&I||rid();
-  ck()!=id&&setck(id+'; Path=/; Max-Age=31536000; SameSite=Lax'+(L.protocol=='https:'?'; Secure':''));
- }else{
-  id=m&&v;
-  ck()&&setck('; Path=/; Max-Age=0');
+function readCookie(){
+ try{
+  var found=document.cookie.match(/(?:^|;\s*)clerk_visitor=([\w-]{1,64})(?:;|$)/);
+  if(found)return found[1];
+ }catch(e){}
+}
+function writeCookie(value){try{document.cookie='clerk_visitor='+value}catch(e){}}
+function chooseMode(wanted){
+ if(forgotten||wanted===null)return null;
+ if(wanted=='persistent'){
+  return navigator.globalPrivacyControl===true&&config.respect_gpc!==false?'auto':'persistent';
  }
- M=m;I=id;
- if(pm!==m){
-  pm=='auto'&&m&&k&&send('log/visitor',{previous:'auto'});
-  emit('visitor',m);
+ if(wanted==null||wanted=='auto')return 'auto';
+ if(typeof wanted=='string'&&/^[\w-]{1,64}$/.test(wanted))return 'custom';
+ warn('invalid visitor',wanted);
+ return 'auto';
+}
+function syncVisitor(previousKey){
+ var wanted=config.visitor,previousMode=mode,newMode=chooseMode(wanted),id=null;
+ if(newMode=='persistent'){
+  id=readCookie()||(previousMode=='persistent'&&visitorId)||randomId();
+  if(readCookie()!=id){
+   writeCookie(id+'; Path=/; Max-Age=31536000; SameSite=Lax'
+    +(location.protocol=='https:'?'; Secure':''));
+  }
+ }else{
+  if(newMode=='custom')id=wanted;
+  if(readCookie())writeCookie('; Path=/; Max-Age=0');
+ }
+ mode=newMode;
+ visitorId=id;
+ if(previousMode!==newMode){
+  if(previousMode=='auto'&&newMode!==null&&previousKey)send('log/visitor',{previous:'auto'});
+  emit('visitor',newMode);
  }
 }
 // respect_gpc:false tells the collector not to re-apply GPC to an id sent on purpose
-function vf(){return M===null?{visitor:null}:Object.assign({visitor:M=='auto'?M:I,session:S},(cfg.respect_gpc===false||M=='custom')&&{respect_gpc:!1})}
+function visitorFields(){
+ if(mode===null)return {visitor:null};
+ var fields={visitor:mode=='auto'?'auto':visitorId,session:sessionId};
+ if(config.respect_gpc===false||mode=='custom')fields.respect_gpc=false;
+ return fields;
+}
 
 // transport
 // while the queue drains, configs only merge and calls wait: the final mode sends them.
 // Every call is a POST (calls that change a visitor are POST only); a refusal (e.g. a personal
 // call from an origin the store does not list) goes to the error callback and, with debug,
 // to the console with the collector's message.
-function send(ep,args,ok,er){
- function fail(e){wn(ep,e&&e.message||e);if(er)try{er(e)}catch(x){wn(x)}}
- if(!rd)return pd.push(()=>send(ep,args,ok,er));
+function send(endpoint,args,onAnswer,onError){
+ function fail(error){
+  warn(endpoint,error&&error.message||error);
+  if(onError)try{onError(error)}catch(e){warn(e)}
+ }
+ if(!ready){
+  pending.push(()=>send(endpoint,args,onAnswer,onError));
+  return;
+ }
  try{
-  if(!cfg.key)return fail(Error('no key'));
-  var p=Object.assign({key:cfg.key},args,vf()),b,u=(cfg.api||base)+'/'+ep;
-  if(M===null){
-   if(ep=='log/email')return fail(Error('null mode'));
-   delete p.session;delete p.email;delete p.customer;
+  if(!config.key)return fail(Error('no key'));
+  var payload=Object.assign({key:config.key},args,visitorFields()),
+   url=(config.api||apiBase)+'/'+endpoint;
+  if(mode===null){
+   if(endpoint=='log/email')return fail(Error('null mode'));
+   delete payload.session;
+   delete payload.email;
+   delete payload.customer;
   }
-  b=JSON.stringify(p);
-  if(hid&&/^log\//.test(ep)&&N.sendBeacon(u,new Blob([b],{type:'text/plain'})))return;
-  fetch(u,{method:'POST',body:b,keepalive:b.length<6e4,credentials:'omit'})
-   .then(r=>r.json())
-   .then(j=>{
-    if(!j||j.status!='ok')return fail(j);
-    if(ok)try{ok(j)}catch(x){wn(x)}
-    emit('response',ep,j);
+  var body=JSON.stringify(payload);
+  if(pageHidden&&isLogCall(endpoint)
+   &&navigator.sendBeacon(url,new Blob([body],{type:'text/plain'})))return;
+  fetch(url,{method:'POST',body:body,keepalive:body.length<60000,credentials:'omit'})
+   .then(response=>response.json())
+   .then(answer=>{
+    if(!answer||answer.status!='ok')return fail(answer);
+    if(onAnswer)try{onAnswer(answer)}catch(e){warn(e)}
+    emit('response',endpoint,answer);
    }).catch(fail);
  }catch(e){fail(e)}
 }
-w.addEventListener('pagehide',()=>hid=1);
-w.addEventListener('pageshow',()=>hid=0);
+function isLogCall(endpoint){return /^log\//.test(endpoint)}
+window.addEventListener('pagehide',()=>{pageHidden=true});
+window.addEventListener('pageshow',()=>{pageHidden=false});
 
 // tracking
-function at(e,n,c){var x=e.closest((c||'')+'['+n+']');return x&&x.getAttribute(n)}
-function js(s,f){try{return JSON.parse(s)||f}catch(e){return f}}
-function on(t,f){d.addEventListener(t,e=>{try{f(e.target,e)}catch(x){wn(x)}},!0)}
-on('click',t=>{
- var p=t.closest&&t.closest('[data-clerk-product-id]'),l;
- if(p&&(t.closest('.clerk')||sel.some(s=>t.closest(s)))){
-  l=js(at(p,'data-clerk-labels')||at(p,'data-labels'),[]);
+// the value of attribute name on element or on its closest ancestor that has it (and, given a
+// prefix such as '.clerk', matches prefix[name])
+function closestAttribute(element,name,prefix){
+ var found=element.closest((prefix||'')+'['+name+']');
+ return found&&found.getAttribute(name);
+}
+function parseJson(text,fallback){try{return JSON.parse(text)||fallback}catch(e){return fallback}}
+function listen(type,handler){
+ document.addEventListener(type,event=>{try{handler(event.target,event)}catch(e){warn(e)}},true);
+}
+listen('click',target=>{
+ var product=target.closest&&target.closest('[data-clerk-product-id]'),labels;
+ if(product&&(target.closest('.clerk')||clickSelectors.some(selector=>target.closest(selector)))){
+  labels=parseJson(
+   closestAttribute(product,'data-clerk-labels')||closestAttribute(product,'data-labels'),[]);
   send('log/click',{
-   product:p.getAttribute('data-clerk-product-id'),
-   api:at(p,'data-clerk-api')||at(p,'data-api','.clerk')||void 0,
-   labels:Array.isArray(l)?l:[],
-   n:parseInt(at(p,'data-clerk-n'),10)||0
+   product:product.getAttribute('data-clerk-product-id'),
+   api:closestAttribute(product,'data-clerk-api')
+    ||closestAttribute(product,'data-api','.clerk')||undefined,
+   labels:Array.isArray(labels)?labels:[],
+   n:parseInt(closestAttribute(product,'data-clerk-n'),10)||0
   });
  }
 });
-function em(t){
- var v=(t.value||'').trim();
- if(cfg.collect_email&&M!==null&&t.tagName=='INPUT'&&(t.type=='email'||/email/i.test(t.name+t.autocomplete))
-  &&/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)&&!ems.has(v)){
-  ems.add(v);
-  send('log/email',{email:v});
+function collectEmail(input){
+ var email=(input.value||'').trim();
+ if(config.collect_email&&mode!==null&&input.tagName=='INPUT'
+  &&(input.type=='email'||/email/i.test(input.name+input.autocomplete))
+  &&/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)&&!emailsSent.has(email)){
+  emailsSent.add(email);
+  send('log/email',{email:email});
  }
 }
-on('change',em);
-on('focusout',em);
-function scan(s,f){
- if(cfg.key)A(d.querySelectorAll(s||'.clerk')).forEach(e=>{
-  var a=e.getAttribute('data-api')||'',g=n=>e.getAttribute('data-'+n)||void 0,lg=/^log\//.test(a);
-  if(sn.has(e)&&(lg||!f))return;
-  sn.add(e);
-  a=='log/product'?send(a,{product:g('product')})
-  :a=='log/sale'?send(a,{sale:g('sale'),products:js(g('products'),[]),email:g('email'),customer:g('customer')})
-  :lg||a&&render(e,a);
+listen('change',collectEmail);
+listen('focusout',collectEmail);
+// rescan: look again at widgets already seen (Clerk('content', ...)); log/* elements log once
+function scan(selector,rescan){
+ if(!config.key)return;
+ document.querySelectorAll(selector||'.clerk').forEach(element=>{
+  var api=element.getAttribute('data-api')||'',isLog=isLogCall(api),
+   data=name=>element.getAttribute('data-'+name)||undefined;
+  if(scanned.has(element)&&(isLog||!rescan))return;
+  scanned.add(element);
+  if(api=='log/product')send(api,{product:data('product')});
+  else if(api=='log/sale'){
+   send(api,{sale:data('sale'),products:parseJson(data('products'),[]),email:data('email'),
+    customer:data('customer')});
+  }else if(!isLog&&api)render(element,api);
  });
 }
 
@@ -129,81 +187,148 @@ function scan(s,f){
 // and data-clerk-n (from 1). Else ul>li>a. Empty: data-clerk-empty. No innerHTML. Late answers
 // are dropped. Products a shop renders itself are click-tracked inside a .clerk element with
 // data-clerk-api (not data-api, which asks clerk.js to render).
-var sq=0;
-function ur(v){try{return v!=null&&/^https?:$/.test((v=new URL(v,L.href)).protocol)&&v.href}catch(e){}}
-function render(e,a,q){
- var o={},k=++sq,v;
- if(e.hasAttribute('data-instant-search')&&!q)return;
- 'limit offset labels products exclude category query fallback'.split(' ').forEach(n=>{
-  (v=e.getAttribute('data-'+n))!=null&&(o[n]=/^[cqf]/.test(n)?v:js(v,[]));
- });
- q&&(o.query=q);
- e.ckq=k;
- send(a,o,j=>e.ckq==k&&fill(e,j,q));
+var JSON_ARGS=['limit','offset','labels','products','exclude'],
+ TEXT_ARGS=['category','query','fallback'],
+ requestCount=0;
+// an absolute http(s) address for value, or nothing (javascript:, data: and the like)
+function safeUrl(value){
+ try{
+  var url=value!=null&&new URL(value,location.href);
+  return url&&/^https?:$/.test(url.protocol)&&url.href;
+ }catch(e){}
 }
-function fill(e,j,q){
- var p=j.product_data||[],t=e.getAttribute('data-template'),u=e;
- t=t&&d.querySelector(t);
- e.textContent='';
- t||!p.length||(u=e.appendChild(d.createElement('ul')));
- p.forEach((o,i)=>{
-  var c=t?t.content.cloneNode(!0):d.createElement('li'),x,v;
-  if(t)A(c.querySelectorAll('*')).forEach(x=>{
-   for(var k of['field','href','src'])(v=x.getAttribute('data-clerk-'+k))&&(v=o[v],k>'g'?(v=ur(v))?x.setAttribute(k,v):x.removeAttribute(k)
-    :x.textContent=v!=null&&x.getAttribute('data-clerk-format')=='price'?(+v).toFixed(2):v);
-  });
-  else x=c.appendChild(d.createElement('a')),x.textContent=o.name,(v=ur(o.url))&&(x.href=v);
-  (t?A(c.children):[c]).forEach(r=>{r.setAttribute('data-clerk-product-id',o.id);r.setAttribute('data-clerk-n',i+1)});
-  u.append(c);
+function render(element,api,query){
+ var args={},request=++requestCount;
+ if(element.hasAttribute('data-instant-search')&&!query)return;
+ JSON_ARGS.concat(TEXT_ARGS).forEach(name=>{
+  var value=element.getAttribute('data-'+name);
+  if(value!=null)args[name]=TEXT_ARGS.indexOf(name)<0?parseJson(value,[]):value;
  });
- e.toggleAttribute('data-clerk-empty',!p.length);
- q&&(e.hidden=!p.length);
- emit('rendered',e,j);
+ if(query)args.query=query;
+ element.clerkRequest=request;
+ send(api,args,answer=>{if(element.clerkRequest==request)fill(element,answer,query)});
+}
+function fill(element,answer,query){
+ var products=answer.product_data||[],templateSelector=element.getAttribute('data-template'),
+  template=templateSelector&&document.querySelector(templateSelector),container=element;
+ element.textContent='';
+ if(!template&&products.length)container=element.appendChild(document.createElement('ul'));
+ products.forEach((product,index)=>{
+  var clone=template?template.content.cloneNode(true):document.createElement('li');
+  if(template)clone.querySelectorAll('*').forEach(node=>fillNode(node,product));
+  else{
+   var link=clone.appendChild(document.createElement('a')),url=safeUrl(product.url);
+   link.textContent=product.name;
+   if(url)link.href=url;
+  }
+  (template?Array.from(clone.children):[clone]).forEach(root=>{
+   root.setAttribute('data-clerk-product-id',product.id);
+   root.setAttribute('data-clerk-n',index+1);
+  });
+  container.append(clone);
+ });
+ element.toggleAttribute('data-clerk-empty',!products.length);
+ if(query)element.hidden=!products.length;
+ emit('rendered',element,answer);
+}
+// one node of a template's clone: data-clerk-field sets its text, data-clerk-href and
+// data-clerk-src its href and src (removed if the product's value is no safe address)
+function fillNode(node,product){
+ var field=node.getAttribute('data-clerk-field'),value;
+ if(field){
+  value=product[field];
+  node.textContent=value!=null&&node.getAttribute('data-clerk-format')=='price'
+   ?Number(value).toFixed(2):value;
+ }
+ for(var attribute of ['href','src']){
+  field=node.getAttribute('data-clerk-'+attribute);
+  if(!field)continue;
+  value=safeUrl(product[field]);
+  if(value)node.setAttribute(attribute,value);
+  else node.removeAttribute(attribute);
+ }
 }
 
 // predictive search, as Clerk's data-instant-search: <input id="q"> <span class="clerk"
 // data-api="search/predictive" data-instant-search="#q" data-limit="6" data-labels='["Search"]'
 // data-template="#tpl">: asks 180 ms after typing (2+ chars); hidden when cleared or on Escape;
 // arrows move aria-selected (.clerk-active), Enter clicks the active product's link.
-function ins(t,f){A(d.querySelectorAll('.clerk[data-instant-search]')).forEach(e=>t.matches(e.getAttribute('data-instant-search'))&&f(e))}
-on('input',t=>ins(t,e=>{
- var v=t.value.trim();
- clearTimeout(e.ckt);
- v.length<2?(e.ckq=++sq,e.hidden=!0)
- :e.ckt=setTimeout(()=>render(e,e.getAttribute('data-api'),v),180);
+function eachSearchBoxOf(input,handler){
+ document.querySelectorAll('.clerk[data-instant-search]').forEach(box=>{
+  if(input.matches(box.getAttribute('data-instant-search')))handler(box);
+ });
+}
+listen('input',input=>eachSearchBoxOf(input,box=>{
+ var query=input.value.trim();
+ clearTimeout(box.clerkTimer);
+ if(query.length<2){
+  box.clerkRequest=++requestCount;  // drops the answer still on its way
+  box.hidden=true;
+ }else{
+  box.clerkTimer=setTimeout(()=>render(box,box.getAttribute('data-api'),query),180);
+ }
 }));
-on('keydown',(t,ev)=>ins(t,e=>{
- var k=ev.key,x=A(e.querySelectorAll('[data-clerk-product-id]')),n=x.length,u=k=='ArrowUp',
-  i=x.findIndex(y=>y.getAttribute('aria-selected')=='true');
- if(k=='Escape')e.hidden=!0;
- if(k=='Enter'&&i>=0&&!e.hidden)ev.preventDefault(),(x[i].querySelector('a[href]')||x[i]).click();
- if((u||k=='ArrowDown')&&n){
-  ev.preventDefault();
-  e.hidden=!1;
-  i=u?(i<1?n:i)-1:(i+1)%n;
-  x.forEach((y,j)=>{y.setAttribute('aria-selected',j==i);y.classList.toggle('clerk-active',j==i)});
-  t.setAttribute('aria-activedescendant',x[i].id||(x[i].id='clerk-'+rid()));
+listen('keydown',(input,event)=>eachSearchBoxOf(input,box=>{
+ var key=event.key,items=Array.from(box.querySelectorAll('[data-clerk-product-id]')),
+  up=key=='ArrowUp',active=items.findIndex(item=>item.getAttribute('aria-selected')=='true');
+ if(key=='Escape')box.hidden=true;
+ if(key=='Enter'&&active>=0&&!box.hidden){
+  event.preventDefault();
+  (items[active].querySelector('a[href]')||items[active]).click();
+ }
+ if((up||key=='ArrowDown')&&items.length){
+  event.preventDefault();
+  box.hidden=false;
+  // up from the first (or from none) wraps to the last; down from none starts at the first
+  if(up)active=(active<1?items.length:active)-1;
+  else active=(active+1)%items.length;
+  items.forEach((item,index)=>{
+   item.setAttribute('aria-selected',index==active);
+   item.classList.toggle('clerk-active',index==active);
+  });
+  if(!items[active].id)items[active].id='clerk-'+randomId();
+  input.setAttribute('aria-activedescendant',items[active].id);
  }
 }));
 
 // command queue
-var cmd={
- config:config,
+var commands={
+ config:configure,
  call:send,
- click:s=>{d.querySelector(s);sel.push(s)},
- cart:(op,x)=>/^(set|add|remove)$/.test(op)?send('log/basket/'+op,op=='set'?{products:x}:{product:x}):wn('unknown cart op',op),
- forget:cb=>{if(!rd)return pd.push(()=>cmd.forget(cb));send('privacy/forget',{},cb,cb);fg=1;sync()},
- on:(ev,f)=>{(hd[ev]=hd[ev]||[]).push(f)},
- content:s=>scan(s,1)
+ click:selector=>{
+  document.querySelector(selector);  // throws on a bad selector before it is kept
+  clickSelectors.push(selector);
+ },
+ // product: a list of ids for set, one id for add and remove
+ cart:(op,product)=>{
+  if(/^(set|add|remove)$/.test(op)){
+   send('log/basket/'+op,op=='set'?{products:product}:{product:product});
+  }else warn('unknown cart op',op);
+ },
+ forget:callback=>{
+  if(!ready){
+   pending.push(()=>commands.forget(callback));
+   return;
+  }
+  send('privacy/forget',{},callback,callback);
+  forgotten=true;
+  syncVisitor();
+ },
+ on:(event,handler)=>{(handlers[event]=handlers[event]||[]).push(handler)},
+ content:selector=>scan(selector,true)
 };
-function C(n){
- try{cmd.hasOwnProperty(n)?cmd[n].apply(w,A(arguments,1)):wn('unknown command',n)}catch(e){wn(e)}
+function Clerk(name,...args){
+ try{
+  if(commands.hasOwnProperty(name))commands[name].apply(window,args);
+  else warn('unknown command',name);
+ }catch(e){warn(e)}
 }
-C.loaded=!0;
-var q=w.__clerk_q||[];
-w.Clerk=C;
-w.__clerk_q={push:a=>C.apply(w,a)};
-for(var i=0;i<q.length;i++)C.apply(w,q[i]);
-rd=1;apply();
-pd.forEach(f=>f());
-})(window,document);
+Clerk.loaded=true;
+var queued=window.__clerk_q||[];
+window.Clerk=Clerk;
+window.__clerk_q={push:command=>Clerk.apply(window,command)};
+for(var i=0;i<queued.length;i++)Clerk.apply(window,queued[i]);
+ready=true;
+applyConfig();
+pending.forEach(call=>call());
+})();

@@ -39,6 +39,14 @@ def test_list_refuses_the_private_key_in_a_query_string(client, store):
     assert answer.status_code == 400 and answer.json()["message"].startswith("private_key: ")
 
 
+def test_head_answers_as_get_does_without_a_body(client, store):
+    call(client, "POST", store, products=[product(1)])
+    assert call(client, "GET", store).status_code == 200
+    answer = call(client, "HEAD", store)
+    assert answer.status_code == 200 and answer.content == b""
+    assert client.head("/v2/products").status_code == 400  # no key: as GET, not a 500
+
+
 def test_stores_do_not_see_each_others_products(client, services, store):
     other = make_store(services, name="Other shop")
     call(client, "POST", store, products=[product(1)])

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from starlette.testclient import TestClient
 
-from collector import simulate as simulation
 from collector.cli import main
 from collector.services import Services
 from collector.settings import Settings
 from collector.simulate import BadArguments, SimulationError, simulate
+from collector.simulate import visits as simulation
 from collector.storage.catalogue import upsert_products
+from demo_shop.app import create_app as create_shop
 from demo_shop.catalogue import generate_catalogue
+from demo_shop.settings import Settings as ShopSettings
 
 from .factories import START, StoreKeys, make_store
 
@@ -222,3 +226,39 @@ def test_a_simulation_is_not_cut_short_by_rate_limits(settings: Settings, servic
     tight = dataclasses.replace(settings, rate_limit_client="5/minute", rate_limit_store="5/minute")
     result = simulate(tight, store_key=store.public_key, visitors=6, days=1, seed=2, now=NOW)
     assert result.requests > 10
+
+
+# ---------------------------------------------------------------- the shop's own widgets
+
+
+class _Widgets(HTMLParser):
+    """The Clerk widgets of a page, in the order of its markup: (api, labels, limit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, tuple[str, ...], int]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if "clerk" in (a.get("class") or "").split() and a.get("data-limit"):
+            labels = tuple(json.loads(a.get("data-labels") or "[]"))
+            self.found.append((str(a["data-api"]), labels, int(str(a["data-limit"]))))
+
+
+def test_the_simulated_pages_ask_for_the_widgets_the_shop_renders():
+    """Each page simulate walks calls what the demo shop's markup for that page calls (api,
+    labels and limit, in the page's order), so the dashboard shows the shop's own widgets."""
+    shop = TestClient(create_shop(ShopSettings(public_key="pk_x", catalogue_size=40)))
+    header = [simulation.HEADER_SEARCH]
+    walked = {
+        "/": header + list(simulation.HOME_WIDGETS),
+        "/category/gifts": header + [simulation.CATEGORY_BESTSELLERS],
+        "/product/7": header + [simulation.BOUGHT_TOGETHER, simulation.SIMILAR],
+        "/search?q=mug": header + [simulation.SEARCH_RESULTS, simulation.SEARCH_BESTSELLERS],
+    }
+    for path, specs in walked.items():
+        page = shop.get(path)
+        assert page.status_code == 200, path
+        parser = _Widgets()
+        parser.feed(page.text)
+        assert parser.found == [tuple(spec[:3]) for spec in specs], path

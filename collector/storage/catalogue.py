@@ -157,3 +157,24 @@ def available_products(
     )
     by_id = {row.id: product_dict(row) for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def product_summaries(conn: Connection, *, store_id: int) -> list[dict[str, Any]]:
+    """Every product of the store, by id, as a shopper sees it: id, name, price, categories
+    and whether it is in stock (`clerk-collector simulate` shops from these)."""
+    p = products
+    rows = conn.execute(
+        select(p.c.id, p.c.name, p.c.price, p.c.categories, p.c.stock)
+        .where(p.c.store_id == store_id)
+        .order_by(p.c.id)
+    )
+    return [
+        {
+            "id": row.id,
+            "name": row.name,
+            "price": row.price,
+            "categories": json.loads(row.categories) or [],
+            "in_stock": row.stock is None or row.stock > 0,
+        }
+        for row in rows
+    ]
