@@ -10,7 +10,7 @@ begins ("jack" finds "jacket"). A full search is a submitted query and means the
 words as typed ("tea" finds tea, not teal or teapots); it still forgives one typo
 in a word of five or more letters ("jaket" finds "jacket"). Ranking, typos and what is
 cached (predictive answers, counts, corrections: never past a change to the catalogue)
-are described in storage/search.py.
+are described in storage/search/.
 """
 
 from __future__ import annotations

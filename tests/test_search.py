@@ -14,9 +14,12 @@ from starlette.testclient import TestClient
 from collector.search import POPULARITY_MAX_AGE_MS
 from collector.services import Services
 from collector.storage import catalogue
-from collector.storage import search as search_storage
 from collector.storage.caches import Cache
-from collector.storage.search import edits, forget_searches, normalise_query, words
+from collector.storage.folding import normalise_query, words
+from collector.storage.search import paging
+from collector.storage.search import query as search_storage
+from collector.storage.search.typos import edits
+from collector.storage.searches import forget_searches
 
 from .factories import Clock, StoreKeys, count, make_store, product, rows
 
@@ -319,7 +322,7 @@ def test_get_with_query_parameters_works(client, store, shop: Shop):
 
 # ---------------------------------------------------------------- tiers, walks and caches
 
-# Every way storage/search.py can read a page, forced on a small catalogue: tier by tier
+# Every way storage/search/ can read a page, forced on a small catalogue: tier by tier
 # with joins, with walks down the ranking (to the end, or giving up at once and joining
 # after all), or every match ranked in one pass.
 READINGS: dict[str, dict[str, int]] = {
@@ -345,7 +348,7 @@ def test_pages_across_rank_tiers_follow_one_order_however_they_are_read(
     shop: Shop, monkeypatch: pytest.MonkeyPatch, reading: str
 ):
     for name, value in READINGS[reading].items():
-        monkeypatch.setattr(search_storage, name, value)
+        monkeypatch.setattr(paging, name, value)
     shop.catalogue(
         product(1, name="Rain jacket"),
         product(2, name="Ski jacket"),

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from . import search as search_index
 from .engine import upsert
 from .schema import product_categories, products
+from .search import index as search_index
 
 COLUMNS = (
     "name",

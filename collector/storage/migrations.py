@@ -38,8 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import attribution, catalogue, recommendations, rollups, schema, search, tracking
+from . import attribution, catalogue, recommendations, rollups, schema, tracking
 from .engine import upsert
+from .search import migration as search_migration
 
 Step = Callable[[Connection], None]
 
@@ -337,10 +338,10 @@ def _sources_and_links(conn: Connection) -> None:
 
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial schema", _initial),
-    (2, "product search: index, vocabulary, popularity, searches log", search.migrate),
+    (2, "product search: index, vocabulary, popularity, searches log", search_migration.migrate),
     (3, "recommendations: category index, products by date", _recommendations),
     (4, "recommendations: price ranges, covering event indexes", _price_ranges),
-    (5, "search: documents in ranking order, catalogue versions", search.migrate_ranking),
+    (5, "search: documents in ranking order, catalogue versions", search_migration.migrate_ranking),
     (6, "analytics: order attribution, daily roll-ups", _analytics),
     (7, "dashboard: admin stores, login throttling", _dashboard),
     (8, "recommendations: products bought together", _co_purchases),

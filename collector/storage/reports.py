@@ -30,7 +30,7 @@ from .schema import (
     salts,
 )
 from .schema import products as catalogue
-from .search import searches as search_log
+from .schema import searches as search_log
 
 # A search result click counts for the shopper's latest search up to this long before it.
 SEARCH_CLICK_MS = 30 * 60_000

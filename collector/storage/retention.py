@@ -33,8 +33,7 @@ from sqlalchemy import (
 )
 
 from . import rollups
-from .schema import baskets, email_links, events, orders, stores
-from .search import searches
+from .schema import baskets, email_links, events, orders, searches, stores
 
 if TYPE_CHECKING:
     from . import Storage

@@ -330,3 +330,83 @@ rollup_products = Table(
     Column("clicks", Integer, nullable=False),
     Index("ix_rollup_products_product", "store_id", "product_id", "day"),
 )
+
+# ---------------------------------------------------------------- search (search/)
+
+# The longest word the search vocabulary holds (search/typos.py tolerates typos below it).
+VOCABULARY_MAX = 40
+
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("doc_id", BigId, primary_key=True, autoincrement=True),
+    Column("store_id", Integer, nullable=False),
+    Column("product_id", String(128), nullable=False),
+    Column("stock", Integer),  # as products.stock, so that catalogue.available() applies
+    Column("sales", BigInteger, nullable=False, server_default="0"),
+    Column("views", BigInteger, nullable=False, server_default="0"),
+    Index("ux_search_documents_product", "store_id", "product_id", unique=True),
+)
+
+# The indexed text, apart from the rows above so that ranking never reads it.
+search_texts = Table(
+    "search_texts",
+    metadata,
+    Column(
+        "doc_id",
+        BigId,
+        ForeignKey("search_documents.doc_id"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    # Folded words separated by single spaces.
+    Column("name_terms", Text, nullable=False),
+    Column("label_terms", Text, nullable=False),
+    Column("body_terms", Text, nullable=False),
+)
+
+search_vocabulary = Table(
+    "search_vocabulary",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("word", String(VOCABULARY_MAX), primary_key=True),
+    Column("products", Integer, nullable=False),
+)
+
+# When each store's sales and views figures were last brought up to date.
+search_popularity = Table(
+    "search_popularity",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("refreshed_at", BigInteger, nullable=False),
+)
+
+# Per store (migration 5): a counter that every change to the store's index bumps, so
+# that answers, counts and corrections cached per process are only reused while it
+# holds, and the number of indexed documents (how sparse a query's matches are).
+search_catalogue = Table(
+    "search_catalogue",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    Column("documents", Integer, nullable=False),
+)
+
+# Every search and predictive query, zero-result ones included (hits = 0).
+searches = Table(
+    "searches",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_id", Integer, ForeignKey("stores.id"), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("api", String(32), nullable=False),
+    Column("query", String(200), nullable=False),  # as typed, trimmed
+    Column("normalised", String(200), nullable=False),  # folded, single spaces
+    Column("hits", Integer, nullable=False),
+    Column("visitor_mode", String(12), nullable=False),
+    Column("visitor_id", String(64)),
+    Column("session", String(64)),
+    Index("ix_searches_store_ts", "store_id", "ts"),
+    Index("ix_searches_store_normalised", "store_id", "normalised"),
+    Index("ix_searches_store_visitor", "store_id", "visitor_id"),  # for erasure
+)

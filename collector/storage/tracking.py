@@ -16,7 +16,7 @@ from .attribution import attribute_link, attribute_orders
 from .engine import upsert
 from .recommendations import add_co_purchases, take_back_co_purchases
 from .schema import baskets, email_links, events, order_attribution, order_lines, orders
-from .search import forget_searches
+from .searches import forget_searches
 
 
 def event_row(
