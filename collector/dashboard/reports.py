@@ -12,12 +12,12 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..ranges import DAY_MS, DateRange
 from ..services import Services
-from ..storage import analytics
+from ..storage import reports
 from . import tables as t
 from .auth import services_of
 from .charts import Series, bar_chart
-from .ranges import DAY_MS, DateRange
 from .tables import Report, Table
 
 SCREEN_ROWS = 100
@@ -38,7 +38,7 @@ async def overview(
     assert dates is not None
     services = services_of(request)
     data = await services.storage.read(
-        analytics.overview,
+        reports.overview,
         store_id=store["id"],
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -98,7 +98,7 @@ async def widgets(
     assert dates is not None
     services = services_of(request)
     rows = await services.storage.read(
-        analytics.widgets,
+        reports.widgets,
         store_id=store["id"],
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -115,7 +115,7 @@ async def products(
     assert dates is not None
     services = services_of(request)
     rows = await services.storage.read(
-        analytics.products,
+        reports.products,
         store_id=store["id"],
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -133,7 +133,7 @@ async def searches(
 ) -> Report:
     assert dates is not None
     data = await services_of(request).storage.read(
-        analytics.searches,
+        reports.searches,
         store_id=store["id"],
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -157,7 +157,7 @@ async def customers(
     number = 1 if as_csv else _page_number(request)
     limit = CSV_ROWS if as_csv else CUSTOMERS_PER_PAGE
     rows = await services_of(request).storage.read(
-        analytics.customers,
+        reports.customers,
         store_id=store["id"],
         query=query or None,
         limit=limit + 1,
@@ -176,7 +176,7 @@ async def visitor(
     rows = []
     if visitor_id:
         rows = await services_of(request).storage.read(
-            analytics.visitor_log,
+            reports.visitor_log,
             store_id=store["id"],
             visitor_id=visitor_id,
             limit=CSV_ROWS if as_csv else 500,
@@ -193,7 +193,7 @@ async def privacy(
     assert dates is not None
     services = services_of(request)
     data = await services.storage.read(
-        analytics.privacy, store_id=store["id"], start_ms=dates.start_ms, end_ms=dates.end_ms
+        reports.privacy, store_id=store["id"], start_ms=dates.start_ms, end_ms=dates.end_ms
     )
     settings = services.settings
     period_ms = settings.salt_rotation_days * DAY_MS

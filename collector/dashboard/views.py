@@ -8,7 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from . import ranges, reports
+from .. import ranges
+from . import reports
 from .auth import Admin, Endpoint, Halt, current_admin, page, services_of
 from .export import csv_response, to_csv
 from .reports import Builder
