@@ -39,7 +39,7 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
 
 
 def storage_level(db: Path, store_id: int, log: Any) -> dict[str, Any]:
-    from collector.storage import Storage, analytics
+    from collector.storage import Storage, reports, rollups
     from collector.storage.attribution import attribute_orders
 
     storage = Storage(f"sqlite:///{db}")
@@ -58,23 +58,23 @@ def storage_level(db: Path, store_id: int, log: Any) -> dict[str, Any]:
         log(f"dashboard: attributed every order in {ms:.0f} ms ({lines:,} lines)")
         cold = []
         for _ in range(3):
-            ms, view = _timed(storage.run, analytics.overview, window_ms=30 * DAY_MS, **window)
+            ms, view = _timed(storage.run, reports.overview, window_ms=30 * DAY_MS, **window)
             cold.append(ms)
         out["overview_live_ms"] = round(min(cold), 1)
         log(f"dashboard: overview, 30 days computed live: {min(cold):.0f} ms (best of 3)")
-        ms, days = _timed(storage.run, analytics.refresh_rollups, store_id=store_id, now_ms=now)
+        ms, days = _timed(storage.run, rollups.refresh_rollups, store_id=store_id, now_ms=now)
         out["rollup_all_days_ms"] = round(ms, 1)
         out["rolled_up_days"] = days
         log(f"dashboard: rolled up {days} days in {ms:.0f} ms")
         warm = [
-            _timed(storage.run, analytics.overview, window_ms=30 * DAY_MS, **window)[0]
+            _timed(storage.run, reports.overview, window_ms=30 * DAY_MS, **window)[0]
             for _ in range(20)
         ]
         out["overview_rolled_up_ms"] = summary(warm)
-        for name, fn in (("widgets", analytics.widgets), ("products", analytics.products)):
+        for name, fn in (("widgets", reports.widgets), ("products", reports.products)):
             times = [_timed(storage.run, fn, window_ms=30 * DAY_MS, **window)[0] for _ in range(5)]
             out[f"{name}_rolled_up_ms"] = summary(times)
-        times = [_timed(storage.run, analytics.customers, store_id=store_id)[0] for _ in range(5)]
+        times = [_timed(storage.run, reports.customers, store_id=store_id)[0] for _ in range(5)]
         out["customers_ms"] = summary(times)
         log(
             "dashboard: with roll-ups: overview p50 "

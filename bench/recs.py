@@ -381,14 +381,14 @@ def settle(db: Path, store_id: int, log: Any) -> dict[str, Any]:
     """Migrate the copy and roll up its days that are over here, before any server starts:
     a collector does both on start (the roll-up in its housekeeping, seconds of CPU
     for 30 days), which would otherwise run beside the first cases' timed requests."""
-    from collector.storage import Storage, analytics
+    from collector.storage import Storage, rollups
 
     storage = Storage(f"sqlite:///{db}")
     try:
         started = time.monotonic()
         migrated = storage.migrate()
         now = int(time.time() * 1000)
-        days = storage.run(analytics.refresh_rollups, store_id=store_id, now_ms=now)
+        days = storage.run(rollups.refresh_rollups, store_id=store_id, now_ms=now)
     finally:
         storage.dispose()
     seconds = round(time.monotonic() - started, 1)

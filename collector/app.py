@@ -10,9 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import select, text
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -21,20 +18,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import products, recommendations, search, stats, tracking
+from . import housekeeping, products, recommendations, search, stats, tracking
 from .access_log import AccessLog
 from .dashboard import mount as dashboard_mount
-from .dashboard.middleware import MAX_AGE as SESSION_MAX_AGE
 from .errors import ApiError, error_response
 from .logs import describe
 from .middleware import CORSMiddleware
 from .script import Script
 from .services import Services
 from .settings import Settings
-from .storage import analytics
-from .storage.schema import stores
-from .storage.sessions import delete_expired_sessions
-from .storage.writer import WriterUnavailable
+from .storage import STORAGE_UNAVAILABLE
 
 log = logging.getLogger("collector")
 
@@ -54,11 +47,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message.get(exc.status_code, str(exc.detail)),
         headers=dict(exc.headers or {}),
     )
-
-
-# What makes the storage unavailable for a while (answered 503 with Retry-After): the
-# database is down or locked, no pool connection came in time, the writer is down.
-STORAGE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, WriterUnavailable)
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
@@ -86,53 +74,12 @@ async def health(request: Request) -> Response:
             headers={"Retry-After": "5"},
         )
 
-    def ping() -> None:
-        with services.storage.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-
-    await anyio.to_thread.run_sync(ping)
+    await anyio.to_thread.run_sync(services.storage.ping)
     return JSONResponse({"status": "ok", "backend": services.storage.backend})
 
 
 async def index(request: Request) -> Response:
     return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
-
-
-async def _housekeeping(services: Services, stop: asyncio.Event, every: float = 60.0) -> None:
-    """Salts are destroyed soon after their period ends, even if no traffic comes, and
-    the days that are over are rolled up for the dashboard.
-
-    Stopped by `stop`, never cancelled, so that a clean-up under way finishes (and
-    gives its connection back) before the storage closes.
-    """
-    while not stop.is_set():
-        try:
-            await services.visitors.destroy_expired()
-            await anyio.to_thread.run_sync(_end_expired_sessions, services)
-            await anyio.to_thread.run_sync(_roll_up, services)
-        except STORAGE_UNAVAILABLE as exc:
-            log.warning("housekeeping postponed: %s", describe(exc))
-        except Exception:  # never let one bad run end the salt janitor for good
-            log.exception("housekeeping failed; trying again in %s s", every)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
-
-
-def _end_expired_sessions(services: Services) -> None:
-    before = services.now_ms() - SESSION_MAX_AGE * 1000
-    services.storage.run(delete_expired_sessions, before=before)
-
-
-def _roll_up(services: Services) -> None:
-    """Roll up the days that are over (see analytics.roll_up: no long write)."""
-    storage, now = services.storage, services.now_ms()
-    for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
-        try:
-            analytics.roll_up(storage, store_id=store_id, now_ms=now)
-        except STORAGE_UNAVAILABLE:
-            raise  # the database is away: every later store would fail too
-        except Exception as exc:  # one store's bad day must not stop every later store's
-            log.error("roll-up of store %s failed: %s", store_id, describe(exc))
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
@@ -151,7 +98,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         gc.collect()
         gc.freeze()
         stop = asyncio.Event()
-        janitor = asyncio.create_task(_housekeeping(services, stop), name="housekeeping")
+        janitor = asyncio.create_task(housekeeping.run(services, stop), name="housekeeping")
         try:
             yield
         finally:

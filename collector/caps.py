@@ -24,7 +24,7 @@ Labels: Clerk's widgets are labelled with short names (`["Home", "You previously
 saw"]`), so 10 labels of 64 characters leave room for any naming scheme. Labels are
 stored as JSON with \\u escapes, up to 12 bytes a character: 10 x 64 characters is at
 most about 7.7 KB, which is why no index or key holds the labels' text (the daily
-roll-ups are keyed by a hash of them: storage/analytics.labels_hash).
+roll-ups are keyed by a hash of them: storage/rollups.labels_hash).
 
 Exclude: clerk.js sends the products a page already shows so that widgets do not
 repeat them; a page with a category grid and a few widgets shows well under 200.

@@ -2,7 +2,7 @@
 
 Each takes `from` and `to` (YYYY-MM-DD, UTC days, both included; default the
 last 30 days) and answers the rows of the matching dashboard table, from the
-same queries (collector/storage/analytics.py).
+same queries (collector/storage/reports.py).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 from starlette.routing import Route
 
+from . import ranges
 from .api import Call, endpoint
-from .dashboard import ranges
 from .errors import invalid
-from .storage import analytics
+from .storage import reports, rollups
 from .validation import Fields, date, integer, text
 
 RANGE: Fields = {"from": (date, None), "to": (date, None)}
@@ -34,38 +34,38 @@ def _range(call: Call) -> dict[str, int]:
 
 
 def _window(call: Call) -> int:
-    return call.services.settings.attribution_window_days * analytics.DAY_MS
+    return call.services.settings.attribution_window_days * rollups.DAY_MS
 
 
 async def overview(call: Call) -> dict[str, Any]:
     return await call.services.storage.read(
-        analytics.overview, **_range(call), window_ms=_window(call)
+        reports.overview, **_range(call), window_ms=_window(call)
     )
 
 
 async def widgets(call: Call) -> dict[str, Any]:
     rows = await call.services.storage.read(
-        analytics.widgets, **_range(call), window_ms=_window(call)
+        reports.widgets, **_range(call), window_ms=_window(call)
     )
     return {"rows": rows}
 
 
 async def products(call: Call) -> dict[str, Any]:
     rows = await call.services.storage.read(
-        analytics.products, **_range(call), window_ms=_window(call), limit=call.data["limit"]
+        reports.products, **_range(call), window_ms=_window(call), limit=call.data["limit"]
     )
     return {"rows": rows}
 
 
 async def searches(call: Call) -> dict[str, Any]:
     return await call.services.storage.read(
-        analytics.searches, **_range(call), limit=call.data["limit"]
+        reports.searches, **_range(call), limit=call.data["limit"]
     )
 
 
 async def customers(call: Call) -> dict[str, Any]:
     rows = await call.services.storage.read(
-        analytics.customers,
+        reports.customers,
         store_id=call.store.id,
         query=call.data["query"],
         limit=call.data["limit"],

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from collector import housekeeping
 from collector.caps import LABEL_LENGTH_MAX, LABELS_MAX
-from collector.storage import analytics
+from collector.storage import reports, rollups
 from collector.storage.retention import purge
 from collector.storage.tracking import record_event
 
@@ -62,7 +63,7 @@ def report(services, store, name: str, days: int = 3, **more: Any) -> Any:
     }
     if name in ("overview", "widgets", "products"):
         kwargs["window_ms"] = 30 * DAY_MS
-    return services.storage.run(getattr(analytics, name), **kwargs, **more)
+    return services.storage.run(getattr(reports, name), **kwargs, **more)
 
 
 def test_visits_conversion_and_order_value_of_clerk_users_and_others(shop, services, store):
@@ -98,16 +99,12 @@ def test_rolled_up_days_give_the_same_figures_as_live_ones_and_outlive_the_event
     live = {name: report(services, store, name) for name in ("overview", "widgets", "products")}
     clock.advance(2 * DAY)
     assert (
-        services.storage.run(
-            analytics.refresh_rollups, store_id=store.id, now_ms=int(clock() * 1000)
-        )
+        services.storage.run(rollups.refresh_rollups, store_id=store.id, now_ms=int(clock() * 1000))
         == 2
     )
     # Final days are not computed again.
     assert (
-        services.storage.run(
-            analytics.refresh_rollups, store_id=store.id, now_ms=int(clock() * 1000)
-        )
+        services.storage.run(rollups.refresh_rollups, store_id=store.id, now_ms=int(clock() * 1000))
         == 0
     )
     assert len(rows(services, "rollup_visits")) == 2
@@ -182,16 +179,16 @@ def test_customers_with_their_visitor_ids_and_orders(shop, services, store):
     shop.call("log/email", "phone", email="ann@example.com")
     shop.sale("laptop", "o1", [("p1", 1, 30.0)], email="ann@example.com")
     shop.sale("v9", "o2", [("p1", 1, 5.0)], email="bob@example.com")
-    found = services.storage.run(analytics.customers, store_id=store.id, query="ANN")
+    found = services.storage.run(reports.customers, store_id=store.id, query="ANN")
     assert [(c["email"], c["visitor_ids"], c["orders"], c["revenue"]) for c in found] == [
         ("ann@example.com", ["phone", "laptop"], 1, 30.0)
     ]
-    everyone = services.storage.run(analytics.customers, store_id=store.id)
+    everyone = services.storage.run(reports.customers, store_id=store.id)
     assert [c["email"] for c in everyone] == ["bob@example.com", "ann@example.com"]
-    log = services.storage.run(analytics.visitor_log, store_id=store.id, visitor_id="phone")
+    log = services.storage.run(reports.visitor_log, store_id=store.id, visitor_id="phone")
     assert [e["kind"] for e in log] == []  # log/email is a link, not an event
     shop.call("log/product", "phone", product="p1")
-    log = services.storage.run(analytics.visitor_log, store_id=store.id, visitor_id="phone")
+    log = services.storage.run(reports.visitor_log, store_id=store.id, visitor_id="phone")
     assert [(e["kind"], e["product_id"]) for e in log] == [("view", "p1")]
 
 
@@ -294,15 +291,13 @@ def test_stats_default_to_the_last_30_days(client, store, clock):
 
 
 def test_the_collectors_housekeeping_rolls_up_each_finished_day(shop, services, store, clock):
-    from collector.app import _roll_up
-
     a_day_of_shopping(shop, services, store)
     live = report(services, store, "overview")
     clock.advance(DAY)
-    _roll_up(services)  # what the app runs every minute
+    housekeeping.roll_up(services)  # what the app runs every minute
     assert [r["day"] for r in rows(services, "rollup_visits")] == [int(START) // DAY]
     assert report(services, store, "overview") == live
-    _roll_up(services)
+    housekeeping.roll_up(services)
     assert len(rows(services, "rollup_visits")) == 1
 
 
@@ -320,9 +315,7 @@ def longest_labels() -> list[str]:
 
 
 def roll_up_by_housekeeping(services, now_ms: int) -> None:
-    from collector.app import _roll_up
-
-    _roll_up(services)
+    housekeeping.roll_up(services)
 
 
 def roll_up_by_purge(services, now_ms: int) -> None:

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.services import Services
-from collector.storage import analytics
+from collector.storage import reports
 from collector.storage.attribution import attribute_orders
 
 from .factories import START, Clock, StoreKeys, rows
@@ -52,7 +52,7 @@ def shop(client: TestClient, store: StoreKeys, clock: Clock) -> Shop:
 
 def overview(services: Services, store: StoreKeys, *, window_days: int = 30) -> dict[str, Any]:
     return services.storage.run(
-        analytics.overview,
+        reports.overview,
         store_id=store.id,
         start_ms=int(START * 1000) - 90 * DAY * 1000,
         end_ms=int(START * 1000) + 90 * DAY * 1000,
@@ -62,7 +62,7 @@ def overview(services: Services, store: StoreKeys, *, window_days: int = 30) -> 
 
 def widgets(services: Services, store: StoreKeys) -> list[dict[str, Any]]:
     return services.storage.run(
-        analytics.widgets,
+        reports.widgets,
         store_id=store.id,
         start_ms=int(START * 1000) - DAY * 1000,
         end_ms=int(START * 1000) + 90 * DAY * 1000,

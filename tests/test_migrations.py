@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Boolean, Engine, Float, Integer, String, UniqueConstraint, inspect, text
 
 from collector.services import Services
-from collector.storage import analytics, migrations, schema
+from collector.storage import migrations, rollups, schema
 from collector.storage.catalogue import upsert_products
 from collector.storage.tracking import record_event, record_sale
 
@@ -179,7 +179,7 @@ def test_upgrading_from_8_keeps_the_widget_roll_ups_keyed_by_a_hash_of_their_lab
     kept = rows(services, "rollup_widgets")
     merged = (other.id, 20601, "search/search", json.dumps(["Søg"]), 3, 1)
     assert sorted(tuple(r[n] for n in names) for r in kept) == sorted([*old, merged])
-    assert all(r["labels_hash"] == analytics.labels_hash(r["labels"]) for r in kept)
+    assert all(r["labels_hash"] == rollups.labels_hash(r["labels"]) for r in kept)
     assert len({r["labels_hash"] for r in kept}) == 4
     assert_shape_of_schema_py(engine)
     assert services.storage.migrate() == []

@@ -11,7 +11,7 @@ from sqlalchemy import event, insert
 
 from collector.cli import main
 from collector.services import Services
-from collector.storage import analytics
+from collector.storage import reports, rollups
 from collector.storage.retention import purge
 from collector.storage.schema import email_links, events, order_lines, orders
 
@@ -27,9 +27,9 @@ def figures(services: Services, store: StoreKeys, start_ms: int, end_ms: int) ->
     args = {"store_id": store.id, "start_ms": start_ms, "end_ms": end_ms}
     window = {"window_ms": 30 * DAY_MS}
     return {
-        "overview": services.storage.read_sync(analytics.overview, **args, **window),
-        "widgets": services.storage.read_sync(analytics.widgets, **args, **window),
-        "products": services.storage.read_sync(analytics.products, **args, **window),
+        "overview": services.storage.read_sync(reports.overview, **args, **window),
+        "widgets": services.storage.read_sync(reports.widgets, **args, **window),
+        "products": services.storage.read_sync(reports.products, **args, **window),
     }
 
 
@@ -52,7 +52,7 @@ def test_purge_anonymises_old_orders_and_keeps_their_revenue_and_attribution(
     span = (first_day - DAY_MS, now + DAY_MS)
     clock.advance(DAY)  # the recent day is over too: every day compared is rolled up
     now = int(clock() * 1000)
-    analytics.roll_up(services.storage, store_id=store.id, now_ms=now)  # as housekeeping does
+    rollups.roll_up(services.storage, store_id=store.id, now_ms=now)  # as housekeeping does
     before = figures(services, store, *span)
     assert (before["overview"]["revenue"], before["overview"]["attributed_revenue"]) == (32.0, 27.0)
     lines, attribution = rows(services, "order_lines"), rows(services, "order_attribution")

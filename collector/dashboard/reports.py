@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
+from ..ranges import DAY_MS, DateRange
 from ..services import Services
-from ..storage import analytics
+from ..storage import reports
 from ..storage.stores import Store
 from . import tables
 from .auth import services_of
 from .charts import Series, bar_chart
-from .ranges import DAY_MS, DateRange
 from .tables import Report, Table
 
 SCREEN_ROWS = 100
@@ -36,7 +36,7 @@ async def overview(request: Request, store: Store, dates: DateRange | None, as_c
     assert dates is not None
     services = services_of(request)
     data = await services.storage.read(
-        analytics.overview,
+        reports.overview,
         store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -96,7 +96,7 @@ async def widgets(request: Request, store: Store, dates: DateRange | None, as_cs
     assert dates is not None
     services = services_of(request)
     rows = await services.storage.read(
-        analytics.widgets,
+        reports.widgets,
         store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -111,7 +111,7 @@ async def products(request: Request, store: Store, dates: DateRange | None, as_c
     assert dates is not None
     services = services_of(request)
     rows = await services.storage.read(
-        analytics.products,
+        reports.products,
         store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -127,7 +127,7 @@ async def products(request: Request, store: Store, dates: DateRange | None, as_c
 async def searches(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     data = await services_of(request).storage.read(
-        analytics.searches,
+        reports.searches,
         store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
@@ -151,7 +151,7 @@ async def customers(
     number = 1 if as_csv else _page_number(request)
     limit = CSV_ROWS if as_csv else CUSTOMERS_PER_PAGE
     rows = await services_of(request).storage.read(
-        analytics.customers,
+        reports.customers,
         store_id=store.id,
         query=query or None,
         limit=limit + 1,
@@ -168,7 +168,7 @@ async def visitor(request: Request, store: Store, dates: DateRange | None, as_cs
     rows = []
     if visitor_id:
         rows = await services_of(request).storage.read(
-            analytics.visitor_log,
+            reports.visitor_log,
             store_id=store.id,
             visitor_id=visitor_id,
             limit=CSV_ROWS if as_csv else 500,
@@ -183,7 +183,7 @@ async def privacy(request: Request, store: Store, dates: DateRange | None, as_cs
     assert dates is not None
     services = services_of(request)
     data = await services.storage.read(
-        analytics.privacy, store_id=store.id, start_ms=dates.start_ms, end_ms=dates.end_ms
+        reports.privacy, store_id=store.id, start_ms=dates.start_ms, end_ms=dates.end_ms
     )
     settings = services.settings
     period_ms = settings.salt_rotation_days * DAY_MS

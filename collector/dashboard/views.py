@@ -8,8 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from .. import ranges
 from ..storage.stores import Store
-from . import ranges, reports
+from . import reports
 from .auth import Admin, Endpoint, Halt, current_admin, page, services_of
 from .export import csv_response, to_csv
 from .reports import Builder

@@ -181,7 +181,7 @@ def _by_day(plans: list[VisitPlan]) -> Iterator[tuple[int, list[VisitPlan]]]:
 def _invalidate_rollups(storage: Storage, store_id: int, start_ms: int, end_ms: int) -> None:
     """The dashboard's daily roll-ups of the simulated days are stale now: events were
     written into the past."""
-    from ..storage.analytics import invalidate_rollups
+    from ..storage.rollups import invalidate_rollups
 
     storage.run(invalidate_rollups, store_id=store_id, start_ms=start_ms, end_ms=end_ms)
 

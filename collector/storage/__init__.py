@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from . import migrations
-from .engine import POOL_CAPACITY, POOL_TIMEOUT, checkpoint, make_engine, normalise_url
-from .writer import InsertRow, Writer
+from .engine import POOL_CAPACITY, POOL_TIMEOUT, checkpoint, make_engine, normalise_url, ping
+from .writer import InsertRow, Writer, WriterUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 # Pool connections left for what is neither a read nor the writer: /healthz, the
 # housekeeping task, loading a salt, writes committed directly.
 SPARE_CONNECTIONS = 3
+
+# What makes the storage unavailable for a while (answered 503 with Retry-After): the
+# database is down or locked, no pool connection came in time, the writer is down.
+STORAGE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, WriterUnavailable)
 
 
 class Storage:
@@ -66,6 +72,10 @@ class Storage:
     def checkpoint(self) -> bool:
         """See engine.checkpoint: True once SQLite's write-ahead log holds nothing older."""
         return checkpoint(self.engine)
+
+    def ping(self) -> None:
+        """See engine.ping: the database answers a query."""
+        ping(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import TableClause
 
@@ -93,6 +93,12 @@ def checkpoint(engine: Engine) -> bool:
     finally:
         raw.close()
     return bool(busy == 0)
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database for `SELECT 1` on a pooled connection of its own (/healthz)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def upsert(conn: Connection, table: TableClause) -> Any:

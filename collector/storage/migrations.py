@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import analytics, attribution, catalogue, recommendations, schema, tracking
+from . import attribution, catalogue, recommendations, rollups, schema, tracking
 from .engine import upsert
 from .search import migration as search_migration
 
@@ -262,8 +262,8 @@ def _widget_keys(conn: Connection) -> None:
     for batch in rows.partitions():
         copied: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in batch:
-            labels = analytics.canonical_labels(row.labels)
-            key = (row.store_id, row.day, row.api, analytics.labels_hash(labels))
+            labels = rollups.canonical_labels(row.labels)
+            key = (row.store_id, row.day, row.api, rollups.labels_hash(labels))
             if key in copied:  # one statement may not meet its own row twice (PostgreSQL)
                 copied[key]["renders"] += row.renders
                 copied[key]["clicks"] += row.clicks

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from . import analytics
+from . import rollups
 from .schema import baskets, email_links, events, orders, searches, stores
 
 if TYPE_CHECKING:
@@ -78,9 +78,9 @@ def purge(
             name: storage.read_sync(_count, table=table, old=old)
             for name, (table, old) in targets.items()
         }
-    last_day = analytics.day_of(before_ms)
+    last_day = rollups.day_of(before_ms)
     for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
-        analytics.roll_up(storage, store_id=store_id, now_ms=now_ms, last_day=last_day)
+        rollups.roll_up(storage, store_id=store_id, now_ms=now_ms, last_day=last_day)
     counts: dict[str, int] = {}
     for name, (table, old) in targets.items():
         counts[name] = 0

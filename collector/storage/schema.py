@@ -304,7 +304,7 @@ rollup_visits = Table(
     Column("computed_at", BigInteger, nullable=False),
 )
 
-# Keyed by a hash of the labels (analytics.labels_hash), never their text: labels
+# Keyed by a hash of the labels (rollups.labels_hash), never their text: labels
 # come from clients, and the longest a call may send (caps.py) run to 7.7 KB of JSON,
 # past what a PostgreSQL index row holds (2,704 bytes). The text is kept for the
 # dashboard. (Migration 6 made the table keyed by the text; migration 9 rebuilt it.)

@@ -144,9 +144,14 @@ def grant_stores(conn: Connection, *, admin_id: int, store_ids: Sequence[int]) -
         )
 
 
+def store_ids(conn: Connection) -> list[int]:
+    """Every store's id, in order."""
+    return list(conn.scalars(select(stores.c.id).order_by(stores.c.id)))
+
+
 def _store_ids(conn: Connection, public_keys: Sequence[str] | None) -> list[int]:
     if public_keys is None:
-        return list(conn.scalars(select(stores.c.id).order_by(stores.c.id)))
+        return store_ids(conn)
     return _ids(
         conn, stores.c.public_key, stores.c.id, public_keys, "no store with public key {!r}"
     )

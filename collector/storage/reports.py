@@ -4,36 +4,20 @@ Every function takes a connection and a store, with a range of Unix milliseconds
 (start inclusive, end exclusive), and answers plain rows (dicts whose key order is
 the CSV column order). Days are UTC days.
 
-Event counts come from daily roll-ups (rollup_* tables) for days that are over,
-and are computed live for the rest (the current day, or a day not rolled up yet),
-so a range costs a row per past day, never a scan of its events. Order figures
-come from orders, order_lines and order_attribution directly.
+Event counts come from the daily roll-ups (rollups.py: stored for days that are
+over, live for the rest), so a range costs a row per past day, never a scan of its
+events. Order figures come from orders, order_lines and order_attribution directly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    and_,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, case, func, select
 
-from .attribution import CLERK_APIS
+from .rollups import DAY_MS, Row, day_of, days_in, rollup_sums
 from .schema import (
     email_links,
     events,
@@ -48,34 +32,8 @@ from .schema import (
 from .schema import products as catalogue
 from .schema import searches as search_log
 
-if TYPE_CHECKING:
-    from . import Storage
-
-DAY_MS = 86_400_000
-# A day's roll-up is final once computed this long after the day ended (group
-# commits and clock skew between processes are far shorter).
-FINAL_AFTER_MS = 10 * 60_000
 # A search result click counts for the shopper's latest search up to this long before it.
 SEARCH_CLICK_MS = 30 * 60_000
-
-Row = dict[str, Any]
-
-
-def day_of(ms: int) -> int:
-    return ms // DAY_MS
-
-
-def _day_end(day: Any) -> Any:
-    """The end of a day (a column) in ms, in 64-bit arithmetic on every backend."""
-    return (day + 1) * literal(DAY_MS, BigInteger)
-
-
-def _days(start_ms: int, end_ms: int) -> range:
-    return range(day_of(start_ms), day_of(end_ms - 1) + 1) if end_ms > start_ms else range(0)
-
-
-def _is_clerk_click() -> Any:
-    return and_(events.c.kind == "click", or_(*(events.c.api.like(p + "%") for p in CLERK_APIS)))
 
 
 def _ratio(part: float, whole: float) -> float:
@@ -95,294 +53,8 @@ def _labels(raw: str | None) -> str:
     return ", ".join(str(label) for label in value) if isinstance(value, list) else str(value)
 
 
-def canonical_labels(raw: str | None) -> str:
-    """Labels as the roll-ups keep them: the JSON list as tracking writes it (no labels,
-    NULL, is "[]"); text that is not JSON is kept as it is."""
-    try:
-        return json.dumps(json.loads(raw or "[]"))
-    except ValueError:
-        return str(raw)
-
-
-def labels_hash(labels: str) -> str:
-    """The key of canonical labels in rollup_widgets: the first 32 hex digits (128 bits)
-    of their SHA-256. Stable across processes, versions and backends: it is stored."""
-    return hashlib.sha256(labels.encode()).hexdigest()[:32]
-
-
 def _iso(day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
-
-
-# ---------------------------------------------------------------- daily roll-ups
-
-
-def day_rollup(
-    conn: Connection,
-    *,
-    store_id: int,
-    day: int,
-    parts: Sequence[str] = ("visits", "widgets", "products"),
-) -> dict[str, list[Row]]:
-    """A day's roll-up rows (of these parts), computed from its raw events and orders.
-
-    A read: the housekeeping task runs it outside the write that saves the rows."""
-    return {part: _PARTS[part](conn, store_id, day) for part in parts}
-
-
-def _in_day(store_id: int, day: int) -> Any:
-    return and_(
-        events.c.store_id == store_id, events.c.ts >= day * DAY_MS, events.c.ts < (day + 1) * DAY_MS
-    )
-
-
-def _day_visits(conn: Connection, store_id: int, day: int) -> list[Row]:
-    start, end = day * DAY_MS, (day + 1) * DAY_MS
-    in_day = _in_day(store_id, day)
-    clerk = func.max(case((_is_clerk_click(), 1), else_=0))
-    visitors = {
-        visitor: bool(used)
-        for visitor, used in conn.execute(
-            select(events.c.visitor_id, clerk)
-            .where(in_day, events.c.visitor_id.is_not(None))
-            .group_by(events.c.visitor_id)
-        )
-    }
-    buyers: dict[str, tuple[int, float]] = {}
-    for visitor, count, revenue in conn.execute(
-        select(orders.c.visitor_id, func.count(), func.sum(orders.c.total))
-        .where(
-            orders.c.store_id == store_id,
-            orders.c.ts >= start,
-            orders.c.ts < end,
-            orders.c.visitor_id.is_not(None),
-        )
-        .group_by(orders.c.visitor_id)
-    ):
-        buyers[visitor] = (int(count), float(revenue or 0.0))
-        visitors.setdefault(visitor, False)
-    return [
-        {
-            "visits": len(visitors),
-            "clerk_visits": sum(visitors.values()),
-            "converted": len(buyers),
-            "clerk_converted": sum(1 for v in buyers if visitors[v]),
-            "orders_clerk": sum(n for v, (n, _) in buyers.items() if visitors[v]),
-            "revenue_clerk": round(sum(r for v, (_, r) in buyers.items() if visitors[v]), 2),
-            "orders_other": sum(n for v, (n, _) in buyers.items() if not visitors[v]),
-            "revenue_other": round(sum(r for v, (_, r) in buyers.items() if not visitors[v]), 2),
-        }
-    ]
-
-
-def _day_widgets(conn: Connection, store_id: int, day: int) -> list[Row]:
-    widgets = []
-    for api, raw, renders, clicks in conn.execute(
-        select(
-            events.c.api,
-            events.c.labels,
-            func.sum(case((events.c.kind == "render", 1), else_=0)),
-            func.sum(case((events.c.kind == "click", 1), else_=0)),
-        )
-        .where(
-            _in_day(store_id, day),
-            events.c.kind.in_(("render", "click")),
-            events.c.api.is_not(None),
-        )
-        .group_by(events.c.api, events.c.labels)
-    ):
-        labels = canonical_labels(raw)
-        widgets.append(
-            {
-                "api": api,
-                "labels_hash": labels_hash(labels),
-                "labels": labels,
-                "renders": int(renders),
-                "clicks": int(clicks),
-            }
-        )
-    return _merge_widgets(widgets)
-
-
-def _day_products(conn: Connection, store_id: int, day: int) -> list[Row]:
-    return [
-        {"product_id": product, "views": int(views), "clicks": int(clicks)}
-        for product, views, clicks in conn.execute(
-            select(
-                events.c.product_id,
-                func.sum(case((events.c.kind == "view", 1), else_=0)),
-                func.sum(case((events.c.kind == "click", 1), else_=0)),
-            )
-            .where(
-                _in_day(store_id, day),
-                events.c.kind.in_(("view", "click")),
-                events.c.product_id.is_not(None),
-            )
-            .group_by(events.c.product_id)
-        )
-    ]
-
-
-def _merge_widgets(rows: list[Row]) -> list[Row]:
-    """Rows of the same api and labels (NULL and "[]" are both no labels) as one."""
-    merged: dict[tuple[str, str], Row] = {}
-    for row in rows:
-        key = (row["api"], row["labels_hash"])
-        if key in merged:
-            merged[key]["renders"] += row["renders"]
-            merged[key]["clicks"] += row["clicks"]
-        else:
-            merged[key] = dict(row)
-    return list(merged.values())
-
-
-_PARTS = {"visits": _day_visits, "widgets": _day_widgets, "products": _day_products}
-
-
-def days_to_roll_up(
-    conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
-) -> list[int]:
-    """Days that are over and have no final roll-up (of `days`, or since the first event)."""
-    today = day_of(now_ms)
-    final = set(
-        conn.scalars(
-            select(rollup_visits.c.day).where(
-                rollup_visits.c.store_id == store_id,
-                rollup_visits.c.computed_at >= _day_end(rollup_visits.c.day) + FINAL_AFTER_MS,
-            )
-        )
-    )
-    if days is None:
-        first = conn.scalar(select(func.min(events.c.ts)).where(events.c.store_id == store_id))
-        first_order = conn.scalar(
-            select(func.min(orders.c.ts)).where(orders.c.store_id == store_id)
-        )
-        starts = [t for t in (first, first_order) if t is not None]
-        days = range(day_of(min(starts)), today) if starts else range(0)
-    return [d for d in days if d < today and d not in final]
-
-
-def save_rollup(
-    conn: Connection, *, store_id: int, day: int, rows: dict[str, list[Row]], now_ms: int
-) -> None:
-    """Replace a day's roll-up rows (a short write)."""
-    for table in (rollup_visits, rollup_widgets, rollup_products):
-        conn.execute(delete(table).where(table.c.store_id == store_id, table.c.day == day))
-    conn.execute(
-        insert(rollup_visits),
-        [{"store_id": store_id, "day": day, "computed_at": now_ms, **rows["visits"][0]}],
-    )
-    for table, name in ((rollup_widgets, "widgets"), (rollup_products, "products")):
-        if rows[name]:
-            conn.execute(
-                insert(table), [{"store_id": store_id, "day": day, **r} for r in rows[name]]
-            )
-
-
-def roll_up(storage: Storage, *, store_id: int, now_ms: int, last_day: int | None = None) -> int:
-    """Roll up the store's days that are over and not final (up to `last_day`); return how
-    many. Each day is computed on a read connection, then saved in a short write, so that
-    tracking writes never wait behind a day's computation (housekeeping and purge)."""
-    done = 0
-    for day in storage.read_sync(days_to_roll_up, store_id=store_id, now_ms=now_ms):
-        if last_day is not None and day > last_day:
-            break
-        rows = storage.read_sync(day_rollup, store_id=store_id, day=day)
-        try:
-            storage.run(save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
-        except IntegrityError:
-            pass  # another collector process saved the same day at the same moment
-        done += 1
-    return done
-
-
-def refresh_rollups(
-    conn: Connection, *, store_id: int, now_ms: int, days: Iterable[int] | None = None
-) -> int:
-    """Roll up, in this transaction, the days that are over and not final; return how many.
-
-    (The collector's housekeeping and purge do the same a day at a time, reading outside
-    the write transaction: see `roll_up`.)
-    """
-    todo = days_to_roll_up(conn, store_id=store_id, now_ms=now_ms, days=days)
-    for day in todo:
-        rows = day_rollup(conn, store_id=store_id, day=day)
-        save_rollup(conn, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
-    return len(todo)
-
-
-def invalidate_rollups(conn: Connection, *, store_id: int, start_ms: int, end_ms: int) -> None:
-    """Forget the roll-ups of these days (events were written into the past: simulate)."""
-    first, last = day_of(start_ms), day_of(end_ms)
-    for table in (rollup_visits, rollup_widgets, rollup_products):
-        conn.execute(
-            delete(table).where(
-                table.c.store_id == store_id, table.c.day >= first, table.c.day <= last
-            )
-        )
-
-
-def _rolled(
-    conn: Connection, store_id: int, start_ms: int, end_ms: int
-) -> tuple[set[int], list[int]]:
-    """(days of the range read from final roll-ups, days to compute live)."""
-    days = _days(start_ms, end_ms)
-    if not days:
-        return set(), []
-    final = set(
-        conn.scalars(
-            select(rollup_visits.c.day).where(
-                rollup_visits.c.store_id == store_id,
-                rollup_visits.c.day >= days.start,
-                rollup_visits.c.day < days.stop,
-                rollup_visits.c.computed_at >= _day_end(rollup_visits.c.day) + FINAL_AFTER_MS,
-            )
-        )
-    )
-    return final, [d for d in days if d not in final]
-
-
-def _rollup_sums(
-    conn: Connection,
-    table: Any,
-    keys: Sequence[str],
-    values: Sequence[str],
-    store_id: int,
-    start_ms: int,
-    end_ms: int,
-    products: Sequence[str] | None = None,
-) -> dict[tuple[Any, ...], dict[str, float]]:
-    """Sum `values` of a roll-up per `keys` over the range: final days stored, others live.
-
-    `products` limits rollup_products to these ids.
-    """
-    final, live = _rolled(conn, store_id, start_ms, end_ms)
-    sums: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(values, 0))
-
-    def add(key: tuple[Any, ...], row: Any) -> None:
-        target = sums[key]
-        for name in values:
-            target[name] += row[name] or 0
-
-    if final:
-        days = _days(start_ms, end_ms)
-        which = [table.c.store_id == store_id, table.c.day >= days.start, table.c.day < days.stop]
-        if len(final) < len(days):
-            which.append(table.c.day.in_(sorted(final)))
-        if products is not None:
-            which.append(table.c.product_id.in_(list(products)))
-        for stored in conn.execute(
-            select(*(table.c[k] for k in keys), *(func.sum(table.c[v]).label(v) for v in values))
-            .where(*which)
-            .group_by(*(table.c[k] for k in keys))
-        ).mappings():
-            add(tuple(stored[k] for k in keys), stored)
-    name = {rollup_visits: "visits", rollup_widgets: "widgets", rollup_products: "products"}[table]
-    for day in live:
-        for row in day_rollup(conn, store_id=store_id, day=day, parts=(name,))[name]:
-            if products is None or row["product_id"] in products:
-                add(tuple(row[k] for k in keys), row)
-    return sums
 
 
 # ---------------------------------------------------------------- attribution reads
@@ -454,7 +126,7 @@ def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, win
             "impacted_revenue": 0.0,
             "attributed_revenue": 0.0,
         }
-        for d in _days(start_ms, end_ms)
+        for d in days_in(start_ms, end_ms)
     }
     for d, count, revenue in conn.execute(
         select(day, func.count(), func.sum(orders.c.total))
@@ -474,7 +146,7 @@ def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, win
         entry = daily[day_of(row["order_ts"])]
         entry["impacted_orders"] += 1
         entry["impacted_revenue"] += row["total"]
-    visits = _rollup_sums(
+    visits = rollup_sums(
         conn,
         rollup_visits,
         (),
@@ -526,7 +198,7 @@ def widgets(
     conn: Connection, *, store_id: int, start_ms: int, end_ms: int, window_ms: int
 ) -> list[Row]:
     """Per widget (api + labels): renders, clicks, click-through, orders credited, revenue."""
-    counts = _rollup_sums(
+    counts = rollup_sums(
         conn, rollup_widgets, ("api", "labels"), ("renders", "clicks"), store_id, start_ms, end_ms
     )
     table: dict[tuple[str, str], Row] = {}
@@ -612,11 +284,11 @@ def products(
         row["units"], row["revenue"] = int(units or 0), float(sold or 0.0)
     counted = ("views", "clicks")
     if len(table) < limit:  # few sales: every product's counts, to rank the rest
-        counts = _rollup_sums(
+        counts = rollup_sums(
             conn, rollup_products, ("product_id",), counted, store_id, start_ms, end_ms
         )
     else:
-        counts = _rollup_sums(
+        counts = rollup_sums(
             conn, rollup_products, ("product_id",), counted, store_id, start_ms, end_ms, list(table)
         )
     for (product_id,), sums in counts.items():

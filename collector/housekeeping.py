@@ -1,0 +1,59 @@
+"""The collector's housekeeping: what runs every minute beside the requests.
+
+`run` is the task the app's lifespan starts; `roll_up` is one pass of the daily
+roll-ups, which tests and the simulator call to do what the app does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import anyio.to_thread
+
+from .dashboard.middleware import MAX_AGE as SESSION_MAX_AGE
+from .logs import describe
+from .services import Services
+from .storage import STORAGE_UNAVAILABLE, rollups
+from .storage.sessions import delete_expired_sessions
+from .storage.stores import store_ids
+
+log = logging.getLogger("collector")
+
+
+async def run(services: Services, stop: asyncio.Event, every: float = 60.0) -> None:
+    """Salts are destroyed soon after their period ends, even if no traffic comes, and
+    the days that are over are rolled up for the dashboard.
+
+    Stopped by `stop`, never cancelled, so that a clean-up under way finishes (and
+    gives its connection back) before the storage closes.
+    """
+    while not stop.is_set():
+        try:
+            await services.visitors.destroy_expired()
+            await anyio.to_thread.run_sync(_end_expired_sessions, services)
+            await anyio.to_thread.run_sync(roll_up, services)
+        except STORAGE_UNAVAILABLE as exc:
+            log.warning("housekeeping postponed: %s", describe(exc))
+        except Exception:  # never let one bad run end the salt janitor for good
+            log.exception("housekeeping failed; trying again in %s s", every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+def _end_expired_sessions(services: Services) -> None:
+    before = services.now_ms() - SESSION_MAX_AGE * 1000
+    services.storage.run(delete_expired_sessions, before=before)
+
+
+def roll_up(services: Services) -> None:
+    """Roll up the days that are over (see rollups.roll_up: no long write)."""
+    storage, now = services.storage, services.now_ms()
+    for store_id in storage.read_sync(store_ids):
+        try:
+            rollups.roll_up(storage, store_id=store_id, now_ms=now)
+        except STORAGE_UNAVAILABLE:
+            raise  # the database is away: every later store would fail too
+        except Exception as exc:  # one store's bad day must not stop every later store's
+            log.error("roll-up of store %s failed: %s", store_id, describe(exc))
