@@ -14,11 +14,9 @@ from .errors import ApiError, invalid
 from .payload import read_arguments
 from .services import Services
 from .storage.stores import Store
-from .validation import REQUIRED, Parser, boolean, text, validate, visitor
+from .validation import REQUIRED, Fields, boolean, text, validate, visitor
 from .validation import session as session_field
 from .visitors import NO_VISITOR, Visitor
-
-Fields = dict[str, tuple[Parser, Any]]
 
 # Sent with every call by clerk.js (and accepted from direct API users).
 COMMON: Fields = {

@@ -124,7 +124,7 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
         except NotFound as exc:
             raise ConfigError(f"--store: {exc.args[0]}") from None
         granted = storage.run(stores_of_admin, admin_id=admin_id)
-    names = ", ".join(store["name"] for store in granted) or "none yet"
+    names = ", ".join(store.name for store in granted) or "none yet"
     print(f"admin {args.email.lower()} can log in; stores: {names}")
     return 0
 

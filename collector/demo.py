@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import uvicorn
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from . import logs
 from .app import create_app
@@ -17,8 +17,14 @@ from .origins import parse_origin
 from .settings import Settings
 from .storage import Storage
 from .storage.catalogue import upsert_products
-from .storage.schema import orders, stores
-from .storage.stores import create_admin, create_store, set_store_origins, store_by_public_key
+from .storage.stores import (
+    create_admin,
+    create_store,
+    set_store_origins,
+    store_by_name,
+    store_by_public_key,
+)
+from .storage.tracking import has_orders
 
 DEMO_STORE = "Demo shop"
 DEMO_ADMIN = "admin@demo.shop"
@@ -33,14 +39,12 @@ DEMO_SEED = 2026
 def _demo_store_key(conn: Connection, *, now: int, shop_origin: str) -> str:
     """The demo store, created with the shop's origin; a store from an earlier run (maybe on
     another port) gets it added, so the shop's personal widgets are answered."""
-    key = conn.execute(select(stores.c.public_key).where(stores.c.name == DEMO_STORE)).scalar()
-    if key is None:
+    store = store_by_name(conn, DEMO_STORE)
+    if store is None:
         return create_store(conn, name=DEMO_STORE, origins=[shop_origin], now=now)["public_key"]
-    store = store_by_public_key(conn, key)
-    assert store is not None
     if shop_origin not in store.origins:
         set_store_origins(conn, store_id=store.id, origins=[*store.origins, shop_origin])
-    return str(key)
+    return store.public_key
 
 
 def seed(storage: Storage, *, shop_url: str) -> str:
@@ -49,26 +53,13 @@ def seed(storage: Storage, *, shop_url: str) -> str:
 
     now = int(time.time() * 1000)
     public_key = storage.run(_demo_store_key, now=now, shop_origin=parse_origin(shop_url))
-    store_id = storage.run(
-        lambda conn: conn.execute(
-            select(stores.c.id).where(stores.c.public_key == public_key)
-        ).scalar_one()
-    )
+    store = storage.run(store_by_public_key, public_key=public_key)
+    assert store is not None
     storage.run(
         create_admin, email=DEMO_ADMIN, password=DEMO_PASSWORD, now=now, store_keys=[public_key]
     )
-    storage.run(upsert_products, store_id=store_id, items=generate_catalogue(shop_url), now=now)
+    storage.run(upsert_products, store_id=store.id, items=generate_catalogue(shop_url), now=now)
     return public_key
-
-
-def _has_orders(conn: Connection, *, public_key: str) -> bool:
-    found = conn.execute(
-        select(orders.c.id)
-        .join(stores, stores.c.id == orders.c.store_id)
-        .where(stores.c.public_key == public_key)
-        .limit(1)
-    ).first()
-    return found is not None
 
 
 def simulate_history(settings: Settings, public_key: str) -> None:
@@ -110,7 +101,7 @@ def run_demo(settings: Settings, *, host: str, port: int, shop_port: int) -> int
     storage = Storage(settings.database_url)
     storage.migrate()
     public_key = seed(storage, shop_url=shop_url)
-    first_start = not storage.run(_has_orders, public_key=public_key)
+    first_start = not storage.run(has_orders, public_key=public_key)
     storage.dispose()
     if first_start:
         simulate_history(settings, public_key)

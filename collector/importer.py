@@ -25,11 +25,10 @@ from sqlalchemy import Connection
 
 from . import caps
 from .errors import ApiError, invalid
-from .products import product
+from .fields import product, sale_line
 from .storage import Storage, catalogue, tracking
 from .storage.attribution import attribute_orders
 from .storage.stores import store_by_public_key
-from .tracking import sale_line
 from .validation import REQUIRED, email, list_of, product_id, text, type_name, validate
 
 CHUNK_SIZE = 1 << 20

@@ -31,13 +31,14 @@ from sqlalchemy import Connection
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, Fields, Handler, endpoint
+from .api import Call, Handler, endpoint
 from .errors import ApiError
+from .fields import LIST_FIELDS
 from .rankings import RankingCache
-from .storage import recommendations as sql
+from .storage import recommendations
 from .storage.recommendations import Counts
-from .validation import REQUIRED, list_of, product_id, text
-from .widgets import LIST_FIELDS, answer_products
+from .validation import REQUIRED, Fields, list_of, product_id, text
+from .widgets import answer_products
 
 DAY_MS = 86_400_000
 POPULAR_DAYS = 30
@@ -54,8 +55,8 @@ def rank(counts: Iterable[tuple[str, tuple[float, ...]]]) -> list[str]:
 async def _popular_ranking(call: Call) -> list[str]:
     storage, store_id = call.services.storage, call.store.id
     since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
-    sold = await storage.read(sql.sales, store_id=store_id, since=since)
-    seen = await storage.read(sql.views, store_id=store_id, since=since)
+    sold = await storage.read(recommendations.sales, store_id=store_id, since=since)
+    seen = await storage.read(recommendations.views, store_id=store_id, since=since)
     return rank((pid, (sold.get(pid, 0), seen.get(pid, 0))) for pid in sold.keys() | seen.keys())
 
 
@@ -68,8 +69,12 @@ async def _trending_ranking(call: Call) -> list[str]:
     storage, store_id, now = call.services.storage, call.store.id, call.services.now_ms()
 
     async def interest(since: int, until: int) -> Counts:
-        sold = await storage.read(sql.sales, store_id=store_id, since=since, until=until)
-        seen = await storage.read(sql.views, store_id=store_id, since=since, until=until)
+        sold = await storage.read(
+            recommendations.sales, store_id=store_id, since=since, until=until
+        )
+        seen = await storage.read(
+            recommendations.views, store_id=store_id, since=since, until=until
+        )
         return {pid: seen.get(pid, 0) + 3 * sold.get(pid, 0) for pid in sold.keys() | seen.keys()}
 
     recent = await interest(now - DAY_MS, now + 1)
@@ -87,7 +92,9 @@ async def take(call: Call, ranked: Iterable[str], *, skip: Iterable[str] = ()) -
     chosen: list[str] = []
     candidates = (pid for pid in ranked if pid not in unwanted)
     while len(chosen) < limit and (chunk := list(islice(candidates, limit * 4))):
-        ok = await call.services.storage.read(sql.available_ids, store_id=call.store.id, ids=chunk)
+        ok = await call.services.storage.read(
+            recommendations.available_ids, store_id=call.store.id, ids=chunk
+        )
         chosen.extend(pid for pid in chunk if pid in ok)
     return chosen[:limit]
 
@@ -97,7 +104,7 @@ async def fill_with_newest(call: Call, chosen: list[str]) -> list[str]:
     if missing <= 0:
         return chosen
     newest = await call.services.storage.read(
-        sql.newest,
+        recommendations.newest,
         store_id=call.store.id,
         limit=call.data["limit"],
         exclude=[*call.data["exclude"], *chosen],
@@ -117,7 +124,10 @@ async def trending(call: Call) -> list[str]:
 
 async def new(call: Call) -> list[str]:
     ids: list[str] = await call.services.storage.read(
-        sql.newest, store_id=call.store.id, limit=call.data["limit"], exclude=call.data["exclude"]
+        recommendations.newest,
+        store_id=call.store.id,
+        limit=call.data["limit"],
+        exclude=call.data["exclude"],
     )
     return ids
 
@@ -126,7 +136,7 @@ async def _category_ranking(call: Call, category: str) -> list[str]:
     """Popular within the category, then the category's other products by id."""
     members = set(
         await call.services.storage.read(
-            sql.category_members, store_id=call.store.id, category=category
+            recommendations.category_members, store_id=call.store.id, category=category
         )
     )
     ranked = [pid for pid in await popular_ranking(call) if pid in members]
@@ -192,8 +202,8 @@ def _together(
 ) -> tuple[Counts, Counts]:
     """The `top` products most bought together with the seeds, and the `top` most viewed
     together with them (and how often those bought together were), on one connection."""
-    bought = sql.bought_together(conn, store_id=store_id, seeds=seeds, top=top)
-    viewed = sql.viewed_together(
+    bought = recommendations.bought_together(conn, store_id=store_id, seeds=seeds, top=top)
+    viewed = recommendations.viewed_together(
         conn, store_id=store_id, seeds=seeds, since=since, top=top, also=list(bought)
     )
     return bought, viewed
@@ -218,11 +228,13 @@ def _alike(
 ) -> tuple[list[tuple[str, int, float]], Counts]:
     """Similar products, and how often each was viewed together with the seeds, on one
     connection."""
-    alike = sql.similar(conn, store_id=store_id, seeds=seeds)
+    alike = recommendations.similar(conn, store_id=store_id, seeds=seeds)
     if not alike:
         return alike, {}
     among = [pid for pid, _, _ in alike]
-    viewed = sql.viewed_together(conn, store_id=store_id, seeds=seeds, since=since, among=among)
+    viewed = recommendations.viewed_together(
+        conn, store_id=store_id, seeds=seeds, since=since, among=among
+    )
     return alike, viewed
 
 
@@ -241,7 +253,7 @@ async def visitor_history(call: Call) -> list[str]:
     if visitor.id is None:
         return []
     ids: list[str] = await call.services.storage.read(
-        sql.history,
+        recommendations.history,
         store_id=call.store.id,
         visitor_id=visitor.id,
         limit=call.data["limit"],
@@ -256,7 +268,7 @@ async def visitor_complementary(call: Call) -> list[str]:
         return []
     since = call.services.now_ms() - PERSONAL_DAYS * DAY_MS
     found = await call.services.storage.read(
-        sql.interests, store_id=call.store.id, visitor_id=visitor.id, since=since
+        recommendations.interests, store_id=call.store.id, visitor_id=visitor.id, since=since
     )
     bought = found["bought"]
     # Strongest signals first: bought, then clicked, then viewed (at most 20 seeds).

@@ -22,12 +22,19 @@ from typing import Any
 
 from starlette.routing import Route
 
-from .api import Call, Fields, endpoint
+from .api import Call, endpoint
 from .errors import invalid
+from .fields import LIST_FIELDS
 from .services import Services
-from .storage import search as store
-from .validation import REQUIRED, integer, text
-from .widgets import LIST_FIELDS, answer_products
+from .storage import searches
+from .storage.search import (
+    popularity_changes,
+    popularity_refreshed_at,
+    save_popularity,
+    search_products,
+)
+from .validation import REQUIRED, Fields, integer, text
+from .widgets import answer_products
 
 # Sales and views used for ranking are recounted at most this often per store
 # (by the collector's clock); a store's first search waits for its first count.
@@ -63,10 +70,10 @@ async def keep_popularity_fresh(services: Services, store_id: int) -> None:
         return
     async with lock:
         storage = services.storage
-        at = await storage.read(store.popularity_refreshed_at, store_id=store_id)
+        at = await storage.read(popularity_refreshed_at, store_id=store_id)
         if at is None or now - at >= POPULARITY_MAX_AGE_MS:
-            changes = await storage.read(store.popularity_changes, store_id=store_id)
-            await storage.write(store.save_popularity, store_id=store_id, changes=changes, now=now)
+            changes = await storage.read(popularity_changes, store_id=store_id)
+            await storage.write(save_popularity, store_id=store_id, changes=changes, now=now)
             at = now
         state.refreshed[store_id] = at
 
@@ -82,7 +89,7 @@ async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[st
     query = _query(call)
     await keep_popularity_fresh(call.services, call.store.id)
     ids, total = await call.services.storage.read(
-        store.search_products,
+        search_products,
         store_id=call.store.id,
         query=query,
         prefix=prefix,
@@ -92,7 +99,7 @@ async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[st
     )
     answer = await answer_products(call, api, ids, count=total)
     visitor = await call.visitor()
-    row = store.search_row(
+    logged = searches.search(
         store_id=call.store.id,
         ts=call.services.now_ms(),
         api=api,
@@ -102,7 +109,7 @@ async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[st
         visitor_id=visitor.id,
         session=visitor.session,
     )
-    call.services.storage.insert_soon(store.searches, row)
+    call.services.storage.insert_soon(logged)
     return answer
 
 

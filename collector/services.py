@@ -67,7 +67,7 @@ class Services:
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def forget_store(self, public_key: str) -> None:
+    def drop_cached_store(self, public_key: str) -> None:
         """Drop a store from this process's cache (its keys changed here)."""
         self._stores.pop(public_key, None)
 

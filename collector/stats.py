@@ -13,10 +13,10 @@ from typing import Any
 from starlette.routing import Route
 
 from . import ranges
-from .api import Call, Fields, endpoint
+from .api import Call, endpoint
 from .errors import invalid
 from .storage import reports, rollups
-from .validation import date, integer, text
+from .validation import Fields, date, integer, text
 
 RANGE: Fields = {"from": (date, None), "to": (date, None)}
 

@@ -9,37 +9,14 @@ from starlette.routing import Route
 from . import caps
 from .api import Call, Handler, endpoint
 from .errors import ApiError, invalid
-from .storage import tracking as store
-from .storage.schema import events
-from .validation import (
-    REQUIRED,
-    email,
-    integer,
-    labels_field,
-    list_of,
-    number,
-    one_of,
-    product_id,
-    record,
-    refuse_derived,
-    text,
-)
-
-sale_line = one_of(
-    product_id,
-    record(
-        {
-            "id": (product_id, REQUIRED),
-            "quantity": (integer(1, caps.QUANTITY_MAX), 1),
-            "price": (number(0, caps.PRICE_MAX), 0.0),
-        }
-    ),
-)
+from .fields import labels_field, sale_line
+from .storage import tracking
+from .validation import REQUIRED, email, integer, list_of, product_id, refuse_derived, text
 
 
 async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
     visitor = await call.visitor()
-    row = store.event_row(
+    event = tracking.event(
         store_id=call.store.id,
         ts=call.services.now_ms(),
         kind=kind,
@@ -48,7 +25,7 @@ async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
         session=visitor.session,
         **fields,
     )
-    await call.services.storage.insert(events, row)
+    await call.services.storage.insert(event)
     return {}
 
 
@@ -78,7 +55,7 @@ async def log_sale(call: Call) -> dict[str, Any]:
         for line in data["products"]
     ]
     outcome = await call.services.storage.write(
-        store.record_sale,
+        tracking.record_sale,
         store_id=call.store.id,
         ts=call.services.now_ms(),
         sale_id=data["sale"],
@@ -101,7 +78,7 @@ async def log_email(call: Call) -> dict[str, Any]:
     if visitor.id is None:
         return {"recorded": False}
     await call.services.storage.write(
-        store.link_email,
+        tracking.link_email,
         store_id=call.store.id,
         email=call.data["email"],
         visitor_id=visitor.id,
@@ -114,7 +91,7 @@ def basket(op: str) -> Handler:
     async def log_basket(call: Call) -> dict[str, Any]:
         visitor = await call.visitor()
         items = await call.services.storage.write(
-            store.record_basket,
+            tracking.record_basket,
             store_id=call.store.id,
             ts=call.services.now_ms(),
             visitor_mode=visitor.mode,
@@ -149,7 +126,7 @@ async def log_visitor(call: Call) -> dict[str, Any]:
         user_agent=request.headers.get("user-agent", ""),
     )
     moved = await call.services.storage.write(
-        store.merge_visitor,
+        tracking.merge_visitor,
         store_id=call.store.id,
         old_id=old_id,
         new_id=new_id,
@@ -168,7 +145,7 @@ async def privacy_forget(call: Call) -> dict[str, Any]:
     if not ids and not data["email"]:
         return {"forgotten": {"visitors": 0, "events": 0, "orders": 0, "links": 0, "searches": 0}}
     counts = await call.services.storage.write(
-        store.forget, store_id=call.store.id, visitor_ids=ids, email=data["email"]
+        tracking.forget, store_id=call.store.id, visitor_ids=ids, email=data["email"]
     )
     return {"forgotten": counts}
 

@@ -14,11 +14,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import caps
 from .errors import ApiError, invalid
 from .payload import TOO_DEEP
 
 Parser = Callable[[str, Any, bool], Any]
+# An endpoint's (or a record's) fields: name -> (parser, default or REQUIRED).
+Fields = dict[str, tuple[Parser, Any]]
 REQUIRED = object()
 
 ID_MAX = 128
@@ -157,12 +158,7 @@ def list_of(item: Parser, max_items: int) -> Parser:
     return parse
 
 
-# A widget's labels (log/click, every product list): short names such as
-# ["Home", "You previously saw"]; the caps are explained in caps.py.
-labels_field = list_of(text(caps.LABEL_LENGTH_MAX), caps.LABELS_MAX)
-
-
-def record(fields: dict[str, tuple[Parser, Any]]) -> Parser:
+def record(fields: Fields) -> Parser:
     """A JSON object with exactly these fields (name -> (parser, default or REQUIRED))."""
 
     def parse(name: str, value: Any, from_query: bool) -> dict[str, Any]:
@@ -187,7 +183,7 @@ def one_of(*parsers: Parser) -> Parser:
 
 def validate(
     data: dict[str, Any],
-    fields: dict[str, tuple[Parser, Any]],
+    fields: Fields,
     *,
     from_query: bool = False,
     prefix: str = "",

@@ -1,6 +1,6 @@
 """What every product list endpoint (recommendations, search) shares.
 
-Each takes `limit`, `labels` and `exclude`; answers `{"result": [ids],
+Each takes `limit`, `labels` and `exclude` (fields.LIST_FIELDS); answers `{"result": [ids],
 "product_data": [...], "count": n}` with only products that exist and are in
 stock; and records the render (an event of kind "render" with the api and
 labels), so that widgets' click-through can be counted. The render is written
@@ -11,27 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import caps
-from .api import Call, Fields
-from .storage import tracking as store
-from .storage.catalogue import available_products
-from .storage.schema import events
-from .validation import integer, labels_field, list_of, product_id
-
-LIST_FIELDS: Fields = {
-    "limit": (integer(1, 100), 10),
-    "labels": (labels_field, []),
-    "exclude": (list_of(product_id, caps.EXCLUDE_MAX), []),
-}
+from .api import Call
+from .storage import catalogue, tracking
 
 
 async def answer_products(
     call: Call, api: str, ids: list[str], *, count: int | None = None
 ) -> dict[str, Any]:
     """Shape a product list answer from ranked ids (already limited), and record the render."""
-    items = await call.services.storage.read(available_products, store_id=call.store.id, ids=ids)
+    items = await call.services.storage.read(
+        catalogue.available_products, store_id=call.store.id, ids=ids
+    )
     visitor = await call.visitor()
-    row = store.event_row(
+    render = tracking.event(
         store_id=call.store.id,
         ts=call.services.now_ms(),
         kind="render",
@@ -42,7 +34,7 @@ async def answer_products(
         labels=call.data.get("labels") or [],
         data={"count": len(items)},
     )
-    call.services.storage.insert_soon(events, row)
+    call.services.storage.insert_soon(render)
     return {
         "result": [item["id"] for item in items],
         "product_data": items,

@@ -25,6 +25,7 @@ from .. import keys
 from ..services import Services
 from ..storage.sessions import end_session, session_admin, start_session, touch_session
 from ..storage.stores import (
+    Store,
     admin_by_email,
     forget_login_attempts,
     login_failures_since,
@@ -74,10 +75,10 @@ def page(handler: Endpoint) -> Endpoint:
 class Admin:
     id: int
     email: str
-    stores: list[dict[str, Any]]
+    stores: list[Store]
 
-    def store(self, store_id: int) -> dict[str, Any] | None:
-        return next((s for s in self.stores if s["id"] == store_id), None)
+    def store(self, store_id: int) -> Store | None:
+        return next((s for s in self.stores if s.id == store_id), None)
 
 
 def services_of(request: Request) -> Services:

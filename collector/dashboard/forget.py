@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..storage.tracking import forget as forget_data
+from ..storage import tracking
 from .auth import checked_form, current_admin, page, services_of
 from .templating import render
 from .views import store_of
@@ -27,8 +27,8 @@ async def forget(request: Request) -> Response:
             status=400,
         )
     removed = await services_of(request).storage.write(
-        forget_data,
-        store_id=store["id"],
+        tracking.forget,
+        store_id=store.id,
         visitor_ids=[visitor_id] if visitor_id else [],
         email=email or None,
     )

@@ -8,14 +8,14 @@ tables hold everything, not one screenful).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request
 
 from ..ranges import DAY_MS, DateRange
 from ..services import Services
 from ..storage import reports
-from . import tables as t
+from ..storage.stores import Store
+from . import tables
 from .auth import services_of
 from .charts import Series, bar_chart
 from .tables import Report, Table
@@ -25,21 +25,19 @@ CSV_ROWS = 10_000
 CUSTOMERS_PER_PAGE = 50
 MAX_QUERY = 254
 
-Builder = Callable[[Request, dict[str, Any], DateRange | None, bool], Awaitable[Report]]
+Builder = Callable[[Request, Store, DateRange | None, bool], Awaitable[Report]]
 
 
 def _window_ms(services: Services) -> int:
     return services.settings.attribution_window_days * DAY_MS
 
 
-async def overview(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
-) -> Report:
+async def overview(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
     data = await services.storage.read(
         reports.overview,
-        store_id=store["id"],
+        store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
         window_ms=_window_ms(services),
@@ -47,9 +45,9 @@ async def overview(
     window_days = services.settings.attribution_window_days
     report = Report(extra={"kpis": data, "window_days": window_days})
     summary = {k: v for k, v in data.items() if k not in ("by_source", "daily")}
-    report.add(Table("summary", "Summary", t.SUMMARY, [summary]))
+    report.add(Table("summary", "Summary", tables.SUMMARY, [summary]))
     sources = [{"source": source, **values} for source, values in data["by_source"].items()]
-    report.add(Table("sources", "Through Clerk, by source", t.SOURCES, sources))
+    report.add(Table("sources", "Through Clerk, by source", tables.SOURCES, sources))
     groups = [
         {
             "visits": "Used Clerk",
@@ -65,9 +63,11 @@ async def overview(
         },
     ]
     report.add(
-        Table("visits", "Visits that used Clerk and visits that did not", t.VISIT_GROUPS, groups)
+        Table(
+            "visits", "Visits that used Clerk and visits that did not", tables.VISIT_GROUPS, groups
+        )
     )
-    daily = report.add(Table("daily", "Day by day", t.DAILY, data["daily"]))
+    daily = report.add(Table("daily", "Day by day", tables.DAILY, data["daily"]))
     if not as_csv:
         days = [row["date"] for row in daily.rows]
         report.extra["revenue_chart"] = bar_chart(
@@ -92,31 +92,27 @@ async def overview(
     return report
 
 
-async def widgets(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
-) -> Report:
+async def widgets(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
     rows = await services.storage.read(
         reports.widgets,
-        store_id=store["id"],
+        store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
         window_ms=_window_ms(services),
     )
     report = Report()
-    report.add(Table("widgets", "Widgets", t.WIDGETS, rows))
+    report.add(Table("widgets", "Widgets", tables.WIDGETS, rows))
     return report
 
 
-async def products(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
-) -> Report:
+async def products(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
     rows = await services.storage.read(
         reports.products,
-        store_id=store["id"],
+        store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
         window_ms=_window_ms(services),
@@ -124,24 +120,22 @@ async def products(
     )
     report = Report()
     note = "" if as_csv else f"The {SCREEN_ROWS} products with the most revenue; the CSV has more."
-    report.add(Table("products", "Products", t.PRODUCTS, rows, note=note))
+    report.add(Table("products", "Products", tables.PRODUCTS, rows, note=note))
     return report
 
 
-async def searches(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
-) -> Report:
+async def searches(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     data = await services_of(request).storage.read(
         reports.searches,
-        store_id=store["id"],
+        store_id=store.id,
         start_ms=dates.start_ms,
         end_ms=dates.end_ms,
         limit=CSV_ROWS if as_csv else SCREEN_ROWS,
     )
     report = Report()
-    report.add(Table("top", "Top searches", t.TOP_SEARCHES, data["top"]))
-    report.add(Table("zero", "Searches without results", t.ZERO_SEARCHES, data["zero"]))
+    report.add(Table("top", "Top searches", tables.TOP_SEARCHES, data["top"]))
+    report.add(Table("zero", "Searches without results", tables.ZERO_SEARCHES, data["zero"]))
     return report
 
 
@@ -151,49 +145,45 @@ def _page_number(request: Request) -> int:
 
 
 async def customers(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
+    request: Request, store: Store, dates: DateRange | None, as_csv: bool
 ) -> Report:
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
     number = 1 if as_csv else _page_number(request)
     limit = CSV_ROWS if as_csv else CUSTOMERS_PER_PAGE
     rows = await services_of(request).storage.read(
         reports.customers,
-        store_id=store["id"],
+        store_id=store.id,
         query=query or None,
         limit=limit + 1,
         offset=(number - 1) * limit,
     )
     report = Report(extra={"q": query, "number": number, "more": len(rows) > limit})
     empty = "No customer matches this search." if query else "No customers yet."
-    report.add(Table("customers", "Customers", t.CUSTOMERS, rows[:limit], empty=empty))
+    report.add(Table("customers", "Customers", tables.CUSTOMERS, rows[:limit], empty=empty))
     return report
 
 
-async def visitor(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
-) -> Report:
+async def visitor(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     visitor_id = request.query_params.get("id", "").strip()[:64]
     rows = []
     if visitor_id:
         rows = await services_of(request).storage.read(
             reports.visitor_log,
-            store_id=store["id"],
+            store_id=store.id,
             visitor_id=visitor_id,
             limit=CSV_ROWS if as_csv else 500,
         )
     report = Report(extra={"visitor_id": visitor_id})
     empty = "No events of this visitor are stored." if visitor_id else "No visitor chosen."
-    report.add(Table("events", "Events, newest first", t.VISITOR_LOG, rows, empty=empty))
+    report.add(Table("events", "Events, newest first", tables.VISITOR_LOG, rows, empty=empty))
     return report
 
 
-async def privacy(
-    request: Request, store: dict[str, Any], dates: DateRange | None, as_csv: bool
-) -> Report:
+async def privacy(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
     data = await services.storage.read(
-        reports.privacy, store_id=store["id"], start_ms=dates.start_ms, end_ms=dates.end_ms
+        reports.privacy, store_id=store.id, start_ms=dates.start_ms, end_ms=dates.end_ms
     )
     settings = services.settings
     period_ms = settings.salt_rotation_days * DAY_MS
@@ -215,13 +205,17 @@ async def privacy(
             "attribution_days": settings.attribution_window_days,
         }
     )
-    report.add(Table("events", "Events by visitor mode", t.EVENTS_BY_MODE, data["events_by_mode"]))
-    report.add(Table("orders", "Orders by visitor mode", t.ORDERS_BY_MODE, data["orders_by_mode"]))
+    report.add(
+        Table("events", "Events by visitor mode", tables.EVENTS_BY_MODE, data["events_by_mode"])
+    )
+    report.add(
+        Table("orders", "Orders by visitor mode", tables.ORDERS_BY_MODE, data["orders_by_mode"])
+    )
     report.add(
         Table(
             "salts",
             "Cookieless salts that exist now",
-            t.SALTS,
+            tables.SALTS,
             salts,
             empty="No salt exists now (none is made until a cookieless visitor comes).",
         )

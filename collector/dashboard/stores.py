@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from ..origins import parse_origin
 from ..storage.stores import create_store, rotate_private_key, set_store_origins
-from . import tables as t
+from . import tables
 from .auth import Admin, checked_form, current_admin, page, services_of
 from .export import csv_response, to_csv
 from .templating import render
@@ -46,7 +46,9 @@ def _context(request: Request, admin: Admin, **extra: Any) -> dict[str, Any]:
 async def stores_page(request: Request) -> Response:
     admin = await current_admin(request)
     if wants_csv(request):
-        body = to_csv(admin.stores, [c.key for c in t.STORES], {"created_at": "ms"})
+        keys = [c.key for c in tables.STORES]
+        rows = [{key: getattr(store, key) for key in keys} for store in admin.stores]
+        body = to_csv(rows, keys, {"created_at": "ms"})
         return csv_response(body, ["stores"])
     return render(request, "stores.html", _context(request, admin))
 
@@ -92,14 +94,14 @@ async def rotate(request: Request) -> Response:
     form = await checked_form(request)
     if form.get("confirm") != "yes":
         problem = (
-            f"Tick the box to confirm: the current private key of “{store['name']}” "
+            f"Tick the box to confirm: the current private key of “{store.name}” "
             "stops working at once."
         )
         return render(request, "stores.html", _context(request, admin, problem=problem), status=400)
     services = services_of(request)
-    private_key = await services.storage.write(rotate_private_key, store_id=store["id"])
-    services.forget_store(store["public_key"])
-    rotated = {"name": store["name"], "public_key": store["public_key"], "private_key": private_key}
+    private_key = await services.storage.write(rotate_private_key, store_id=store.id)
+    services.drop_cached_store(store.public_key)
+    rotated = {"name": store.name, "public_key": store.public_key, "private_key": private_key}
     return render(request, "stores.html", _context(request, admin, rotated=rotated))
 
 
@@ -114,10 +116,10 @@ async def save_origins(request: Request) -> Response:
     try:
         origins = parse_origins(raw)
     except ValueError as exc:
-        context = _context(request, admin, problem=str(exc), editing=(store["id"], raw))
+        context = _context(request, admin, problem=str(exc), editing=(store.id, raw))
         return render(request, "stores.html", context, status=400)
     services = services_of(request)
-    await services.storage.write(set_store_origins, store_id=store["id"], origins=origins)
-    services.forget_store(store["public_key"])
+    await services.storage.write(set_store_origins, store_id=store.id, origins=origins)
+    services.drop_cached_store(store.public_key)
     admin = await current_admin(request)  # the list as stored now
-    return render(request, "stores.html", _context(request, admin, saved=store["name"]))
+    return render(request, "stores.html", _context(request, admin, saved=store.name))

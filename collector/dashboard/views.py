@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from .. import ranges
+from ..storage.stores import Store
 from . import reports
 from .auth import Admin, Endpoint, Halt, current_admin, page, services_of
 from .export import csv_response, to_csv
@@ -24,7 +25,7 @@ def not_found(request: Request, admin: Admin | None = None) -> Response:
     return error(request, 404, "Not found", "There is no such page or store here.", admin=admin)
 
 
-def store_of(request: Request, admin: Admin) -> dict[str, Any]:
+def store_of(request: Request, admin: Admin) -> Store:
     store = admin.store(request.path_params["store_id"])
     if store is None:
         raise Halt(not_found(request, admin))
@@ -78,13 +79,13 @@ def report_page(name: str, template: str, build: Builder, *, dated: bool = True)
             table = _pick(request, report.tables)
             body = to_csv(table.rows, [c.key for c in table.columns], table.kinds)
             period = list(dates.query().values()) if dates else []
-            return csv_response(body, [store["name"], name, table.name, *period])
+            return csv_response(body, [store.name, name, table.name, *period])
 
         def csv_link(table: str) -> str:
             query = {**request.query_params, "table": table}
             query.pop("format", None)
             query.pop("page", None)
-            return url(request, f"{name}_csv", query, store_id=store["id"])
+            return url(request, f"{name}_csv", query, store_id=store.id)
 
         context.update(report=report, csv_link=csv_link)
         return render(request, template, context)
@@ -106,7 +107,7 @@ privacy = report_page("privacy", "privacy.html", reports.privacy)
 async def home(request: Request) -> Response:
     admin = await current_admin(request)
     if admin.stores:
-        target = url(request, "overview", store_id=admin.stores[0]["id"])
+        target = url(request, "overview", store_id=admin.stores[0].id)
     else:
         target = url(request, "stores")
     return RedirectResponse(target, status_code=303)
@@ -124,7 +125,7 @@ async def switch(request: Request) -> Response:
     if name not in {p for p, _, _ in PAGES}:
         name = "overview"
     keep = {k: request.query_params.get(k) for k in ("from", "to")}
-    return RedirectResponse(url(request, name, keep, store_id=store["id"]), status_code=303)
+    return RedirectResponse(url(request, name, keep, store_id=store.id), status_code=303)
 
 
 async def stylesheet(request: Request) -> Response:

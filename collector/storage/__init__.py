@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -112,14 +112,15 @@ class Storage:
         result: T = await self.writer.submit(write)
         return result
 
-    async def insert(self, table: Table, row: dict[str, Any]) -> None:
-        """INSERT one row in the next group commit (batched with its neighbours)."""
-        await self.writer.submit(InsertRow(table, row))
+    async def insert(self, row: InsertRow) -> None:
+        """INSERT one row in the next group commit (batched with its neighbours). The row
+        comes from the storage module that owns its table (e.g. tracking.event)."""
+        await self.writer.submit(row)
 
-    def insert_soon(self, table: Table, row: dict[str, Any]) -> None:
+    def insert_soon(self, row: InsertRow) -> None:
         """INSERT one row in the next group commit without waiting for it (for
         bookkeeping such as widget renders, where the answer must not wait on a disk)."""
-        task = asyncio.get_running_loop().create_task(self.insert(table, row))
+        task = asyncio.get_running_loop().create_task(self.insert(row))
         self._background.add(task)
         task.add_done_callback(self._background_done)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from .engine import upsert
 from .schema import product_categories, products
-from .search import index as search_index
+from .search import index
 
 COLUMNS = (
     "name",
@@ -56,7 +56,7 @@ def upsert_products(
         statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
     )
     _set_categories(conn, store_id, items)
-    search_index.index_products(conn, store_id=store_id, items=items)
+    index.index_products(conn, store_id=store_id, items=items)
     return len(rows)
 
 
@@ -127,7 +127,7 @@ def list_products(
 
 
 def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
-    search_index.unindex_products(conn, store_id=store_id, ids=ids)
+    index.unindex_products(conn, store_id=store_id, ids=ids)
     conn.execute(
         delete(product_categories).where(
             product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)

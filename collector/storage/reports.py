@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from . import schema
 from .rollups import DAY_MS, Row, day_of, days_in, rollup_sums
 from .schema import (
     email_links,
@@ -29,8 +30,6 @@ from .schema import (
     rollup_widgets,
     salts,
 )
-from .schema import products as catalogue
-from .schema import searches as search_log
 
 # A search result click counts for the shopper's latest search up to this long before it.
 SEARCH_CLICK_MS = 30 * 60_000
@@ -305,9 +304,9 @@ def products(
     names = {
         id_: name
         for id_, name in conn.execute(
-            select(catalogue.c.id, catalogue.c.name).where(
-                catalogue.c.store_id == store_id,
-                catalogue.c.id.in_([r["product_id"] for r in ranked]),
+            select(schema.products.c.id, schema.products.c.name).where(
+                schema.products.c.store_id == store_id,
+                schema.products.c.id.in_([r["product_id"] for r in ranked]),
             )
         )
     }
@@ -328,19 +327,21 @@ def searches(
     count as searches but can never be followed to a click.
     """
     in_range = and_(
-        search_log.c.store_id == store_id, search_log.c.ts >= start_ms, search_log.c.ts < end_ms
+        schema.searches.c.store_id == store_id,
+        schema.searches.c.ts >= start_ms,
+        schema.searches.c.ts < end_ms,
     )
     stats: dict[str, Row] = {}
     for normalised, query, count, zero, last in conn.execute(
         select(
-            search_log.c.normalised,
-            func.min(search_log.c.query),
+            schema.searches.c.normalised,
+            func.min(schema.searches.c.query),
             func.count(),
-            func.sum(case((search_log.c.hits == 0, 1), else_=0)),
-            func.max(search_log.c.ts),
+            func.sum(case((schema.searches.c.hits == 0, 1), else_=0)),
+            func.max(schema.searches.c.ts),
         )
         .where(in_range)
-        .group_by(search_log.c.normalised)
+        .group_by(schema.searches.c.normalised)
     ):
         stats[normalised] = {
             "query": query,
@@ -368,9 +369,9 @@ def searches(
         visitors = list(clicks)
         for start in range(0, len(visitors), 500):
             for visitor, ts, normalised in conn.execute(
-                select(search_log.c.visitor_id, search_log.c.ts, search_log.c.normalised).where(
-                    in_range, search_log.c.visitor_id.in_(visitors[start : start + 500])
-                )
+                select(
+                    schema.searches.c.visitor_id, schema.searches.c.ts, schema.searches.c.normalised
+                ).where(in_range, schema.searches.c.visitor_id.in_(visitors[start : start + 500]))
             ):
                 history[visitor].append((int(ts), normalised))
         for visitor, times in clicks.items():

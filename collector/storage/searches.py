@@ -1,5 +1,6 @@
 """The log of searches: every search and predictive query, zero-result ones included,
-as rows of `searches` (search_row, inserted by the search endpoints in batches), and
+as rows of `searches` (search_row; `search` gives the endpoints the write, inserted in
+batches by the group commit), and
 their erasure when a visitor is forgotten (forget_searches)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, delete
 
 from .folding import normalise_query
 from .schema import searches
+from .writer import InsertRow
 
 
 def search_row(
@@ -36,6 +38,12 @@ def search_row(
         "visitor_id": visitor_id,
         "session": session,
     }
+
+
+def search(**fields: Any) -> InsertRow:
+    """One search (the arguments of search_row) as a write for the group commit
+    (`Storage.insert_soon`), batched with its neighbours into one executemany."""
+    return InsertRow(searches, search_row(**fields))
 
 
 def forget_searches(conn: Connection, *, store_id: int, visitor_ids: Sequence[str]) -> int:

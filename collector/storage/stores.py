@@ -22,11 +22,14 @@ class NotFound(LookupError):
 
 @dataclass(frozen=True)
 class Store:
+    """A store as the API (call.store) and the dashboard (an admin's stores) both see it."""
+
     id: int
     name: str
     public_key: str
     private_key_hash: str
     origins: tuple[str, ...]
+    created_at: int
 
     def private_key_matches(self, private_key: str) -> bool:
         return keys.private_key_matches(private_key, self.private_key_hash)
@@ -78,24 +81,30 @@ def set_store_origins(conn: Connection, *, store_id: int, origins: Sequence[str]
     )
 
 
-def store_by_public_key(conn: Connection, public_key: str) -> Store | None:
-    row = conn.execute(select(stores).where(stores.c.public_key == public_key)).first()
-    if row is None:
-        return None
+def _store(row: Any) -> Store:
     return Store(
         id=row.id,
         name=row.name,
         public_key=row.public_key,
         private_key_hash=row.private_key_hash,
         origins=tuple(json.loads(row.origins)),
+        created_at=row.created_at,
     )
 
 
-def list_stores(conn: Connection) -> list[dict[str, object]]:
-    rows = conn.execute(
-        select(stores.c.id, stores.c.name, stores.c.public_key).order_by(stores.c.id)
-    )
-    return [dict(row._mapping) for row in rows]
+def store_by_public_key(conn: Connection, public_key: str) -> Store | None:
+    row = conn.execute(select(stores).where(stores.c.public_key == public_key)).first()
+    return None if row is None else _store(row)
+
+
+def store_by_name(conn: Connection, name: str) -> Store | None:
+    """A store of this name (names are not unique: any one of them)."""
+    row = conn.execute(select(stores).where(stores.c.name == name)).first()
+    return None if row is None else _store(row)
+
+
+def list_stores(conn: Connection) -> list[Store]:
+    return [_store(row) for row in conn.execute(select(stores).order_by(stores.c.id))]
 
 
 def create_admin(
@@ -174,17 +183,15 @@ def admin_by_id(conn: Connection, admin_id: int) -> dict[str, Any] | None:
     return None if row is None else dict(row._mapping)
 
 
-def stores_of_admin(conn: Connection, *, admin_id: int) -> list[dict[str, Any]]:
-    """The stores an admin may see, oldest first, with their public key and origins."""
+def stores_of_admin(conn: Connection, *, admin_id: int) -> list[Store]:
+    """The stores an admin may see, oldest first."""
     rows = conn.execute(
-        select(
-            stores.c.id, stores.c.name, stores.c.public_key, stores.c.origins, stores.c.created_at
-        )
+        select(stores)
         .join(admin_stores, admin_stores.c.store_id == stores.c.id)
         .where(admin_stores.c.admin_id == admin_id)
         .order_by(stores.c.id)
     )
-    return [{**row._mapping, "origins": json.loads(row.origins)} for row in rows]
+    return [_store(row) for row in rows]
 
 
 def record_login_attempt(

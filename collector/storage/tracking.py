@@ -15,8 +15,17 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 from .attribution import attribute_link, attribute_orders
 from .engine import upsert
 from .recommendations import add_co_purchases, take_back_co_purchases
-from .schema import baskets, email_links, events, order_attribution, order_lines, orders
+from .schema import (
+    baskets,
+    email_links,
+    events,
+    order_attribution,
+    order_lines,
+    orders,
+    stores,
+)
 from .searches import forget_searches
+from .writer import InsertRow
 
 
 def event_row(
@@ -49,8 +58,26 @@ def event_row(
     }
 
 
+def event(**fields: Any) -> InsertRow:
+    """One event (the arguments of event_row) as a write for the group commit
+    (`Storage.insert`), batched with its neighbours into one executemany."""
+    return InsertRow(events, event_row(**fields))
+
+
 def record_event(conn: Connection, **fields: Any) -> None:
     conn.execute(events.insert(), [event_row(**fields)])
+
+
+def has_orders(conn: Connection, *, public_key: str) -> bool:
+    """Whether the store of this public key has any order (the demo simulates a month of
+    traffic on its first start, when it has none)."""
+    found = conn.execute(
+        select(orders.c.id)
+        .join(stores, stores.c.id == orders.c.store_id)
+        .where(stores.c.public_key == public_key)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 # Visitor ids kept per email: when a link beyond this is made, the email's oldest link

@@ -1,0 +1,104 @@
+"""Field schemas that several endpoints and the importer share.
+
+A sale line (log/sale, imported orders), a product (the products API, imported
+products), a widget's labels (log/click, every product list) and the fields every
+product list takes (recommendations, search). Each is built from the generic parsers
+of validation.py; the sizes come from caps.py. A field used by one endpoint alone is
+declared beside its handler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import caps
+from .errors import invalid
+from .validation import (
+    REQUIRED,
+    Fields,
+    Parser,
+    integer,
+    list_of,
+    number,
+    one_of,
+    product_id,
+    record,
+    text,
+    validate,
+)
+
+# A widget's labels (log/click, every product list): short names such as
+# ["Home", "You previously saw"]; the caps are explained in caps.py.
+labels_field = list_of(text(caps.LABEL_LENGTH_MAX), caps.LABELS_MAX)
+
+LIST_FIELDS: Fields = {
+    "limit": (integer(1, 100), 10),
+    "labels": (labels_field, []),
+    "exclude": (list_of(product_id, caps.EXCLUDE_MAX), []),
+}
+
+sale_line = one_of(
+    product_id,
+    record(
+        {
+            "id": (product_id, REQUIRED),
+            "quantity": (integer(1, caps.QUANTITY_MAX), 1),
+            "price": (number(0, caps.PRICE_MAX), 0.0),
+        }
+    ),
+)
+
+ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+
+def link(max_len: int) -> Parser:
+    """An http(s) or site-relative URL: never javascript: or data:."""
+
+    def parse(name: str, value: Any, from_query: bool) -> str:
+        url: str = text(max_len)(name, value, from_query)
+        if not url.startswith(("http://", "https://", "/")) or url.startswith("//"):
+            raise invalid(name, "must be an http(s) URL or a path starting with /")
+        return url
+
+    return parse
+
+
+PRODUCT_FIELDS = {
+    "id": (product_id, REQUIRED),
+    "name": (text(1000), REQUIRED),
+    "url": (link(2000), REQUIRED),
+    "price": (number(0, caps.PRICE_MAX), REQUIRED),
+    "list_price": (number(0, caps.PRICE_MAX), None),
+    "description": (text(20_000), ""),
+    "image": (link(2000), None),
+    "brand": (text(200), None),
+    "categories": (list_of(text(200), 50), []),
+    "stock": (integer(-1_000_000, 1_000_000_000), None),
+    "created_at": (integer(0, 10_000_000_000), None),
+}
+
+
+def _attribute(name: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return list_of(text(1000), 100)(name, value, False)
+    if isinstance(value, str):
+        return text(1000)(name, value, False)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    raise invalid(name, "custom attributes must be strings, numbers, booleans or lists of strings")
+
+
+def product(name: str, value: Any, from_query: bool) -> dict[str, Any]:
+    """A product: the known fields checked by type, custom attributes kept as they are."""
+    if not isinstance(value, dict):
+        raise invalid(name, "must be an object with at least id, name, url and price")
+    known = {k: v for k, v in value.items() if k in PRODUCT_FIELDS}
+    clean = validate(known, PRODUCT_FIELDS, prefix=f"{name}.")
+    for key, attr in value.items():
+        if key in PRODUCT_FIELDS:
+            continue
+        if not ATTRIBUTE_NAME.match(key):
+            raise invalid(f"{name}.{key}", "attribute names are a-z, 0-9 and _ (64 at most)")
+        clean[key] = _attribute(f"{name}.{key}", attr)
+    return {k: v for k, v in clean.items() if v is not None}
