@@ -4,6 +4,10 @@ Every function answers for one store and reads only, but for `add_co_purchases` 
 recorded sale), `take_back_co_purchases` (a replaced one) and `fill_co_purchases`
 (migration 8); ranking lives in
 collector/recommendations.py.
+
+Somewhat over 500 lines: each algorithm's SQL (counts, pairs, co-views, similar
+products, a visitor's interests) is short, and they share the read caps and the
+covering-index tricks written once at the top; splitting them would scatter those.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ the CSV column order). Days are UTC days.
 Event counts come from the daily roll-ups (rollups.py: stored for days that are
 over, live for the rest), so a range costs a row per past day, never a scan of its
 events. Order figures come from orders, order_lines and order_attribution directly.
+
+Somewhat over 500 lines: one function per dashboard page, sharing the range,
+money and attribution helpers at the top. If it grows, split the attribution
+pages (overview, widgets, products) from the customers and privacy pages.
 """
 
 from __future__ import annotations
