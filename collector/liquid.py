@@ -1,0 +1,97 @@
+"""Liquid designs on the server: checking a content's design, and the dashboard's preview.
+
+Designs are Liquid, Clerk's template language. The collector checks a design when it is
+saved (a design that does not parse is refused, naming the line and what was expected) and
+renders it for the dashboard's preview; shoppers' browsers render it with clerk-render.js.
+Both render the cases in tests/fixtures/liquid_cases.json alike: python-liquid is the
+reference the browser renderer is tested against.
+
+The environment is python-liquid's with:
+- output HTML-escaped (`autoescape`), so catalogue text never becomes markup;
+- resource limits, so a design cannot make the server loop, nest or write without bound;
+- Clerk's money filters (`money`: 1,234.50; `money_eu`: 1.234,50);
+- unknown filters pass the value through (`strict_filters` off): a storefront's
+  `config.formatters` are filters the server does not have.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from liquid import Environment, Template
+from liquid.exceptions import LiquidError
+
+# A design is Liquid source of at most this many characters.
+DESIGN_MAX = 100_000
+
+
+class DesignError(ValueError):
+    """A design that does not parse or cannot render: the message says where and why."""
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def money(value: Any) -> str:
+    """A price as 1,234.50 (two decimals, comma thousands); not a number: as it is."""
+    amount = _decimal(value)
+    return str(value if value is not None else "") if amount is None else f"{amount:,.2f}"
+
+
+def money_eu(value: Any) -> str:
+    """A price as 1.234,50 (two decimals, dot thousands); not a number: as it is."""
+    text = money(value)
+    if _decimal(value) is None:
+        return text
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+class DesignEnvironment(Environment):
+    # Every loop of a design together: a list page of 100 products with a few nested loops.
+    loop_iteration_limit = 100_000
+    context_depth_limit = 30
+    local_namespace_limit = 100_000
+    output_stream_limit = 2_000_000
+    block_nesting_limit = 30
+
+
+ENV = DesignEnvironment(autoescape=True, strict_filters=False)
+ENV.filters["money"] = money
+ENV.filters["money_eu"] = money_eu
+
+
+def _explain(exc: LiquidError) -> str:
+    """python-liquid's message without its source excerpt: the first line, then where."""
+    lines = str(exc).splitlines()
+    message = lines[0] if lines else type(exc).__name__
+    where = next((line.split("' ")[-1] for line in lines[1:2] if "->" in line), "")
+    if where and ":" in where:
+        row, _, column = where.partition(":")
+        return f"line {row}, column {column}: {message}"
+    return message
+
+
+def parse(source: str) -> Template:
+    """The design's template, or DesignError naming the line and what was expected."""
+    if len(source) > DESIGN_MAX:
+        raise DesignError(f"is {len(source)} characters long; the limit is {DESIGN_MAX}")
+    try:
+        return ENV.from_string(source)
+    except LiquidError as exc:
+        raise DesignError(_explain(exc)) from None
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """The design rendered over `context` (products, content, globals, count, query)."""
+    template = parse(source)
+    try:
+        return template.render(**context)
+    except LiquidError as exc:
+        raise DesignError(_explain(exc)) from None
