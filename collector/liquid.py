@@ -19,7 +19,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from liquid import Environment, Template
+from liquid import BoundTemplate, Environment
 from liquid.exceptions import LiquidError
 
 # A design is Liquid source of at most this many characters.
@@ -78,7 +78,7 @@ def _explain(exc: LiquidError) -> str:
     return message
 
 
-def parse(source: str) -> Template:
+def parse(source: str) -> BoundTemplate:
     """The design's template, or DesignError naming the line and what was expected."""
     if len(source) > DESIGN_MAX:
         raise DesignError(f"is {len(source)} characters long; the limit is {DESIGN_MAX}")
