@@ -51,12 +51,12 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 # Orders, so that products are bought together (complementary) and sold (popular,
-# trending): 101 with other jackets and with mugs; the hostile mug sells best.
+# trending): 101 with other jackets and with mugs; the hostile mug sells best (5 units).
 HISTORY = [
     ["101", "102", "103", "201"],
     ["101", "102", "202"],
     ["101", "104", "203"],
-    ["205", "205", "205", "201"],
+    ["205", "201"],
     [HEX, HEX_TWIN],
 ]
 # A content of this test only: a design with a config.formatters function as a filter.
@@ -81,7 +81,7 @@ class PluginStack(Stack):
         key = {"key": self.public_key, "private_key": self.private_key}
         http_json(f"{self.collector_url}/v2/products", {**key, "products": catalogue()})
         for n, ids in enumerate(HISTORY):
-            lines = [{"id": pid, "quantity": 1, "price": 1.0} for pid in ids]
+            lines = [{"id": pid, "quantity": 5 if pid == "205" else 1, "price": 1.0} for pid in ids]
             sale = {"key": self.public_key, "visitor": None, "sale": f"SEED-{n}"}
             http_json(f"{self.collector_url}/v2/log/sale", {**sale, "products": lines})
         http_json(

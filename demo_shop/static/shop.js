@@ -53,27 +53,18 @@
   }
 })();
 
-/* Fjord & Pine: closing Clerk's popups (the powerstep after an add to cart, exit intent). */
+/* Fjord & Pine: the powerstep popup's "View cart" closes it (clerk.js's own close button
+   and Escape do too). */
 (function () {
   'use strict';
 
-  function close(popup) {
-    if (popup.classList.contains('clerk-popup')) {
-      try {
-        window.Clerk('ui', 'popup', '#' + popup.id, 'hide');
-      } catch (e) { /* the tracker must never break the shop */ }
-    }
-    popup.hidden = true;
-  }
-
   document.addEventListener('click', function (event) {
-    var button = event.target.closest('.clerk_powerstep_close, [data-popup-close]');
-    var popup = button && button.closest('.clerk-popup, .exit-intent-popup');
-    if (popup) close(popup);
-  });
-  document.addEventListener('keydown', function (event) {
-    if (event.key !== 'Escape') return;
-    var open = document.querySelectorAll('.clerk-popup, .exit-intent-popup');
-    for (var i = 0; i < open.length; i++) close(open[i]);
+    var button = event.target.closest('.clerk_powerstep_close');
+    if (!button) return;
+    try {
+      window.Clerk('ui', 'popup', '#clerk_powerstep', 'hide');
+    } catch (e) {
+      document.getElementById('clerk_powerstep').hidden = true;
+    }
   });
 })();
