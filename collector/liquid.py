@@ -16,14 +16,17 @@ The environment is python-liquid's with:
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from liquid import BoundTemplate, Environment
 from liquid.exceptions import LiquidError
 
+from .caps import DESIGN_LENGTH_MAX
+
 # A design is Liquid source of at most this many characters.
-DESIGN_MAX = 100_000
+DESIGN_MAX = DESIGN_LENGTH_MAX
 
 
 class DesignError(ValueError):
@@ -67,14 +70,45 @@ ENV.filters["money"] = money
 ENV.filters["money_eu"] = money_eu
 
 
-def _explain(exc: LiquidError) -> str:
-    """python-liquid's message without its source excerpt: the first line, then where."""
+# Tags that open a block closed by end<tag> (for the line of one left open).
+BLOCKS = {"for", "if", "unless", "case", "capture", "comment", "raw", "tablerow", "block"}
+TAG = re.compile(r"{%-?\s*(\w+)")
+
+
+def _unclosed(source: str) -> str | None:
+    """Where the last block left open starts, and what closes it: "line 2, column 0: ..."."""
+    stack: list[re.Match[str]] = []
+    for tag in TAG.finditer(source):
+        name = tag.group(1)
+        if (
+            stack
+            and stack[-1].group(1) in ("raw", "comment")
+            and name != "end" + stack[-1].group(1)
+        ):
+            continue  # anything inside raw and comment is text
+        if name in BLOCKS:
+            stack.append(tag)
+        elif name.startswith("end") and stack and stack[-1].group(1) == name[3:]:
+            stack.pop()
+    if not stack:
+        return None
+    opened = stack[-1]
+    row = source.count("\n", 0, opened.start()) + 1
+    column = opened.start() - (source.rfind("\n", 0, opened.start()) + 1)
+    name = opened.group(1)
+    return f"line {row}, column {column}: {name} is never closed: expected tag end{name}"
+
+
+def _explain(exc: LiquidError, source: str) -> str:
+    """python-liquid's message without its source excerpt: where, then the first line."""
     lines = str(exc).splitlines()
     message = lines[0] if lines else type(exc).__name__
     where = next((line.split("' ")[-1] for line in lines[1:2] if "->" in line), "")
     if where and ":" in where:
         row, _, column = where.partition(":")
         return f"line {row}, column {column}: {message}"
+    if message.startswith("expected tag end"):  # python-liquid says no more than that
+        return _unclosed(source) or message
     return message
 
 
@@ -85,7 +119,7 @@ def parse(source: str) -> BoundTemplate:
     try:
         return ENV.from_string(source)
     except LiquidError as exc:
-        raise DesignError(_explain(exc)) from None
+        raise DesignError(_explain(exc, source)) from None
 
 
 def render(source: str, context: dict[str, Any]) -> str:
@@ -94,4 +128,4 @@ def render(source: str, context: dict[str, Any]) -> str:
     try:
         return template.render(**context)
     except LiquidError as exc:
-        raise DesignError(_explain(exc)) from None
+        raise DesignError(_explain(exc, source)) from None
