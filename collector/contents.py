@@ -36,6 +36,7 @@ from .errors import ApiError, invalid
 from .fields import labels_field
 from .services import Services
 from .storage import contents as stored
+from .storage.stores import Store
 from .validation import REQUIRED, Fields, integer, list_of, text, type_name, validate
 
 # The list endpoints, registered there by the modules that serve them.
@@ -239,6 +240,52 @@ async def resolve(
 
 
 content_endpoint = dispatch(resolve)
+
+
+# ---------------------------------------------------------------- the dashboard's preview
+
+# Seeds of a preview: the most popular product (more would leave a small store's preview
+# empty: an api never answers its own seeds).
+PREVIEW_SEEDS = 1
+
+
+async def _preview_call(
+    request: Request, services: Services, store: Store, api: lists.ListApi, raw: dict[str, Any]
+) -> dict[str, Any]:
+    data = validate({"key": store.public_key, "visitor": None, **raw}, {**COMMON, **api.fields})
+    call = Call(request, services, store, data, private=True, preview=True)
+    return await api.handler(call)
+
+
+async def preview(
+    request: Request, services: Services, store: Store, content: dict[str, Any]
+) -> dict[str, Any]:
+    """The Liquid context of a content's preview, from the store's own products: its api's
+    answer (recorded nowhere), with the most popular products as the seeds (or category,
+    or query) it needs; a personal api shows the most popular products, never a visitor's."""
+    api = LISTS[content["api"]]
+    popular = LISTS["recommendations/popular"]
+    raw = {**content["arguments"], "limit": content["limit"], "labels": content["labels"]}
+    missing = [name for name in api.required if name not in raw]
+    if api.personal:
+        api = popular
+    if missing:
+        top = await _preview_call(request, services, store, popular, {"limit": PREVIEW_SEEDS})
+        first = top["product_data"][0] if top["product_data"] else {}
+        raw.setdefault("products", top["result"] or ["0"])
+        raw.setdefault("category", (first.get("categories") or [""])[0] or "-")
+        raw.setdefault("query", str(first.get("name") or "-").split(" ")[0])
+    raw = {k: v for k, v in raw.items() if k in api.fields}
+    answer = await _preview_call(request, services, store, api, raw)
+    shown_content = {k: content[k] for k in ("id", "name", "api", "labels", "limit", "design")}
+    return {
+        "products": answer["product_data"],
+        "content": shown_content,
+        "globals": {},
+        "count": answer["count"],
+        "query": raw.get("query", ""),
+    }
+
 
 routes = [
     Route("/v2/contents", contents_endpoint, methods=["GET", "POST", "DELETE"]),

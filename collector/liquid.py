@@ -16,8 +16,10 @@ The environment is python-liquid's with:
 
 from __future__ import annotations
 
+import html
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from html.parser import HTMLParser
 from typing import Any
 
 from liquid import BoundTemplate, Environment
@@ -129,3 +131,97 @@ def render(source: str, context: dict[str, Any]) -> str:
         return template.render(**context)
     except LiquidError as exc:
         raise DesignError(_explain(exc, source)) from None
+
+
+# What a content without a design shows: clerk.js's plain list of linked names.
+DEFAULT_DESIGN = (
+    '<ul class="clerk-default">{% for product in products %}'
+    '<li><a href="{{ product.url }}">{{ product.name }}</a></li>{% endfor %}</ul>'
+)
+
+# Attributes whose value is a URL (srcset: a list of them), and the schemes kept there.
+URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "srcset",
+    "action",
+    "formaction",
+    "xlink:href",
+    "poster",
+    "background",
+    "data",
+    "cite",
+    "longdesc",
+    "ping",
+    "manifest",
+    "imagesrcset",
+}
+SAFE_SCHEMES = ("http", "https")
+SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+# What browsers ignore in a URL before reading its scheme ("java\tscript:" is javascript:).
+IGNORED_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
+
+
+def safe_url(value: str) -> bool:
+    """An http(s) or relative URL: anything else (javascript:, data:, vbscript:) is not."""
+    found = SCHEME.match(IGNORED_IN_URLS.sub("", value).lower())
+    return found is None or found.group(1) in SAFE_SCHEMES
+
+
+class _Sanitizer(HTMLParser):
+    """Rewrites HTML keeping its markup, less every URL attribute that is not safe_url,
+    every on* handler and every <script> (a preview is also sandboxed without scripts)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.raw: str | None = None  # inside <style> (kept as is) or <script> (dropped)
+
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], close: str) -> None:
+        if tag == "script":
+            self.raw = "script" if not close else self.raw
+            return
+        kept = []
+        for name, value in attrs:
+            if name.startswith("on"):
+                continue
+            if name in URL_ATTRIBUTES and value is not None:
+                urls = [part.strip().split(" ")[0] for part in value.split(",")]
+                if not all(safe_url(u) for u in (urls if "srcset" in name else [value])):
+                    continue
+            kept.append(name if value is None else f'{name}="{html.escape(value)}"')
+        self.out.append(f"<{' '.join([tag, *kept])}{close}>")
+        if tag == "style" and not close:
+            self.raw = "style"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs, "")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs, " /")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self.raw == tag:
+            self.raw = None
+            if tag == "script":
+                return
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if self.raw == "script":
+            return
+        self.out.append(data if self.raw == "style" else html.escape(data, quote=False))
+
+    def handle_comment(self, data: str) -> None:
+        pass  # a comment could close early and become markup: dropped
+
+    def handle_decl(self, decl: str) -> None:
+        pass
+
+
+def sanitize(markup: str) -> str:
+    """The rendered design, its unsafe URLs, handlers and scripts removed (for a preview)."""
+    parser = _Sanitizer()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.out)
