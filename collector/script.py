@@ -89,8 +89,9 @@ def prelude(public_key: str) -> bytes:
 
 
 # What an address no store has answers: the same for every such address (one never
-# named, one renamed away, one that cannot be a slug), and never cached, so that a store
-# made or renamed to it is served at once.
+# named, one renamed away, one that cannot be a slug), and not kept by browsers or
+# proxies, so that a store made or renamed to it is served as soon as the collector
+# knows (this process at once, others within services.STORE_CACHE_SECONDS).
 NO_STORE_SCRIPT = b"/* clerk-collector: no store has this script address */\n"
 
 

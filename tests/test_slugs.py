@@ -209,6 +209,18 @@ def test_the_dashboard_changes_a_slug_and_the_script_moves(client, services):
     assert slugs == ["demo", "other"]
 
 
+def test_a_store_made_in_the_dashboard_is_served_at_once_even_after_a_probe(client, services):
+    store = make_store(services, name="Demo Shop")
+    make_admin(services, stores=[store.public_key])
+    sign_in(client)
+    assert client.get("/new-shop.js").status_code == 404  # this process now knows "none"
+    token = csrf_of(client.get("/dashboard/stores").text)
+    made = client.post("/dashboard/stores", data={"csrf": token, "name": "New Shop"})
+    assert "http://testserver/new-shop.js" in made.text  # shown with the new keys
+    [row] = [r for r in rows(services, "stores") if r["name"] == "New Shop"]
+    assert row["public_key"].encode() in client.get("/new-shop.js").content[:200]
+
+
 @pytest.fixture
 def db(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.setenv("DATABASE_URL", database_url)

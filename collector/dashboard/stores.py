@@ -92,6 +92,7 @@ async def create(request: Request) -> Response:
     keys = await services.storage.write(
         create_store, name=name, origins=origins, now=services.now_ms(), admin_ids=[admin.id]
     )
+    services.drop_cached_store(keys["public_key"], slugs=(keys["slug"],))  # a probe's None
     admin = await current_admin(request)  # the new store is in the list now
     return render(request, "stores.html", _context(request, admin, created=keys))
 
