@@ -1,4 +1,5 @@
-"""`clerk-collector`: serve, migrate, create-store, create-admin, import, demo, simulate."""
+"""`clerk-collector`: serve, migrate, create-store, stores, create-admin, import, content,
+demo, simulate."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from .logs import LEVELS
 from .origins import parse_origin
 from .settings import ConfigError, Settings
 from .storage import Storage
-from .storage.stores import NotFound, create_admin, create_store, stores_of_admin
+from .storage.stores import (
+    NotFound,
+    SlugTaken,
+    create_admin,
+    create_store,
+    list_stores,
+    parse_slug,
+    stores_of_admin,
+)
 
 
 @contextlib.contextmanager
@@ -84,6 +93,12 @@ def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
             origins.append(parse_origin(origin))
         except ValueError as exc:
             raise ConfigError(f"--origin: {exc}") from None
+    slug = None
+    if args.slug is not None:
+        try:
+            slug = parse_slug(args.slug)
+        except ValueError as exc:
+            raise ConfigError(f"--slug: {exc}") from None
     with _storage(settings) as storage:
         try:
             keys = storage.run(
@@ -92,15 +107,35 @@ def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
                 origins=list(dict.fromkeys(origins)),
                 now=int(time.time() * 1000),
                 admin_emails=[email.lower() for email in args.admin],
+                slug=slug,
             )
         except NotFound as exc:
             raise ConfigError(f"--admin: {exc.args[0]}") from None
+        except SlugTaken as exc:
+            raise ConfigError(f"--slug: {exc}") from None
     if args.json:
-        print(json.dumps({"public_key": keys["public_key"], "private_key": keys["private_key"]}))
+        print(json.dumps({k: keys[k] for k in ("public_key", "private_key", "slug")}))
     else:
         print(f"store:       {args.name}")
         print(f"public key:  {keys['public_key']}")
         print(f"private key: {keys['private_key']}  (shown once; only its hash is stored)")
+        print(f"script:      /{keys['slug']}.js  (the key built in)")
+    return 0
+
+
+def cmd_stores(args: argparse.Namespace, settings: Settings) -> int:
+    """Every store: name, public key, slug and the address of its own script."""
+    with _storage(settings) as storage:
+        found = storage.run(list_stores)
+    if args.json:
+        rows = [
+            {"name": s.name, "public_key": s.public_key, "slug": s.slug, "script": f"/{s.slug}.js"}
+            for s in found
+        ]
+        print(json.dumps(rows))
+        return 0
+    for s in found:
+        print(f"{s.name}\t{s.public_key}\t/{s.slug}.js")
     return 0
 
 
@@ -172,6 +207,64 @@ def _batch_size(value: str) -> int:
     return int(value)
 
 
+def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
+    """content list | set FILE | delete ID...: a store's contents, checked as the API does."""
+    from . import caps
+    from .contents import check_contents
+    from .errors import ApiError
+    from .storage import contents as stored
+    from .storage.stores import store_by_public_key
+
+    with _storage(settings) as storage:
+        store = storage.run(store_by_public_key, public_key=args.store)
+        if store is None:
+            raise ConfigError(f"--store: no store has the public key {args.store!r}")
+        if args.action == "list":
+            _print_contents(storage.run(stored.list_all, store_id=store.id))
+            return 0
+        if args.action == "delete":
+            deleted = storage.run(stored.delete, store_id=store.id, ids=args.ids)
+            missing = len(set(args.ids)) - deleted
+            print(f"deleted {deleted} content(s)" + (f"; {missing} not found" if missing else ""))
+            return 0
+        try:
+            with open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin as file:
+                data = json.load(file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{args.file}: {exc}") from None
+        try:
+            items = check_contents("contents", data if isinstance(data, list) else [data])
+            saved = storage.run(
+                stored.upsert,
+                store_id=store.id,
+                contents=items,
+                now=int(time.time() * 1000),
+                max_total=caps.CONTENTS_MAX,
+            )
+        except ApiError as exc:
+            raise ConfigError(f"{args.file}: {exc.message}") from None
+        except stored.TooManyContents as exc:
+            raise ConfigError(f"{args.file}: contents: {exc}") from None
+    print(f"saved {saved} content(s): {', '.join(item['id'] for item in items)}")
+    return 0
+
+
+def _print_contents(found: list[dict[str, object]]) -> None:
+    if not found:
+        print("no contents")
+        return
+    rows = [("ID", "API", "LIMIT", "LABELS", "DESIGN", "NAME")]
+    for c in found:
+        design = c["design"]
+        shown = "default" if design is None else f"{len(str(design))} chars"
+        labels = ", ".join(map(str, c["labels"])) if isinstance(c["labels"], list) else ""
+        rows.append((str(c["id"]), str(c["api"]), str(c["limit"]), labels, shown, str(c["name"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import run_demo
 
@@ -241,8 +334,19 @@ def parser() -> argparse.ArgumentParser:
         metavar="EMAIL",
         help="a dashboard admin who may see the new store (repeatable)",
     )
-    store.add_argument("--json", action="store_true", help="print the keys as JSON")
+    store.add_argument(
+        "--slug",
+        help="the store's script address, /SLUG.js (a-z, 0-9 and -; default: from the name, "
+        'e.g. "Demo Shop" -> demo-shop)',
+    )
+    store.add_argument("--json", action="store_true", help="print the keys and slug as JSON")
     store.set_defaults(run=cmd_create_store)
+
+    listing = sub.add_parser(
+        "stores", help="list the stores: name, public key and the address of each one's script"
+    )
+    listing.add_argument("--json", action="store_true", help="print them as JSON")
+    listing.set_defaults(run=cmd_stores)
 
     admin = sub.add_parser("create-admin", help="add (or reset) a dashboard user")
     admin.add_argument("email")
@@ -289,6 +393,30 @@ def parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     purge.set_defaults(run=cmd_purge)
+
+    content = sub.add_parser(
+        "content",
+        help="list, set or delete a store's contents (Clerk's data-template=\"@id\" slots)",
+        description="A store's contents: list them; set them from a JSON file holding one "
+        "content {id, name, api, limit, labels, arguments, design} or a list of them "
+        "(checked as POST /v2/contents checks them: nothing is saved when one is bad); "
+        "delete them by id.",
+    )
+    actions = content.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("list", "print the store's contents as a table"),
+        ("set", "add or replace contents from a JSON file"),
+        ("delete", "delete contents by id"),
+    ):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument(
+            "--store", required=True, metavar="PUBLIC_KEY", help="the store's public key"
+        )
+        if name == "set":
+            action.add_argument("file", metavar="FILE", help="a JSON file; - reads stdin")
+        if name == "delete":
+            action.add_argument("ids", nargs="+", metavar="ID", help="content ids")
+        action.set_defaults(run=cmd_content)
 
     demo = sub.add_parser("demo", help="run collector and demo shop together on SQLite")
     demo.add_argument("--host", default="127.0.0.1")
