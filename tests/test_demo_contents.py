@@ -9,6 +9,7 @@ import re
 import pytest
 
 from collector import liquid, recommendations, search
+from collector.contents import check_contents
 from demo_shop.catalogue import HOSTILE_NAME, HOSTILE_PRODUCT_ID, generate_catalogue
 from demo_shop.contents import contents
 
@@ -43,6 +44,10 @@ def test_the_demo_seeds_every_content_clerks_plugins_embed_and_its_own():
     for content in CONTENTS:
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", content["id"])
         assert set(content) == {"id", "name", "api", "limit", "labels", "arguments", "design"}
+
+
+def test_the_contents_api_takes_them_as_they_are():
+    assert check_contents("contents", CONTENTS) == CONTENTS
 
 
 @pytest.mark.parametrize("content", CONTENTS, ids=lambda c: c["id"])
