@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -36,6 +36,8 @@ class Call:
     store: Store
     data: dict[str, Any]
     private: bool
+    # Arguments the endpoint does not know, ignored (validation.warn): the answer names them.
+    warnings: list[str] = field(default_factory=list)
 
     async def visitor(self) -> Visitor:
         """The caller's visitor per its consent mode (see visitors.py)."""
@@ -74,7 +76,8 @@ def endpoint(
             # Addresses end up in access logs, proxies and browser history.
             raise invalid("private_key", "is never accepted in a query string; send it in the body")
         raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
-        data = validate(raw, schema, from_query=from_query)
+        warnings: list[str] = []
+        data = validate(raw, schema, from_query=from_query, warnings=warnings)
         store = await services.store(data["key"])
         if store is None:
             raise ApiError(403, "unknown_key", "key: no store has this public key")
@@ -85,8 +88,17 @@ def endpoint(
         origins.check(request, store, personal=personal and not has_private)
         if private and not has_private:
             raise ApiError(403, "private_key_required", "private_key: this endpoint needs it")
-        call = Call(request=request, services=services, store=store, data=data, private=has_private)
+        call = Call(
+            request=request,
+            services=services,
+            store=store,
+            data=data,
+            private=has_private,
+            warnings=warnings,
+        )
         answer = await handler(call)
+        if call.warnings:
+            answer = {**answer, "warnings": call.warnings}
         return JSONResponse({"status": "ok", **answer})
 
     return run
