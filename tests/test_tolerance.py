@@ -345,3 +345,24 @@ def test_the_importer_stays_strict_about_unknown_fields():
 
     with pytest.raises(ApiError, match="unknown field record.total"):
         clean_order({"id": "1", "products": ["1"], "time": 1_700_000_000, "total": 9})
+
+
+def test_a_content_call_takes_clerks_forms_and_warns_of_what_it_does_not_know(client, store):
+    catalogue = [product(n, categories=["987"]) for n in range(1, 5)]
+    assert post(client, store, "products", {"products": catalogue}, private=True).status_code == 200
+    slot = {"id": "product-page-alternatives", "api": "recommendations/substituting", "limit": 2}
+    assert post(client, store, "contents", {"contents": [slot]}, private=True).status_code == 200
+    # As Magento 2's plugin renders it: an integer product id, and Clerk's own arguments.
+    plugin = post(
+        client,
+        store,
+        "content",
+        {"content": "@product-page-alternatives", "products": [1], "template": "@x", "limit": "2"},
+    )
+    canonical = post(
+        client, store, "content", {"content": "product-page-alternatives", "products": ["1"]}
+    )
+    assert plugin.status_code == 200, plugin.text
+    answer = plugin.json()
+    assert answer.pop("warnings") == warned("template")
+    assert answer == canonical.json()
