@@ -11,7 +11,16 @@ from .api import Call, Handler, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field, sale_line
 from .storage import returns, tracking
-from .validation import REQUIRED, email, integer, list_of, product_id, refuse_derived, text
+from .validation import (
+    REQUIRED,
+    email,
+    integer,
+    list_of,
+    product_id,
+    refuse_derived,
+    text,
+    text_or_id,
+)
 
 
 async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
@@ -199,7 +208,7 @@ routes = [
                 "sale": (product_id, REQUIRED),
                 "products": (list_of(sale_line, caps.SALE_LINES_MAX), REQUIRED),
                 "email": (email, None),
-                "customer": (text(128), None),
+                "customer": (text_or_id(128), None),
             },
             log_sale,
         ),

@@ -90,6 +90,7 @@ SAME_ROWS = [
                 {"id": "8", "quantity": 1, "price": 10.0},
             ],
             "email": "ann@example.com",
+            "customer": "42",
         },
         {
             "sale": 1001,
@@ -98,6 +99,7 @@ SAME_ROWS = [
                 {"id": "8", "quantity": 1.0, "price": "10"},
             ],
             "email": "ann@example.com",
+            "customer": 42,
             "customer_group": "retail",
         },
         warned("customer_group", "products[0].name", "products[0].sku"),
