@@ -1,4 +1,6 @@
-/* clerk-render.js: renders Clerk contents for clerk.js; loaded by it on demand */
+/* clerk-render.js: renders Clerk contents for clerk.js, which loads it on demand (only on pages
+   with something to render). One file, so such a page makes one more request, not two: the
+   Liquid renderer, then contents, popups and exit intent, then the predictive search box. */
 (function(){
 'use strict';
 var internal=window.Clerk&&window.Clerk._;
