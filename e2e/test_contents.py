@@ -79,6 +79,8 @@ def test_liquid_written_inside_the_element_renders_with_catalogue_text_as_text(
     assert texts(page, "#inline li a") == ["Blue Mug", HOSTILE, "Red Mug"]
     assert texts(page, "#inline .price") == ["€9.50", "€12.00", "€7.25"]
     assert texts(page, "#inline .last") == ["3"]  # forloop
+    # comparisons written in the page's HTML (> and quotes, which the page escapes) work
+    assert attributes(page, "#inline li:has(.dear)", "data-clerk-product-id") == ["1", "2"]
     assert attributes(page, "#inline li", "data-clerk-product-id") == ["1", "2", "3"]
     assert attributes(page, "#inline li", "data-clerk-n") == ["1", "2", "3"]
     assert attributes(page, "#inline li a", "href") == [

@@ -405,7 +405,9 @@ internal.liquid=liquid;
 // ul>li>a list. data-target="#sel" renders elsewhere. Catalogue text is never markup (Liquid
 // output is escaped, templates set textContent) and href/src/action take only http(s) or
 // relative addresses. Late answers are dropped.
-var NOT_ARGS=/^(api|template|target|exclude-from|exit-intent|instant-search.*|after-render|facets-.*|clerk-.*|key|visitor|session)$/,
+var NOT_ARGS=new RegExp('^(api|template|target|exclude-from|exit-intent|instant-search.*'
+  +'|after-render|facets-.*|clerk-.*|key|visitor|session)$'),
+ HTML_ESCAPES={amp:'&',lt:'<',gt:'>',quot:'"',nbsp:'\u00a0'},
  requestCount=0,sources=new WeakMap();
 function parseJson(value,fallback){try{return JSON.parse(value)}catch(e){return fallback}}
 // an absolute http(s) address for value, or nothing (javascript:, data: and the like)
@@ -441,17 +443,21 @@ function excluded(element){
    :Promise.race([shown(other),new Promise(done=>setTimeout(done,5000,[]))])))
   .then(lists=>[].concat(...lists));
 }
+// Liquid written inside the element, kept the first time it is seen (rendering replaces it)
+function keepInlineDesign(element){
+ if(sources.has(element))return;
+ var inline=element.innerHTML;
+ // the HTML serialiser escaped &, <, > (and " in attributes) inside the Liquid: undo that there
+ sources.set(element,/{[{%]/.test(inline)&&inline.replace(/{[{%][\s\S]*?[%}]}/g,code=>
+  code.replace(/&(amp|lt|gt|quot|nbsp);/g,(all,name)=>HTML_ESCAPES[name])));
+}
 function render(element,query,after){
- var template=element.getAttribute('data-template')||'',contentId=template[0]=='@'&&template.slice(1),
+ var template=element.getAttribute('data-template')||'',
+  contentId=template[0]=='@'&&template.slice(1),
   api=contentId?'content':element.getAttribute('data-api'),args=argsOf(element),request,
   content={id:element.id,element,api:element.getAttribute('data-api')||undefined,args,template,
    target:element.getAttribute('data-target')};
- if(!sources.has(element)){
-  var inline=element.innerHTML;
-  // the parser escaped &, <, > and quotes inside the Liquid: undo that there only
-  sources.set(element,/{[{%]/.test(inline)&&inline.replace(/{[{%][\s\S]*?[%}]}/g,code=>
-   code.replace(/&(amp|lt|gt|quot|#39);/g,(all,name)=>({amp:'&',lt:'<',gt:'>',quot:'"','#39':"'"})[name])));
- }
+ keepInlineDesign(element);
  if(element.getAttribute('data-exit-intent')=='true'&&!after)return exitIntent(element);
  if(element.hasAttribute('data-instant-search')&&!query)return;
  if(!api)return warn('nothing to render: no data-api or data-template="@ID"',element);

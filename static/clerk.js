@@ -156,7 +156,9 @@ function listen(type,handler){
 }
 listen('click',target=>{
  var product=target.closest&&target.closest('[data-clerk-product-id]'),labels;
- if(product&&(target.closest('.clerk,[data-clerk-api]')||clickSelectors.some(selector=>target.closest(selector)))){
+ // inside a .clerk element, a rendered data-target (it has data-clerk-api) or a click() selector
+ if(product&&(target.closest('.clerk,[data-clerk-api]')
+  ||clickSelectors.some(selector=>target.closest(selector)))){
   labels=parseJson(
    closestAttribute(product,'data-clerk-labels')||closestAttribute(product,'data-labels'),[]);
   send('log/click',{
