@@ -36,6 +36,9 @@ class Call:
     store: Store
     data: dict[str, Any]
     private: bool
+    # A dashboard preview: answers as the endpoint does but records nothing (no render,
+    # no search), so that previews never count as a widget's impressions.
+    preview: bool = False
 
     async def visitor(self) -> Visitor:
         """The caller's visitor per its consent mode (see visitors.py)."""
@@ -56,6 +59,19 @@ class Call:
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a call runs: its fields (beyond COMMON), its handler, and whether it is personal."""
+
+    fields: Fields
+    handler: Handler
+    personal: bool = False
+
+
+# Picks a call's target from its raw arguments (and may add defaults to them): see dispatch.
+Resolver = Callable[[Services, dict[str, Any], bool], Awaitable[tuple[dict[str, Any], Target]]]
+
+
 def endpoint(
     fields: Fields, handler: Handler, *, private: bool = False, personal: bool = False
 ) -> Callable[..., Any]:
@@ -65,7 +81,19 @@ def endpoint(
     the store's own origins (collector/origins.py); with the private key they are a shop
     server's calls like any other. A personal endpoint that changes data is routed POST only.
     """
-    schema: Fields = {**COMMON, **fields}
+    target = Target(fields, handler, personal)
+
+    async def fixed(
+        services: Services, raw: dict[str, Any], from_query: bool
+    ) -> tuple[dict[str, Any], Target]:
+        return raw, target
+
+    return dispatch(fixed, private=private)
+
+
+def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
+    """A Starlette endpoint whose fields, handler and origin rule come from the call's own
+    arguments (/v2/content: those of the content it names), then as `endpoint`."""
 
     async def run(request: Request) -> Response:
         services: Services = request.app.state.services
@@ -74,7 +102,8 @@ def endpoint(
             # Addresses end up in access logs, proxies and browser history.
             raise invalid("private_key", "is never accepted in a query string; send it in the body")
         raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
-        data = validate(raw, schema, from_query=from_query)
+        raw, target = await resolve(services, raw, from_query)
+        data = validate(raw, {**COMMON, **target.fields}, from_query=from_query)
         store = await services.store(data["key"])
         if store is None:
             raise ApiError(403, "unknown_key", "key: no store has this public key")
@@ -82,11 +111,11 @@ def endpoint(
         has_private = bool(data.get("private_key"))
         if has_private and not store.private_key_matches(data["private_key"]):
             raise ApiError(403, "wrong_private_key", "private_key: does not match this store")
-        origins.check(request, store, personal=personal and not has_private)
+        origins.check(request, store, personal=target.personal and not has_private)
         if private and not has_private:
             raise ApiError(403, "private_key_required", "private_key: this endpoint needs it")
         call = Call(request=request, services=services, store=store, data=data, private=has_private)
-        answer = await handler(call)
+        answer = await target.handler(call)
         return JSONResponse({"status": "ok", **answer})
 
     return run

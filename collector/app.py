@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import housekeeping, products, recommendations, search, stats, tracking
+from . import contents, housekeeping, products, recommendations, search, stats, tracking
 from .access_log import AccessLog
 from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *products.routes,
             *recommendations.routes,
             *search.routes,
+            *contents.routes,
             *stats.routes,
             dashboard_mount(lambda: services.secret_key),
         ],

@@ -19,6 +19,9 @@ origin rule, rate limits and private-key sales winning do that).
 | QUANTITY_MAX        | 100_000       | a sale line's quantity                 | quantity      |
 | PRICE_MAX           | 1_000_000_000 | a sale line's price, a product's price | price         |
 | CATALOGUE_BATCH_MAX | 10_000        | products API (private key) per call    | catalogue     |
+| CONTENTS_MAX        | 200           | contents a store has (and per call)    | contents      |
+| CONTENT_NAME_MAX    | 200           | a content's name                       | contents      |
+| DESIGN_LENGTH_MAX   | 50_000        | a content's design, in characters      | contents      |
 
 Labels: Clerk's widgets are labelled with short names (`["Home", "You previously
 saw"]`), so 10 labels of 64 characters leave room for any naming scheme. Labels are
@@ -51,6 +54,14 @@ catalogue holds can be sold.
 
 Catalogue: the products API (private key only) takes a feed in batches of up to
 10,000 products; the body size limit (MAX_BODY_BYTES) usually binds first.
+
+Contents: a Clerk shop configures a few dozen (one per page slot: product page,
+category page, cart, search, exit intent, ...), so 200 is ample; each is cached per
+process with its design, and a design of 50,000 characters is a page of Liquid far
+longer than any storefront's (Clerk's stock designs are under 5,000); it also leaves
+a content with such a design within the default body size limit (MAX_BODY_BYTES, 64 KB),
+so that one can always be saved by the API. A content's labels are a widget's labels
+(LABELS_MAX, LABEL_LENGTH_MAX).
 """
 
 from __future__ import annotations
@@ -65,3 +76,6 @@ SALE_LINES_MAX = 500
 QUANTITY_MAX = 100_000
 PRICE_MAX = 1_000_000_000
 CATALOGUE_BATCH_MAX = 10_000
+CONTENTS_MAX = 200
+CONTENT_NAME_MAX = 200
+DESIGN_LENGTH_MAX = 50_000

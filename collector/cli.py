@@ -1,4 +1,5 @@
-"""`clerk-collector`: serve, migrate, create-store, create-admin, import, demo, simulate."""
+"""`clerk-collector`: serve, migrate, create-store, create-admin, import, content, demo,
+simulate."""
 
 from __future__ import annotations
 
@@ -172,6 +173,64 @@ def _batch_size(value: str) -> int:
     return int(value)
 
 
+def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
+    """content list | set FILE | delete ID...: a store's contents, checked as the API does."""
+    from . import caps
+    from .contents import check_contents
+    from .errors import ApiError
+    from .storage import contents as stored
+    from .storage.stores import store_by_public_key
+
+    with _storage(settings) as storage:
+        store = storage.run(store_by_public_key, public_key=args.store)
+        if store is None:
+            raise ConfigError(f"--store: no store has the public key {args.store!r}")
+        if args.action == "list":
+            _print_contents(storage.run(stored.list_all, store_id=store.id))
+            return 0
+        if args.action == "delete":
+            deleted = storage.run(stored.delete, store_id=store.id, ids=args.ids)
+            missing = len(set(args.ids)) - deleted
+            print(f"deleted {deleted} content(s)" + (f"; {missing} not found" if missing else ""))
+            return 0
+        try:
+            with open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin as file:
+                data = json.load(file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{args.file}: {exc}") from None
+        try:
+            items = check_contents("contents", data if isinstance(data, list) else [data])
+            saved = storage.run(
+                stored.upsert,
+                store_id=store.id,
+                contents=items,
+                now=int(time.time() * 1000),
+                max_total=caps.CONTENTS_MAX,
+            )
+        except ApiError as exc:
+            raise ConfigError(f"{args.file}: {exc.message}") from None
+        except stored.TooManyContents as exc:
+            raise ConfigError(f"{args.file}: contents: {exc}") from None
+    print(f"saved {saved} content(s): {', '.join(item['id'] for item in items)}")
+    return 0
+
+
+def _print_contents(found: list[dict[str, object]]) -> None:
+    if not found:
+        print("no contents")
+        return
+    rows = [("ID", "API", "LIMIT", "LABELS", "DESIGN", "NAME")]
+    for c in found:
+        design = c["design"]
+        shown = "default" if design is None else f"{len(str(design))} chars"
+        labels = ", ".join(map(str, c["labels"])) if isinstance(c["labels"], list) else ""
+        rows.append((str(c["id"]), str(c["api"]), str(c["limit"]), labels, shown, str(c["name"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import run_demo
 
@@ -289,6 +348,30 @@ def parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     purge.set_defaults(run=cmd_purge)
+
+    content = sub.add_parser(
+        "content",
+        help="list, set or delete a store's contents (Clerk's data-template=\"@id\" slots)",
+        description="A store's contents: list them; set them from a JSON file holding one "
+        "content {id, name, api, limit, labels, arguments, design} or a list of them "
+        "(checked as POST /v2/contents checks them: nothing is saved when one is bad); "
+        "delete them by id.",
+    )
+    actions = content.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("list", "print the store's contents as a table"),
+        ("set", "add or replace contents from a JSON file"),
+        ("delete", "delete contents by id"),
+    ):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument(
+            "--store", required=True, metavar="PUBLIC_KEY", help="the store's public key"
+        )
+        if name == "set":
+            action.add_argument("file", metavar="FILE", help="a JSON file; - reads stdin")
+        if name == "delete":
+            action.add_argument("ids", nargs="+", metavar="ID", help="content ids")
+        action.set_defaults(run=cmd_content)
 
     demo = sub.add_parser("demo", help="run collector and demo shop together on SQLite")
     demo.add_argument("--host", default="127.0.0.1")

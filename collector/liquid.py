@@ -16,14 +16,19 @@ The environment is python-liquid's with:
 
 from __future__ import annotations
 
+import html
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from html.parser import HTMLParser
 from typing import Any
 
 from liquid import BoundTemplate, Environment
 from liquid.exceptions import LiquidError
 
+from .caps import DESIGN_LENGTH_MAX
+
 # A design is Liquid source of at most this many characters.
-DESIGN_MAX = 100_000
+DESIGN_MAX = DESIGN_LENGTH_MAX
 
 
 class DesignError(ValueError):
@@ -67,14 +72,45 @@ ENV.filters["money"] = money
 ENV.filters["money_eu"] = money_eu
 
 
-def _explain(exc: LiquidError) -> str:
-    """python-liquid's message without its source excerpt: the first line, then where."""
+# Tags that open a block closed by end<tag> (for the line of one left open).
+BLOCKS = {"for", "if", "unless", "case", "capture", "comment", "raw", "tablerow", "block"}
+TAG = re.compile(r"{%-?\s*(\w+)")
+
+
+def _unclosed(source: str) -> str | None:
+    """Where the last block left open starts, and what closes it: "line 2, column 0: ..."."""
+    stack: list[re.Match[str]] = []
+    for tag in TAG.finditer(source):
+        name = tag.group(1)
+        if (
+            stack
+            and stack[-1].group(1) in ("raw", "comment")
+            and name != "end" + stack[-1].group(1)
+        ):
+            continue  # anything inside raw and comment is text
+        if name in BLOCKS:
+            stack.append(tag)
+        elif name.startswith("end") and stack and stack[-1].group(1) == name[3:]:
+            stack.pop()
+    if not stack:
+        return None
+    opened = stack[-1]
+    row = source.count("\n", 0, opened.start()) + 1
+    column = opened.start() - (source.rfind("\n", 0, opened.start()) + 1)
+    name = opened.group(1)
+    return f"line {row}, column {column}: {name} is never closed: expected tag end{name}"
+
+
+def _explain(exc: LiquidError, source: str) -> str:
+    """python-liquid's message without its source excerpt: where, then the first line."""
     lines = str(exc).splitlines()
     message = lines[0] if lines else type(exc).__name__
     where = next((line.split("' ")[-1] for line in lines[1:2] if "->" in line), "")
     if where and ":" in where:
         row, _, column = where.partition(":")
         return f"line {row}, column {column}: {message}"
+    if message.startswith("expected tag end"):  # python-liquid says no more than that
+        return _unclosed(source) or message
     return message
 
 
@@ -85,7 +121,7 @@ def parse(source: str) -> BoundTemplate:
     try:
         return ENV.from_string(source)
     except LiquidError as exc:
-        raise DesignError(_explain(exc)) from None
+        raise DesignError(_explain(exc, source)) from None
 
 
 def render(source: str, context: dict[str, Any]) -> str:
@@ -94,4 +130,98 @@ def render(source: str, context: dict[str, Any]) -> str:
     try:
         return template.render(**context)
     except LiquidError as exc:
-        raise DesignError(_explain(exc)) from None
+        raise DesignError(_explain(exc, source)) from None
+
+
+# What a content without a design shows: clerk.js's plain list of linked names.
+DEFAULT_DESIGN = (
+    '<ul class="clerk-default">{% for product in products %}'
+    '<li><a href="{{ product.url }}">{{ product.name }}</a></li>{% endfor %}</ul>'
+)
+
+# Attributes whose value is a URL (srcset: a list of them), and the schemes kept there.
+URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "srcset",
+    "action",
+    "formaction",
+    "xlink:href",
+    "poster",
+    "background",
+    "data",
+    "cite",
+    "longdesc",
+    "ping",
+    "manifest",
+    "imagesrcset",
+}
+SAFE_SCHEMES = ("http", "https")
+SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+# What browsers ignore in a URL before reading its scheme ("java\tscript:" is javascript:).
+IGNORED_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
+
+
+def safe_url(value: str) -> bool:
+    """An http(s) or relative URL: anything else (javascript:, data:, vbscript:) is not."""
+    found = SCHEME.match(IGNORED_IN_URLS.sub("", value).lower())
+    return found is None or found.group(1) in SAFE_SCHEMES
+
+
+class _Sanitizer(HTMLParser):
+    """Rewrites HTML keeping its markup, less every URL attribute that is not safe_url,
+    every on* handler and every <script> (a preview is also sandboxed without scripts)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.raw: str | None = None  # inside <style> (kept as is) or <script> (dropped)
+
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], close: str) -> None:
+        if tag == "script":
+            self.raw = "script" if not close else self.raw
+            return
+        kept = []
+        for name, value in attrs:
+            if name.startswith("on"):
+                continue
+            if name in URL_ATTRIBUTES and value is not None:
+                urls = [part.strip().split(" ")[0] for part in value.split(",")]
+                if not all(safe_url(u) for u in (urls if "srcset" in name else [value])):
+                    continue
+            kept.append(name if value is None else f'{name}="{html.escape(value)}"')
+        self.out.append(f"<{' '.join([tag, *kept])}{close}>")
+        if tag == "style" and not close:
+            self.raw = "style"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs, "")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs, " /")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self.raw == tag:
+            self.raw = None
+            if tag == "script":
+                return
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if self.raw == "script":
+            return
+        self.out.append(data if self.raw == "style" else html.escape(data, quote=False))
+
+    def handle_comment(self, data: str) -> None:
+        pass  # a comment could close early and become markup: dropped
+
+    def handle_decl(self, decl: str) -> None:
+        pass
+
+
+def sanitize(markup: str) -> str:
+    """The rendered design, its unsafe URLs, handlers and scripts removed (for a preview)."""
+    parser = _Sanitizer()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.out)

@@ -30,10 +30,9 @@ from typing import Any
 from sqlalchemy import Connection
 from starlette.routing import Route
 
-from . import caps
-from .api import Call, Handler, endpoint
+from . import caps, lists
+from .api import Call
 from .errors import ApiError
-from .fields import LIST_FIELDS
 from .rankings import RankingCache
 from .storage import recommendations
 from .storage.recommendations import Counts
@@ -311,12 +310,7 @@ def _route(
     async def handler(call: Call) -> dict[str, Any]:
         return await answer_products(call, api, await choose(call))
 
-    run: Handler = handler
-    return Route(
-        f"/v2/{api}",
-        endpoint({**LIST_FIELDS, **(fields or {})}, run, personal=personal),
-        methods=["GET", "POST"],
-    )
+    return lists.register(api, fields or {}, handler, personal=personal)
 
 
 SEEDS: Fields = {"products": (list_of(product_id, caps.SEED_PRODUCTS_MAX), REQUIRED)}

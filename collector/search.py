@@ -20,9 +20,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.routing import Route
-
-from .api import Call, endpoint
+from . import lists
+from .api import Call
 from .errors import invalid
 from .fields import LIST_FIELDS
 from .services import Services
@@ -98,6 +97,8 @@ async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[st
         exclude=call.data["exclude"],
     )
     answer = await answer_products(call, api, ids, count=total)
+    if call.preview:
+        return answer
     visitor = await call.visitor()
     logged = searches.search(
         store_id=call.store.id,
@@ -122,8 +123,6 @@ async def predictive(call: Call) -> dict[str, Any]:
 
 
 routes = [
-    Route("/v2/search/search", endpoint(SEARCH_FIELDS, search), methods=["GET", "POST"]),
-    Route(
-        "/v2/search/predictive", endpoint(PREDICTIVE_FIELDS, predictive), methods=["GET", "POST"]
-    ),
+    lists.register("search/search", SEARCH_FIELDS, search),
+    lists.register("search/predictive", PREDICTIVE_FIELDS, predictive),
 ]

@@ -5,16 +5,22 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .rankings import RankingCache
 from .ratelimit import RateLimits
 from .settings import Settings
 from .storage import Storage
+from .storage import contents as stored_contents
 from .storage.sessions import stored_secret_key
 from .storage.stores import Store, store_by_public_key
 from .visitors import VisitorResolver
 
 STORE_CACHE_SECONDS = 30.0
+# Each store's contents are kept as long as its keys; a change made in this process drops
+# them at once (drop_cached_contents), one made by another process shows within this time.
+# Bounded by the characters of their designs (about 2 bytes each): at most about 80 MB.
+CONTENT_CACHE_CHARS = 40_000_000
 # Rankings kept per process. Store-wide: popular and trending of each store, and one per
 # category asked for (any text names a category, so a bound is needed). Per set of
 # seeds: complements and substitutes. Each cache is bounded in rankings and in ids in
@@ -38,6 +44,8 @@ class Services:
         )
         self.limits = RateLimits(client=settings.rate_limit_client, store=settings.rate_limit_store)
         self._stores: dict[str, tuple[float, Store]] = {}
+        self._contents: dict[int, tuple[float, int, dict[str, dict[str, Any]]]] = {}
+        self._content_chars = 0
         self._secret_key: str | None = settings.secret_key or None
         # Timed by the collector's clock, so a simulated clock ages the rankings too.
         self.rankings = RankingCache(
@@ -84,3 +92,25 @@ class Services:
             self._stores.clear()
         self._stores[public_key] = (now, store)
         return store
+
+    def drop_cached_contents(self, store_id: int) -> None:
+        """Drop a store's contents from this process's cache (they changed here)."""
+        dropped = self._contents.pop(store_id, None)
+        if dropped is not None:
+            self._content_chars -= dropped[1]
+
+    async def contents(self, store_id: int) -> dict[str, dict[str, Any]]:
+        """The store's contents by id (collector/storage/contents.py), cached."""
+        cached = self._contents.get(store_id)
+        now = time.monotonic()
+        if cached and now - cached[0] < STORE_CACHE_SECONDS:
+            return cached[2]
+        self.drop_cached_contents(store_id)
+        found = await self.storage.read(stored_contents.list_all, store_id=store_id)
+        by_id = {content["id"]: content for content in found}
+        chars = sum(len(c["design"] or "") + 1000 for c in found)
+        while self._contents and self._content_chars + chars > CONTENT_CACHE_CHARS:
+            self.drop_cached_contents(next(iter(self._contents)))  # the oldest first
+        self._contents[store_id] = (now, chars, by_id)
+        self._content_chars += chars
+        return by_id

@@ -22,6 +22,13 @@ async def answer_products(
     items = await call.services.storage.read(
         catalogue.available_products, store_id=call.store.id, ids=ids
     )
+    answer = {
+        "result": [item["id"] for item in items],
+        "product_data": items,
+        "count": len(items) if count is None else count,
+    }
+    if call.preview:
+        return answer
     visitor = await call.visitor()
     render = tracking.event(
         store_id=call.store.id,
@@ -35,8 +42,4 @@ async def answer_products(
         data={"count": len(items)},
     )
     call.services.storage.insert_soon(render)
-    return {
-        "result": [item["id"] for item in items],
-        "product_data": items,
-        "count": len(items) if count is None else count,
-    }
+    return answer

@@ -12,7 +12,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from collector import products, recommendations, search, stats, tracking
+from collector import contents, products, recommendations, search, stats, tracking
 from collector.origins import parse_origin
 from collector.services import Services
 from collector.validation import DERIVED_ID
@@ -319,7 +319,7 @@ def test_ids_that_merely_start_with_c_are_fine(client, services, store):
 def v2_routes() -> list[tuple[str, str]]:
     """Every /v2 endpoint with a method it answers (POST where it takes one)."""
     found = []
-    for module in (tracking, recommendations, search, stats, products):
+    for module in (tracking, recommendations, search, stats, products, contents):
         for route in module.routes:
             assert isinstance(route, Route)
             methods = route.methods or {"GET"}

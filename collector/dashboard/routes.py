@@ -10,6 +10,8 @@
                                     reports; each also as .csv (or ?format=csv),
                                     ?table=NAME picks one of a page's tables
 /stores/ID/forget (POST)            erase a customer (email) or a visitor
+/stores/ID/contents (GET ?edit=ID; POST saves or previews), /stores/ID/contents/delete
+                                    (POST): the store's contents
 /static/dashboard.css
 """
 
@@ -22,10 +24,12 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from . import auth, forget, stores, views
+from . import auth, contents, forget, stores, views
 from .middleware import DashboardSession, SecurityHeaders
 
-MAX_BODY = 64 * 1024
+# A content's design may be 50,000 characters, which a form sends URL-encoded (up to 3 bytes
+# a character).
+MAX_BODY = 256 * 1024
 REPORTS = ["overview", "widgets", "products", "searches", "customers", "privacy", "visitor"]
 
 
@@ -48,6 +52,24 @@ def _routes() -> list[BaseRoute]:
             name="origins",
         ),
         Route("/stores/{store_id:int}/forget", forget.forget, methods=["POST"], name="forget"),
+        Route(
+            "/stores/{store_id:int}/contents",
+            contents.contents_page,
+            methods=["GET"],
+            name="contents",
+        ),
+        Route(
+            "/stores/{store_id:int}/contents",
+            contents.save_content,
+            methods=["POST"],
+            name="save_content",
+        ),
+        Route(
+            "/stores/{store_id:int}/contents/delete",
+            contents.delete_content,
+            methods=["POST"],
+            name="delete_content",
+        ),
     ]
     for name in REPORTS:
         endpoint = getattr(views, name)

@@ -24,6 +24,7 @@ PAGES = [
     ("searches", "Searches", True),
     ("customers", "Customers", False),
     ("privacy", "Privacy", True),
+    ("contents", "Contents", False),
 ]
 
 

@@ -348,6 +348,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (9, "analytics: widget roll-ups keyed by a hash of their labels", _widget_keys),
     (10, "a generated secret key, server-side dashboard sessions", _sessions),
     (11, "sales: who recorded each order; email links numbered and capped", _sources_and_links),
+    (12, "contents: named slots with an api, defaults and a design", create_tables("contents")),
 ]
 
 

@@ -410,3 +410,21 @@ searches = Table(
     Index("ix_searches_store_normalised", "store_id", "normalised"),
     Index("ix_searches_store_visitor", "store_id", "visitor_id"),  # for erasure
 )
+
+# ---------------------------------------------------------------- contents (migration 12)
+
+# A store's contents: named slots (Clerk's `data-template="@id"`) with an api, its
+# defaults and a Liquid design (NULL: the default design). Labels and arguments as JSON.
+contents = Table(
+    "contents",
+    metadata,
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("api", String(100), nullable=False),
+    Column("limit", Integer, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("arguments", Text, nullable=False),
+    Column("design", Text),
+    Column("updated_at", BigInteger, nullable=False),
+)
