@@ -113,6 +113,11 @@ def test_an_x_template_design_with_a_formatter_filter_and_unsafe_links_dropped(
         None,
     ]
     assert attributes(page, "#xtemplate .bad", "href") == [None] * 4
+    svg_links = page.eval_on_selector_all(
+        "#xtemplate svg a",
+        "links => links.map(a => a.getAttributeNS('http://www.w3.org/1999/xlink', 'href'))",
+    )
+    assert svg_links == ["https://example.com/offer", "", None, None]
 
 
 def test_a_design_that_does_not_parse_renders_nothing_and_says_why_under_debug(

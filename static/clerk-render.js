@@ -524,13 +524,15 @@ function fill(element,content,answer,query){
  var hook=element.getAttribute('data-after-render');
  if(hook&&typeof window[hook]=='function')try{window[hook](data)}catch(e){warn(e)}
 }
-// the design's HTML, parsed inert (nothing loads or runs), without unsafe addresses
+// the design's HTML, parsed inert (nothing loads or runs), without unsafe addresses (in any
+// namespace: SVG's xlink:href too)
 function sanitized(html){
  var holder=document.createElement('template');
  holder.innerHTML=html;
- holder.content.querySelectorAll('[href],[src],[action],[formaction]').forEach(node=>{
-  ['href','src','action','formaction'].forEach(name=>{
-   if(node.hasAttribute(name)&&!safeUrl(node.getAttribute(name)))node.removeAttribute(name);
+ holder.content.querySelectorAll('*').forEach(node=>{
+  Array.from(node.attributes).forEach(attribute=>{
+   if(/^(href|src|action|formaction|data|poster)$/.test(attribute.localName)
+    &&!safeUrl(attribute.value))node.removeAttributeNode(attribute);
   });
  });
  return holder.content;
