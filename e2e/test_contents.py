@@ -18,7 +18,7 @@ from playwright.sync_api import Page
 from .harness import Recorder, Stack, open_fixture, stored, wait_for
 from .test_rendering import HOSTILE, PRODUCT_PAGE, RenderingStack
 
-WIDGETS = ["inline", "xtemplate", "priced", "second", "first", "targeted"]
+WIDGETS = ["inline", "xtemplate", "linked", "priced", "second", "first", "targeted"]
 
 
 @pytest.fixture
@@ -118,6 +118,18 @@ def test_an_x_template_design_with_a_formatter_filter_and_unsafe_links_dropped(
         "links => links.map(a => a.getAttributeNS('http://www.w3.org/1999/xlink', 'href'))",
     )
     assert svg_links == ["https://example.com/offer", "", None, None]
+
+
+def test_product_links_of_a_design_without_product_ids_are_found_by_url(
+    page: Page, stack: Stack, recorder: Recorder
+):
+    open_page(page, stack)
+    assert attributes(page, "#linked a", "data-clerk-product-id") == ["1", "2", None]
+    assert attributes(page, "#linked a", "data-clerk-n") == ["1", "2", None]
+    page.click("#linked a.l >> nth=1")
+    page.wait_for_url(f"{stack.shop_url}/fixture/p/2")
+    [click] = recorder.wait_for_call("log/click")
+    assert (click["product"], click["labels"], click["n"]) == ("2", ["Linked"], 2)
 
 
 def test_a_design_that_does_not_parse_renders_nothing_and_says_why_under_debug(

@@ -502,14 +502,7 @@ function fill(element,content,answer,query){
  target.textContent='';
  if(html!=null)target.append(sanitized(html));
  else list(target,products,template);
- products.forEach((product,index)=>{
-  target.querySelectorAll('[data-clerk-product-id]').forEach(node=>{
-   if(node.getAttribute('data-clerk-product-id')==product.id&&!node.hasAttribute('data-clerk-n')){
-    node.setAttribute('data-clerk-n',index+1);
-   }
-  });
- });
- if(html!=null)markLinks(target,products);
+ if(html!=null)positions(target,products);
  // clicks are logged with the content's api and labels (a content's own, from the collector)
  var source=answer.content||{api:content.api,labels:content.args.labels};
  target.setAttribute('data-clerk-api',source.api||'');
@@ -537,8 +530,15 @@ function sanitized(html){
  });
  return holder.content;
 }
-// a design's product links without data-clerk-product-id get it, found by the product's url
-function markLinks(target,products){
+// in a design, elements with data-clerk-product-id get their position (data-clerk-n) from
+// the answer's order; product links without one get both, found by the product's url
+function positions(target,products){
+ var position=new Map();
+ products.forEach((product,index)=>position.has(product.id)||position.set(product.id,index+1));
+ target.querySelectorAll('[data-clerk-product-id]:not([data-clerk-n])').forEach(node=>{
+  var n=position.get(node.getAttribute('data-clerk-product-id'));
+  if(n)node.setAttribute('data-clerk-n',n);
+ });
  target.querySelectorAll('a[href]').forEach(link=>{
   if(link.closest('[data-clerk-product-id]'))return;
   var index=products.findIndex(product=>safeUrl(product.url)==link.href);
