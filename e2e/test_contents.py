@@ -311,3 +311,14 @@ def test_a_page_with_only_tracking_markup_never_loads_the_render_module(
     recorder.wait_for_call("log/sale")
     page.wait_for_timeout(300)
     assert render_module_requests(recorder) == []
+
+
+def test_a_store_script_page_fetches_the_render_module_from_the_same_collector(
+    page: Page, stack: Stack, recorder: Recorder
+):
+    open_fixture(page, stack, name="store_widget.html")
+    wait_for(lambda: texts(page, "#popular .name"), what="the widget to render", page=page)
+    assert texts(page, "#popular .name") == ["Blue Mug", HOSTILE]
+    assert render_module_requests(recorder) == [f"{stack.collector_url}/clerk-render.js"]
+    [ask] = calls_labelled(recorder, "Store script")
+    assert ask["key"] == stack.public_key
