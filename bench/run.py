@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import browser, content, dashboard, ingest, links, procs, recs, script_size
+from . import browser, content, dashboard, dataset, ingest, links, procs, recs, script_size
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.recs_requests or (100 if args.quick else 500),
                 10 if args.quick else 50,
                 log,
-                recs.dataset.Spec(seed=args.recs_seed),
+                dataset.Spec(seed=args.recs_seed),
             )
         if "dashboard" in parts:
             report["dashboard"] = dashboard.run(20 if args.quick else 100, log, seed=args.recs_seed)
