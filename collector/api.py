@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -117,5 +118,22 @@ def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
         call = Call(request=request, services=services, store=store, data=data, private=has_private)
         answer = await target.handler(call)
         return JSONResponse({"status": "ok", **answer})
+
+    return run
+
+
+def by_method(endpoints: dict[str, Callable[..., Any]], *, head: bool = True) -> Callable[..., Any]:
+    """One Starlette endpoint that answers each method with its own endpoint. Starlette
+    routes HEAD wherever GET goes: with `head` it answers as GET does (without the body);
+    without (a GET that changes data, as Clerk's product/add), 405."""
+
+    async def run(request: Request) -> Response:
+        method = request.method
+        if method == "HEAD" and head:
+            method = "GET"
+        if method not in endpoints:
+            raise HTTPException(405)
+        response: Response = await endpoints[method](request)
+        return response
 
     return run

@@ -18,13 +18,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import contents, housekeeping, products, recommendations, search, stats, tracking
+from . import (
+    contents,
+    housekeeping,
+    products,
+    recommendations,
+    search,
+    sitedata,
+    stats,
+    tracking,
+)
 from .access_log import AccessLog
 from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
 from .logs import describe
 from .middleware import CORSMiddleware
-from .script import Script
+from .script import Script, StoreScripts
 from .services import Services
 from .settings import Settings
 from .storage import STORAGE_UNAVAILABLE
@@ -117,11 +126,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *script.routes(),
             *tracking.routes,
             *products.routes,
+            *sitedata.routes,
             *recommendations.routes,
             *search.routes,
             *contents.routes,
             *stats.routes,
             dashboard_mount(lambda: services.secret_key),
+            # Last: /<slug>.js must not shadow any other address (see StoreScripts).
+            *StoreScripts(script).routes(),
         ],
         middleware=[Middleware(CORSMiddleware)],
         exception_handlers={

@@ -22,6 +22,10 @@ origin rule, rate limits and private-key sales winning do that).
 | CONTENTS_MAX        | 200           | contents a store has (and per call)    | contents      |
 | CONTENT_NAME_MAX    | 200           | a content's name                       | contents      |
 | DESIGN_LENGTH_MAX   | 50_000        | a content's design, in characters      | contents      |
+| CATALOGUE_BATCH_MAX | 10_000        | products, categories, pages per call   | catalogue     |
+| SITE_ITEMS_MAX      | 100_000       | categories, pages a store holds        | site data     |
+| SUBCATEGORIES_MAX   | 1_000         | a category's subcategories             | site data     |
+| PAGE_TEXT_MAX       | 50_000        | a page's text (characters)             | site data     |
 
 Labels: Clerk's widgets are labelled with short names (`["Home", "You previously
 saw"]`), so 10 labels of 64 characters leave room for any naming scheme. Labels are
@@ -62,6 +66,15 @@ longer than any storefront's (Clerk's stock designs are under 5,000); it also le
 a content with such a design within the default body size limit (MAX_BODY_BYTES, 64 KB),
 so that one can always be saved by the API. A content's labels are a widget's labels
 (LABELS_MAX, LABEL_LENGTH_MAX).
+10,000 products; the body size limit (MAX_BODY_BYTES) usually binds first. The
+categories and pages APIs take the same batches.
+
+Site data: categories and content pages (private key only) are kept for search, and
+unlike products nothing else bounds how many a store keeps, so a store holds at most
+100,000 of each (a department store's category tree has a few thousand; a blog a few
+thousand posts); an upsert past it is refused whole. A category lists its immediate
+subcategories, at most 1,000; a page's text is the searchable body of an article,
+50,000 characters (some 8,000 words) at most.
 """
 
 from __future__ import annotations
@@ -79,3 +92,6 @@ CATALOGUE_BATCH_MAX = 10_000
 CONTENTS_MAX = 200
 CONTENT_NAME_MAX = 200
 DESIGN_LENGTH_MAX = 50_000
+SITE_ITEMS_MAX = 100_000
+SUBCATEGORIES_MAX = 1_000
+PAGE_TEXT_MAX = 50_000

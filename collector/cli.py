@@ -1,5 +1,5 @@
-"""`clerk-collector`: serve, migrate, create-store, create-admin, import, content, demo,
-simulate."""
+"""`clerk-collector`: serve, migrate, create-store, stores, create-admin, import, content,
+demo, simulate."""
 
 from __future__ import annotations
 
@@ -16,7 +16,15 @@ from .logs import LEVELS
 from .origins import parse_origin
 from .settings import ConfigError, Settings
 from .storage import Storage
-from .storage.stores import NotFound, create_admin, create_store, stores_of_admin
+from .storage.stores import (
+    NotFound,
+    SlugTaken,
+    create_admin,
+    create_store,
+    list_stores,
+    parse_slug,
+    stores_of_admin,
+)
 
 
 @contextlib.contextmanager
@@ -85,6 +93,12 @@ def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
             origins.append(parse_origin(origin))
         except ValueError as exc:
             raise ConfigError(f"--origin: {exc}") from None
+    slug = None
+    if args.slug is not None:
+        try:
+            slug = parse_slug(args.slug)
+        except ValueError as exc:
+            raise ConfigError(f"--slug: {exc}") from None
     with _storage(settings) as storage:
         try:
             keys = storage.run(
@@ -93,15 +107,35 @@ def cmd_create_store(args: argparse.Namespace, settings: Settings) -> int:
                 origins=list(dict.fromkeys(origins)),
                 now=int(time.time() * 1000),
                 admin_emails=[email.lower() for email in args.admin],
+                slug=slug,
             )
         except NotFound as exc:
             raise ConfigError(f"--admin: {exc.args[0]}") from None
+        except SlugTaken as exc:
+            raise ConfigError(f"--slug: {exc}") from None
     if args.json:
-        print(json.dumps({"public_key": keys["public_key"], "private_key": keys["private_key"]}))
+        print(json.dumps({k: keys[k] for k in ("public_key", "private_key", "slug")}))
     else:
         print(f"store:       {args.name}")
         print(f"public key:  {keys['public_key']}")
         print(f"private key: {keys['private_key']}  (shown once; only its hash is stored)")
+        print(f"script:      /{keys['slug']}.js  (the key built in)")
+    return 0
+
+
+def cmd_stores(args: argparse.Namespace, settings: Settings) -> int:
+    """Every store: name, public key, slug and the address of its own script."""
+    with _storage(settings) as storage:
+        found = storage.run(list_stores)
+    if args.json:
+        rows = [
+            {"name": s.name, "public_key": s.public_key, "slug": s.slug, "script": f"/{s.slug}.js"}
+            for s in found
+        ]
+        print(json.dumps(rows))
+        return 0
+    for s in found:
+        print(f"{s.name}\t{s.public_key}\t/{s.slug}.js")
     return 0
 
 
@@ -300,8 +334,19 @@ def parser() -> argparse.ArgumentParser:
         metavar="EMAIL",
         help="a dashboard admin who may see the new store (repeatable)",
     )
-    store.add_argument("--json", action="store_true", help="print the keys as JSON")
+    store.add_argument(
+        "--slug",
+        help="the store's script address, /SLUG.js (a-z, 0-9 and -; default: from the name, "
+        'e.g. "Demo Shop" -> demo-shop)',
+    )
+    store.add_argument("--json", action="store_true", help="print the keys and slug as JSON")
     store.set_defaults(run=cmd_create_store)
+
+    listing = sub.add_parser(
+        "stores", help="list the stores: name, public key and the address of each one's script"
+    )
+    listing.add_argument("--json", action="store_true", help="print them as JSON")
+    listing.set_defaults(run=cmd_stores)
 
     admin = sub.add_parser("create-admin", help="add (or reset) a dashboard user")
     admin.add_argument("email")

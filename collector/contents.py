@@ -27,11 +27,10 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from . import caps, liquid, lists, recommendations, search
-from .api import COMMON, Call, Target, dispatch, endpoint
+from .api import COMMON, Call, Target, by_method, dispatch, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field
 from .services import Services
@@ -175,19 +174,17 @@ async def delete_contents(call: Call) -> dict[str, Any]:
     return {"count": await remove(call.services, call.store.id, call.data["ids"])}
 
 
-_by_method = {
-    "GET": endpoint({}, list_contents, private=True),
-    "POST": endpoint({"contents": (check_contents, REQUIRED)}, upsert_contents, private=True),
-    "DELETE": endpoint(
-        {"ids": (list_of(content_id, caps.CONTENTS_MAX), REQUIRED)}, delete_contents, private=True
-    ),
-}
-
-
-async def contents_endpoint(request: Request) -> Response:
-    method = "GET" if request.method == "HEAD" else request.method
-    response: Response = await _by_method[method](request)
-    return response
+contents_endpoint = by_method(
+    {
+        "GET": endpoint({}, list_contents, private=True),
+        "POST": endpoint({"contents": (check_contents, REQUIRED)}, upsert_contents, private=True),
+        "DELETE": endpoint(
+            {"ids": (list_of(content_id, caps.CONTENTS_MAX), REQUIRED)},
+            delete_contents,
+            private=True,
+        ),
+    }
+)
 
 
 # ---------------------------------------------------------------- /v2/content

@@ -89,16 +89,25 @@ def _attribute(name: str, value: Any) -> Any:
     raise invalid(name, "custom attributes must be strings, numbers, booleans or lists of strings")
 
 
-def product(name: str, value: Any, from_query: bool) -> dict[str, Any]:
-    """A product: the known fields checked by type, custom attributes kept as they are."""
-    if not isinstance(value, dict):
-        raise invalid(name, "must be an object with at least id, name, url and price")
-    known = {k: v for k, v in value.items() if k in PRODUCT_FIELDS}
-    clean = validate(known, PRODUCT_FIELDS, prefix=f"{name}.")
-    for key, attr in value.items():
-        if key in PRODUCT_FIELDS:
-            continue
-        if not ATTRIBUTE_NAME.match(key):
-            raise invalid(f"{name}.{key}", "attribute names are a-z, 0-9 and _ (64 at most)")
-        clean[key] = _attribute(f"{name}.{key}", attr)
-    return {k: v for k, v in clean.items() if v is not None}
+def with_attributes(fields: Fields, required: str) -> Parser:
+    """An object of these fields (checked by type) and custom attributes (kept as they
+    are): a product, a category, a page. `required` names the fields it must have."""
+
+    def parse(name: str, value: Any, from_query: bool) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise invalid(name, f"must be an object with at least {required}")
+        known = {k: v for k, v in value.items() if k in fields}
+        clean = validate(known, fields, prefix=f"{name}.")
+        for key, attr in value.items():
+            if key in fields:
+                continue
+            if not ATTRIBUTE_NAME.match(key):
+                raise invalid(f"{name}.{key}", "attribute names are a-z, 0-9 and _ (64 at most)")
+            clean[key] = _attribute(f"{name}.{key}", attr)
+        return {k: v for k, v in clean.items() if v is not None}
+
+    return parse
+
+
+# A product: the known fields checked by type, custom attributes kept as they are.
+product = with_attributes(PRODUCT_FIELDS, "id, name, url and price")

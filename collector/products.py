@@ -1,15 +1,14 @@
-"""The catalogue API (private key): GET lists, POST upserts many, DELETE removes ids."""
+"""The catalogue API (private key): GET lists, POST upserts many, DELETE removes ids;
+Clerk's product/add and product/remove are the same upsert and delete."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, endpoint
+from .api import Call, by_method, endpoint
 from .fields import product
 from .storage import catalogue
 from .validation import REQUIRED, integer, list_of, product_id
@@ -67,11 +66,22 @@ _by_method = {
 }
 
 
-async def products_endpoint(request: Request) -> Response:
-    # Starlette routes HEAD wherever GET goes: it answers as GET does, without the body.
-    method = "GET" if request.method == "HEAD" else request.method
-    response: Response = await _by_method[method](request)
-    return response
+upsert = _by_method["POST"]
+remove = _by_method["DELETE"]
 
-
-routes = [Route("/v2/products", products_endpoint, methods=["GET", "POST", "DELETE"])]
+routes = [
+    Route("/v2/products", by_method(_by_method), methods=["GET", "POST", "DELETE"]),
+    # Clerk's older names, as its plugins call them (a GET carrying a JSON body, or a
+    # POST): the same endpoints, so the same checks and answers. A GET that changes the
+    # catalogue answers no HEAD.
+    Route(
+        "/v2/product/add",
+        by_method({"GET": upsert, "POST": upsert}, head=False),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/v2/product/remove",
+        by_method({"GET": remove, "POST": remove, "DELETE": remove}, head=False),
+        methods=["GET", "POST", "DELETE"],
+    ),
+]

@@ -13,7 +13,7 @@ from .settings import Settings
 from .storage import Storage
 from .storage import contents as stored_contents
 from .storage.sessions import stored_secret_key
-from .storage.stores import Store, store_by_public_key
+from .storage.stores import Store, store_by_public_key, store_by_slug
 from .visitors import VisitorResolver
 
 STORE_CACHE_SECONDS = 30.0
@@ -46,6 +46,9 @@ class Services:
         self._stores: dict[str, tuple[float, Store]] = {}
         self._contents: dict[int, tuple[float, int, dict[str, dict[str, Any]]]] = {}
         self._content_chars = 0
+        # By slug, for /<slug>.js; None: no store has it (also kept, so that probing
+        # addresses costs no database read each).
+        self._slugs: dict[str, tuple[float, Store | None]] = {}
         self._secret_key: str | None = settings.secret_key or None
         # Timed by the collector's clock, so a simulated clock ages the rankings too.
         self.rankings = RankingCache(
@@ -75,9 +78,24 @@ class Services:
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def drop_cached_store(self, public_key: str) -> None:
-        """Drop a store from this process's cache (its keys changed here)."""
+    def drop_cached_store(self, public_key: str, *, slugs: tuple[str, ...] = ()) -> None:
+        """Drop a store from this process's caches (its keys or slug changed here; `slugs`:
+        the old and the new)."""
         self._stores.pop(public_key, None)
+        for slug in slugs:
+            self._slugs.pop(slug, None)
+
+    async def store_by_slug(self, slug: str) -> Store | None:
+        """The store whose script is /<slug>.js, kept STORE_CACHE_SECONDS as by key."""
+        cached = self._slugs.get(slug)
+        now = time.monotonic()
+        if cached and now - cached[0] < STORE_CACHE_SECONDS:
+            return cached[1]
+        store = await self.storage.read(store_by_slug, slug=slug)
+        if len(self._slugs) > 10_000:
+            self._slugs.clear()
+        self._slugs[slug] = (now, store)
+        return store
 
     async def store(self, public_key: str) -> Store | None:
         cached = self._stores.get(public_key)

@@ -12,6 +12,7 @@ from .errors import ApiError, invalid
 from .fields import labels_field, sale_line
 from .storage import tracking
 from .validation import REQUIRED, email, integer, list_of, product_id, refuse_derived, text
+from .visitors import Visitor
 
 
 async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
@@ -73,18 +74,22 @@ async def log_sale(call: Call) -> dict[str, Any]:
     return {"recorded": outcome is not None}
 
 
-async def log_email(call: Call) -> dict[str, Any]:
-    visitor = await call.visitor()
+async def _link_email(call: Call, visitor: Visitor, email: str) -> bool:
+    """Link the email to the caller's visitor; none in null mode (nothing identifying kept)."""
     if visitor.id is None:
-        return {"recorded": False}
+        return False
     await call.services.storage.write(
         tracking.link_email,
         store_id=call.store.id,
-        email=call.data["email"],
+        email=email,
         visitor_id=visitor.id,
         ts=call.services.now_ms(),
     )
-    return {"recorded": True}
+    return True
+
+
+async def log_email(call: Call) -> dict[str, Any]:
+    return {"recorded": await _link_email(call, await call.visitor(), call.data["email"])}
 
 
 def basket(op: str) -> Handler:
@@ -101,6 +106,10 @@ def basket(op: str) -> Handler:
             products=call.data.get("products", ()),
             product=call.data.get("product"),
         )
+        # Magento's and WooCommerce's servers send the shopper's email with the basket:
+        # linked as log/email links it.
+        if call.data.get("email"):
+            await _link_email(call, visitor, call.data["email"])
         return {"basket": items}
 
     return log_basket
@@ -190,7 +199,10 @@ routes = [
     Route(
         "/v2/log/basket/set",
         endpoint(
-            {"products": (list_of(product_id, caps.BASKET_PRODUCTS_MAX), REQUIRED)},
+            {
+                "products": (list_of(product_id, caps.BASKET_PRODUCTS_MAX), REQUIRED),
+                "email": (email, None),
+            },
             basket("set"),
             personal=True,
         ),

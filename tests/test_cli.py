@@ -29,7 +29,7 @@ def one(url: str, sql: str) -> dict[str, object]:
 def test_create_store_json_prints_keys_and_stores_only_the_hash(db, capsys):
     assert main(["create-store", "My shop", "--origin", "https://shop.example", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"public_key", "private_key"}
+    assert set(printed) == {"public_key", "private_key", "slug"} and printed["slug"] == "my-shop"
     row = one(db, "SELECT * FROM stores")
     assert row["public_key"] == printed["public_key"]
     assert row["private_key_hash"] == keys.hash_private_key(printed["private_key"])

@@ -6,6 +6,7 @@
 /stores (GET; POST creates)         stores and keys; /stores.csv
 /stores/ID/rotate-key (POST)        a new private key, shown once
 /stores/ID/origins (POST)           replace the store's allowed origins
+/stores/ID/slug (POST)              a new slug: the store's script moves to /<slug>.js
 /stores/ID/overview|widgets|products|searches|customers|privacy|visitor
                                     reports; each also as .csv (or ?format=csv),
                                     ?table=NAME picks one of a page's tables
@@ -51,6 +52,7 @@ def _routes() -> list[BaseRoute]:
             methods=["POST"],
             name="origins",
         ),
+        Route("/stores/{store_id:int}/slug", stores.save_slug, methods=["POST"], name="slug"),
         Route("/stores/{store_id:int}/forget", forget.forget, methods=["POST"], name="forget"),
         Route(
             "/stores/{store_id:int}/contents",

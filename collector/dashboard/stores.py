@@ -8,7 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..origins import parse_origin
-from ..storage.stores import create_store, rotate_private_key, set_store_origins
+from ..storage.stores import (
+    SlugTaken,
+    create_store,
+    parse_slug,
+    rotate_private_key,
+    set_store_origins,
+    set_store_slug,
+)
 from . import tables
 from .auth import Admin, checked_form, current_admin, page, services_of
 from .export import csv_response, to_csv
@@ -38,6 +45,8 @@ def _context(request: Request, admin: Admin, **extra: Any) -> dict[str, Any]:
         "rotated": None,
         "saved": None,
         "editing": None,
+        "slug_saved": None,
+        "editing_slug": None,
         **extra,
     }
 
@@ -83,6 +92,7 @@ async def create(request: Request) -> Response:
     keys = await services.storage.write(
         create_store, name=name, origins=origins, now=services.now_ms(), admin_ids=[admin.id]
     )
+    services.drop_cached_store(keys["public_key"], slugs=(keys["slug"],))  # a probe's None
     admin = await current_admin(request)  # the new store is in the list now
     return render(request, "stores.html", _context(request, admin, created=keys))
 
@@ -101,7 +111,12 @@ async def rotate(request: Request) -> Response:
     services = services_of(request)
     private_key = await services.storage.write(rotate_private_key, store_id=store.id)
     services.drop_cached_store(store.public_key)
-    rotated = {"name": store.name, "public_key": store.public_key, "private_key": private_key}
+    rotated = {
+        "name": store.name,
+        "public_key": store.public_key,
+        "private_key": private_key,
+        "slug": store.slug,
+    }
     return render(request, "stores.html", _context(request, admin, rotated=rotated))
 
 
@@ -123,3 +138,23 @@ async def save_origins(request: Request) -> Response:
     services.drop_cached_store(store.public_key)
     admin = await current_admin(request)  # the list as stored now
     return render(request, "stores.html", _context(request, admin, saved=store.name))
+
+
+@page
+async def save_slug(request: Request) -> Response:
+    """Give a store a new slug: its script moves to /<new>.js, and /<old>.js answers 404
+    (in other collector processes within 30 seconds)."""
+    admin = await current_admin(request)
+    store = store_of(request, admin)
+    form = await checked_form(request)
+    raw = str(form.get("slug") or "")
+    services = services_of(request)
+    try:
+        slug = parse_slug(raw)
+        await services.storage.write(set_store_slug, store_id=store.id, slug=slug)
+    except (ValueError, SlugTaken) as exc:
+        context = _context(request, admin, problem=str(exc), editing_slug=(store.id, raw))
+        return render(request, "stores.html", context, status=400)
+    services.drop_cached_store(store.public_key, slugs=(store.slug, slug))
+    admin = await current_admin(request)
+    return render(request, "stores.html", _context(request, admin, slug_saved=store.name))

@@ -145,6 +145,7 @@ STORES = columns(
     ("id", "Id", "int"),
     ("name", "Store"),
     ("public_key", "Public key"),
+    ("slug", "Slug"),
     ("origins", "Origins"),
     ("created_at", "Created", "ms"),
 )

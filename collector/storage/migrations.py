@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import attribution, catalogue, recommendations, rollups, schema, tracking
+from . import attribution, catalogue, recommendations, rollups, schema, stores, tracking
 from .engine import upsert
 from .search import migration as search_migration
 
@@ -65,9 +65,19 @@ _product_categories_v3 = Table(
 )
 
 
-# orders and email_links as migration 1 created them (migration 11 adds orders.source,
-# email_links.seq and its index).
+# stores, orders and email_links as migration 1 created them (migration 11 adds
+# orders.source, email_links.seq and its index; migration 13 stores.slug).
 _v1 = MetaData()
+_stores_v1 = Table(
+    "stores",
+    _v1,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("public_key", String(64), nullable=False, unique=True),
+    Column("private_key_hash", String(64), nullable=False),
+    Column("origins", Text, nullable=False, default="[]"),
+    Column("created_at", BigInteger, nullable=False),
+)
 _orders_v1 = Table(
     "orders",
     _v1,
@@ -97,7 +107,8 @@ _email_links_v1 = Table(
 
 
 def _initial(conn: Connection) -> None:
-    create_tables("stores", "admins", "salts", "products", "events")(conn)
+    _stores_v1.create(conn)
+    create_tables("admins", "salts", "products", "events")(conn)
     _orders_v1.create(conn)
     create_tables("order_lines")(conn)
     _email_links_v1.create(conn)
@@ -336,6 +347,21 @@ def _sources_and_links(conn: Connection) -> None:
     )
 
 
+def _site_data_and_slugs(conn: Connection) -> None:
+    """Categories and pages (storage/sitedata.py); stores.slug, each store there is given
+    one from its name as a new store would be ("Demo Shop" -> "demo-shop", then
+    "demo-shop-2", ... in the order the stores were made)."""
+    conn.execute(text("ALTER TABLE stores ADD COLUMN slug VARCHAR(64) DEFAULT '' NOT NULL"))
+    rows = _table("stores id name slug")
+    taken: set[str] = set()
+    for store_id, name in conn.execute(select(rows.c.id, rows.c.name).order_by(rows.c.id)).all():
+        slug = stores.slug_from_name(name, taken.__contains__)
+        taken.add(slug)
+        conn.execute(update(rows).where(rows.c.id == store_id).values(slug=slug))
+    conn.execute(text("CREATE UNIQUE INDEX ux_stores_slug ON stores (slug)"))
+    create_tables("categories", "pages")(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial schema", _initial),
     (2, "product search: index, vocabulary, popularity, searches log", search_migration.migrate),
@@ -349,6 +375,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (10, "a generated secret key, server-side dashboard sessions", _sessions),
     (11, "sales: who recorded each order; email links numbered and capped", _sources_and_links),
     (12, "contents: named slots with an api, defaults and a design", create_tables("contents")),
+    (13, "categories and pages; store slugs", _site_data_and_slugs),
 ]
 
 

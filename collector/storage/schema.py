@@ -46,6 +46,10 @@ stores = Table(
     Column("private_key_hash", String(64), nullable=False),
     Column("origins", Text, nullable=False, default="[]"),
     Column("created_at", BigInteger, nullable=False),
+    # The store's own script address, /<slug>.js (stores.make_slug; migration 13 added it
+    # and gave the stores there were one from their names).
+    Column("slug", String(64), nullable=False, server_default=""),
+    Index("ux_stores_slug", "slug", unique=True),
 )
 
 admins = Table(
@@ -426,5 +430,42 @@ contents = Table(
     Column("labels", Text, nullable=False),
     Column("arguments", Text, nullable=False),
     Column("design", Text),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# ------------------------------------------------- site data (storage/sitedata.py)
+
+# A store's categories and content pages as Clerk's API takes them (migration 13). The
+# *_terms columns hold the folded words (storage/folding.py) of the text a search over
+# them matches, so that search/categories and search/pages need no second pass.
+categories = Table(
+    "categories",
+    metadata,
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("subcategories", Text, nullable=False, default="[]"),  # JSON list of ids
+    Column("image", Text),
+    Column("description", Text, nullable=False, default=""),
+    Column("attributes", Text, nullable=False, default="{}"),
+    Column("name_terms", Text, nullable=False),
+    Column("body_terms", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+pages = Table(
+    "pages",
+    metadata,
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("image", Text),
+    Column("attributes", Text, nullable=False, default="{}"),
+    Column("title_terms", Text, nullable=False),
+    Column("text_terms", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )

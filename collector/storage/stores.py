@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,12 +13,55 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from .. import keys
 from .engine import upsert
+from .folding import fold
 from .schema import admin_stores, admins, login_failures, salts, stores
 from .sessions import end_sessions_of
 
 
 class NotFound(LookupError):
     """An admin or a store named in a grant does not exist."""
+
+
+class SlugTaken(ValueError):
+    """Another store has this slug."""
+
+
+# A store's slug names its own script, /<slug>.js (collector/script.py). Slugs starting
+# with "clerk" are the collector's own (/clerk.js, /clerk-render.js and any later script).
+SLUG_MAX = 64
+SLUG_RE = re.compile(r"[a-z0-9-]{1,64}")
+SLUG_RULE = "1 to 64 characters of a-z, 0-9 and -, not starting with clerk"
+
+
+def valid_slug(slug: str) -> bool:
+    return bool(SLUG_RE.fullmatch(slug)) and not slug.startswith("clerk")
+
+
+def parse_slug(value: str) -> str:
+    """A slug as typed (trimmed, lower case); ValueError saying the rule if it breaks it."""
+    slug = value.strip().lower()
+    if not valid_slug(slug):
+        raise ValueError(f"A slug is {SLUG_RULE}.")
+    return slug
+
+
+def slug_from_name(name: str, taken: Callable[[str], bool]) -> str:
+    """ "Demo Shop" -> "demo-shop"; "demo-shop-2", "-3", ... when `taken` says so."""
+    base = re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[: SLUG_MAX - 8].strip("-")
+    if not valid_slug(base):
+        base = f"store-{base}".strip("-")
+    slug, n = base, 1
+    while taken(slug):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _slug_taken(conn: Connection, slug: str, *, other_than: int | None = None) -> bool:
+    query = select(stores.c.id).where(stores.c.slug == slug)
+    if other_than is not None:
+        query = query.where(stores.c.id != other_than)
+    return conn.execute(query).first() is not None
 
 
 @dataclass(frozen=True)
@@ -30,6 +74,7 @@ class Store:
     private_key_hash: str
     origins: tuple[str, ...]
     created_at: int
+    slug: str
 
     def private_key_matches(self, private_key: str) -> bool:
         return keys.private_key_matches(private_key, self.private_key_hash)
@@ -43,9 +88,15 @@ def create_store(
     now: int,
     admin_emails: Sequence[str] = (),
     admin_ids: Sequence[int] = (),
+    slug: str | None = None,
 ) -> dict[str, str]:
-    """A new store, granted to these admins (by email or id); its keys, shown once."""
+    """A new store, granted to these admins (by email or id); its keys, shown once, and
+    its slug (from its name unless given; SlugTaken if another store has the one given)."""
     ids = [*_admin_ids(conn, admin_emails), *admin_ids]
+    if slug is None:
+        slug = slug_from_name(name, lambda s: _slug_taken(conn, s))
+    elif _slug_taken(conn, slug):
+        raise SlugTaken(f"Another store has the slug {slug}.")
     public_key, private_key = keys.new_public_key(), keys.new_private_key()
     store_id = conn.execute(
         stores.insert()
@@ -55,12 +106,21 @@ def create_store(
             private_key_hash=keys.hash_private_key(private_key),
             origins=json.dumps(origins),
             created_at=now,
+            slug=slug,
         )
         .returning(stores.c.id)
     ).scalar_one()
     for admin_id in ids:
         grant_stores(conn, admin_id=admin_id, store_ids=[store_id])
-    return {"name": name, "public_key": public_key, "private_key": private_key}
+    return {"name": name, "public_key": public_key, "private_key": private_key, "slug": slug}
+
+
+def set_store_slug(conn: Connection, *, store_id: int, slug: str) -> None:
+    """Give a store a new slug (checked by parse_slug beforehand); SlugTaken if another
+    store has it. The old /<slug>.js answers 404 from then on."""
+    if _slug_taken(conn, slug, other_than=store_id):
+        raise SlugTaken(f"Another store has the slug {slug}.")
+    conn.execute(update(stores).where(stores.c.id == store_id).values(slug=slug))
 
 
 def rotate_private_key(conn: Connection, *, store_id: int) -> str:
@@ -89,11 +149,17 @@ def _store(row: Any) -> Store:
         private_key_hash=row.private_key_hash,
         origins=tuple(json.loads(row.origins)),
         created_at=row.created_at,
+        slug=row.slug,
     )
 
 
 def store_by_public_key(conn: Connection, public_key: str) -> Store | None:
     row = conn.execute(select(stores).where(stores.c.public_key == public_key)).first()
+    return None if row is None else _store(row)
+
+
+def store_by_slug(conn: Connection, slug: str) -> Store | None:
+    row = conn.execute(select(stores).where(stores.c.slug == slug)).first()
     return None if row is None else _store(row)
 
 
