@@ -348,3 +348,26 @@ def test_a_content_call_is_rate_limited_like_its_api(settings):
         services.storage.dispose()
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[-1].json()["type"] == "rate_limited"
+
+
+def test_the_content_cache_is_bounded_by_the_characters_of_its_designs(
+    client, services, monkeypatch
+):
+    import anyio
+
+    from collector import services as services_module
+
+    stores = [make_store(services, name=f"Shop {i}") for i in range(3)]
+    design = "{{ products.size }}" + "x" * 5000
+    for store in stores:
+        contents(client, "POST", store, contents=[{**POPULAR, "design": design}])
+    monkeypatch.setattr(services_module, "CONTENT_CACHE_CHARS", 13_000)  # two stores' worth
+
+    async def load_all() -> None:
+        for store in stores:
+            assert (await services.contents(store.id))["home-popular"]["design"] == design
+
+    anyio.run(load_all)
+    assert list(services._contents) == [stores[1].id, stores[2].id]  # the oldest went
+    assert services._content_chars == sum(entry[1] for entry in services._contents.values())
+    assert services._content_chars <= 13_000
