@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
@@ -267,8 +268,14 @@ def test_element_arguments_win_over_the_contents_defaults(client, services, stor
     assert content(client, store, {"content": "home-popular"}).json()["result"] == ["2"]
     wider = content(client, store, {"content": "home-popular", "limit": 3, "exclude": []})
     assert wider.json()["result"] == ["1", "2", "4"]
-    # the render is recorded with the content's labels, which the answer gives for clicks
-    renders = [r for r in rows(services, "events") if r["kind"] == "render"]
+    # the render is recorded with the content's labels, which the answer gives for clicks;
+    # renders are written without the answer waiting, so wait for both commits
+    deadline = time.monotonic() + 5
+    while True:
+        renders = [r for r in rows(services, "events") if r["kind"] == "render"]
+        if len(renders) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert renders and all(json.loads(r["labels"]) == ["Home"] for r in renders)
     assert all(r["api"] == "recommendations/popular" for r in renders)
     assert wider.json()["content"]["labels"] == ["Home"]
