@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -40,6 +40,8 @@ class Call:
     # A dashboard preview: answers as the endpoint does but records nothing (no render,
     # no search), so that previews never count as a widget's impressions.
     preview: bool = False
+    # Arguments the endpoint does not know, ignored (validation.warn): the answer names them.
+    warnings: list[str] = field(default_factory=list)
 
     async def visitor(self) -> Visitor:
         """The caller's visitor per its consent mode (see visitors.py)."""
@@ -104,7 +106,8 @@ def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
             raise invalid("private_key", "is never accepted in a query string; send it in the body")
         raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
         raw, target = await resolve(services, raw, from_query)
-        data = validate(raw, {**COMMON, **target.fields}, from_query=from_query)
+        warnings: list[str] = []
+        data = validate(raw, {**COMMON, **target.fields}, from_query=from_query, warnings=warnings)
         store = await services.store(data["key"])
         if store is None:
             raise ApiError(403, "unknown_key", "key: no store has this public key")
@@ -115,8 +118,17 @@ def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
         origins.check(request, store, personal=target.personal and not has_private)
         if private and not has_private:
             raise ApiError(403, "private_key_required", "private_key: this endpoint needs it")
-        call = Call(request=request, services=services, store=store, data=data, private=has_private)
+        call = Call(
+            request=request,
+            services=services,
+            store=store,
+            data=data,
+            private=has_private,
+            warnings=warnings,
+        )
         answer = await target.handler(call)
+        if call.warnings:
+            answer = {**answer, "warnings": call.warnings}
         return JSONResponse({"status": "ok", **answer})
 
     return run

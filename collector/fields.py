@@ -25,6 +25,7 @@ from .validation import (
     product_id,
     record,
     text,
+    text_or_id,
     validate,
 )
 
@@ -38,13 +39,16 @@ LIST_FIELDS: Fields = {
     "exclude": (list_of(product_id, caps.EXCLUDE_MAX), []),
 }
 
+# A sale line: an id, or {id, quantity, price}. A negative price is a discount line
+# (PrestaShop sends its vouchers so): it lowers the order's total and is never
+# credited to a widget (storage/tracking.py and storage/reports.py say how).
 sale_line = one_of(
     product_id,
     record(
         {
             "id": (product_id, REQUIRED),
             "quantity": (integer(1, caps.QUANTITY_MAX), 1),
-            "price": (number(0, caps.PRICE_MAX), 0.0),
+            "price": (number(-caps.PRICE_MAX, caps.PRICE_MAX), 0.0),
         }
     ),
 )
@@ -73,7 +77,7 @@ PRODUCT_FIELDS = {
     "description": (text(20_000), ""),
     "image": (link(2000), None),
     "brand": (text(200), None),
-    "categories": (list_of(text(200), 50), []),
+    "categories": (list_of(text_or_id(200), 50), []),
     "stock": (integer(-1_000_000, 1_000_000_000), None),
     "created_at": (integer(0, 10_000_000_000), None),
 }

@@ -29,7 +29,7 @@ from .fields import product, sale_line
 from .storage import Storage, catalogue, tracking
 from .storage.attribution import attribute_orders
 from .storage.stores import store_by_public_key
-from .validation import REQUIRED, email, list_of, product_id, text, type_name, validate
+from .validation import REQUIRED, email, list_of, product_id, text_or_id, type_name, validate
 
 CHUNK_SIZE = 1 << 20
 SPACE = re.compile(r"[ \t\r\n]*")
@@ -181,7 +181,7 @@ ORDER_FIELDS = {
     "products": (list_of(sale_line, caps.SALE_LINES_MAX), REQUIRED),
     "time": (moment, REQUIRED),
     "email": (email, None),
-    "customer": (text(128), None),
+    "customer": (text_or_id(128), None),
 }
 
 

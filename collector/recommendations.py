@@ -36,7 +36,7 @@ from .errors import ApiError
 from .rankings import RankingCache
 from .storage import recommendations
 from .storage.recommendations import Counts
-from .validation import REQUIRED, Fields, list_of, product_id, text
+from .validation import REQUIRED, Fields, list_of, product_id, text_or_id
 from .widgets import answer_products
 
 DAY_MS = 86_400_000
@@ -323,7 +323,9 @@ routes = [
     _route("recommendations/complementary", complementary, SEEDS),
     _route("recommendations/substituting", substituting, SEEDS),
     _route(
-        "recommendations/category/popular", category_popular, {"category": (text(200), REQUIRED)}
+        "recommendations/category/popular",
+        category_popular,
+        {"category": (text_or_id(200), REQUIRED)},
     ),
     _route(
         "recommendations/visitor/history",

@@ -10,8 +10,17 @@ from . import caps
 from .api import Call, Handler, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field, sale_line
-from .storage import tracking
-from .validation import REQUIRED, email, integer, list_of, product_id, refuse_derived, text
+from .storage import returns, tracking
+from .validation import (
+    REQUIRED,
+    email,
+    integer,
+    list_of,
+    product_id,
+    refuse_derived,
+    text,
+    text_or_id,
+)
 from .visitors import Visitor
 
 
@@ -72,6 +81,29 @@ async def log_sale(call: Call) -> dict[str, Any]:
     if call.private:
         return {"recorded": outcome is not None, "replaced": outcome == "replaced"}
     return {"recorded": outcome is not None}
+
+
+async def log_returned(call: Call) -> dict[str, Any]:
+    """Units of a product of an order that came back (Clerk's log/returned: `order`,
+    `product`, `quantity`; `sale` is taken for `order`). Private key only: a return
+    lowers the shop's revenue figures, and a page's public key is anyone's. `quantity`
+    is the units returned so far, so a repeated call replaces rather than adds; a
+    return for an order not recorded yet is kept and applied when the order arrives."""
+    data = call.data
+    order, sale = data["order"], data["sale"]
+    if order is None and sale is None:
+        raise ApiError(400, "missing_field", "order: is required (the sale id)")
+    if order is not None and sale is not None and order != sale:
+        raise invalid("sale", "names another order than order; send one of them")
+    outcome: dict[str, Any] = await call.services.storage.write(
+        returns.record_return,
+        store_id=call.store.id,
+        order_id=order if order is not None else sale,
+        product_id=data["product"],
+        quantity=data["quantity"],
+        ts=call.services.now_ms(),
+    )
+    return {"recorded": True, **outcome}
 
 
 async def _link_email(call: Call, visitor: Visitor, email: str) -> bool:
@@ -185,7 +217,7 @@ routes = [
                 "sale": (product_id, REQUIRED),
                 "products": (list_of(sale_line, caps.SALE_LINES_MAX), REQUIRED),
                 "email": (email, None),
-                "customer": (text(128), None),
+                "customer": (text_or_id(128), None),
             },
             log_sale,
         ),
@@ -193,6 +225,20 @@ routes = [
     ),
     Route(
         "/v2/log/email", endpoint({"email": (email, REQUIRED)}, log_email), methods=["GET", "POST"]
+    ),
+    Route(
+        "/v2/log/returned",
+        endpoint(
+            {
+                "order": (product_id, None),
+                "sale": (product_id, None),
+                "product": (product_id, REQUIRED),
+                "quantity": (integer(0, caps.QUANTITY_MAX), 1),
+            },
+            log_returned,
+            private=True,
+        ),
+        methods=["GET", "POST"],
     ),
     # Personal calls that change a visitor's data: POST only, so that a cross-site GET
     # (an <img>, which carries no Origin) can never change a visitor (collector/origins.py).

@@ -1,12 +1,26 @@
-"""Request validation: each endpoint declares its fields; anything else is refused.
+"""Request validation: each endpoint declares its fields.
 
 A field is a function that takes the raw value (from JSON, or a query-string
 string when `from_query`) and returns the clean value or raises ApiError naming
 the field. Query strings carry lists as JSON and `null` as the word null.
+
+Arguments are taken as Clerk's plugins send them: numbers and integers as numbers
+or numeric strings ("2", "24.5"; PrestaShop sends quantities as strings), in a body
+as in a query string; ids as strings or integers. A known argument with a value that
+is not one of these forms is a 400 naming it ("quantity": "two", "price": "9,5").
+
+An argument an endpoint does not declare is ignored when the caller collects
+warnings (`validate(..., warnings=[...])`, as every /v2 endpoint does, nested
+records such as sale lines included): its name is added to the list, and the answer
+carries it under `warnings`. Names only, never values, at most WARNINGS_MAX of them,
+each cut to WARNING_NAME_MAX printable characters, so that a call cannot make its
+answer larger than a few KB whatever it sends. Internal callers (the importer) pass
+no list, and an unknown field stays an error there.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 import math
@@ -29,6 +43,19 @@ VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DERIVED_ID = re.compile(r"c-[A-Za-z0-9_-]{22}")
 EMAIL_RE = re.compile(r"^[^\s@<>\"',;]+@[^\s@<>\"',;]+\.[^\s@<>\"',;]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Numeric strings taken where a number goes: digits with an optional sign, fraction and
+# exponent ("24.5", "-3", "1e3"); not "9,5", " 9", "0x10", "inf" or "nan".
+INTEGER_TEXT = re.compile(r"[-+]?\d{1,15}")
+NUMBER_TEXT = re.compile(r"[-+]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][-+]?\d{1,3})?")
+
+# Warnings about ignored arguments (see the module's docstring).
+WARNINGS_MAX = 20
+WARNING_NAME_MAX = 64
+_SHOWN_NAME = re.compile(r"[^A-Za-z0-9_.\-\[\]]")
+# The warnings list of the call being validated, seen by nested records (sale lines).
+_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "validation_warnings", default=None
+)
 
 
 def _from_query_json(name: str, value: Any, from_query: bool) -> Any:
@@ -66,12 +93,26 @@ def product_id(name: str, value: Any, from_query: bool) -> str:
     return clean
 
 
+def text_or_id(max_len: int) -> Parser:
+    """Text, or an integer taken as its decimal text (Clerk's categories are integers)."""
+
+    def parse(name: str, value: Any, from_query: bool) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        clean: str = text(max_len)(name, value, from_query)
+        return clean
+
+    return parse
+
+
 def integer(low: int, high: int) -> Parser:
     def parse(name: str, value: Any, from_query: bool) -> int:
-        if from_query and isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value):
+        if isinstance(value, str) and INTEGER_TEXT.fullmatch(value):
             value = int(value)
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+            value = int(value)  # 2.0: a JSON number some clients write for 2
         if not isinstance(value, int) or isinstance(value, bool):
-            raise invalid(name, f"must be an integer, not {type_name(value)}")
+            raise invalid(name, f"must be an integer, not {_shown(value)}")
         if not low <= value <= high:
             raise invalid(name, f"must be between {low} and {high}, not {value}")
         return value
@@ -81,13 +122,10 @@ def integer(low: int, high: int) -> Parser:
 
 def number(low: float, high: float) -> Parser:
     def parse(name: str, value: Any, from_query: bool) -> float:
-        if from_query and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+        if isinstance(value, str) and NUMBER_TEXT.fullmatch(value):
+            value = float(value)
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise invalid(name, f"must be a number, not {type_name(value)}")
+            raise invalid(name, f"must be a number, not {_shown(value)}")
         if not math.isfinite(value) or not low <= value <= high:
             raise invalid(name, f"must be a number between {low:g} and {high:g}")
         return float(value)
@@ -106,7 +144,7 @@ def date(name: str, value: Any, from_query: bool) -> datetime.date:
 
 
 def boolean(name: str, value: Any, from_query: bool) -> bool:
-    if from_query and value in ("true", "false", "1", "0"):
+    if isinstance(value, str) and value in ("true", "false", "1", "0"):
         return value in ("true", "1")
     if not isinstance(value, bool):
         raise invalid(name, f"must be true or false, not {type_name(value)}")
@@ -165,7 +203,7 @@ def record(fields: Fields) -> Parser:
         value = _from_query_json(name, value, from_query)
         if not isinstance(value, dict):
             raise invalid(name, f"must be an object, not {type_name(value)}")
-        return validate(value, fields, prefix=f"{name}.")
+        return validate(value, fields, prefix=f"{name}.", warnings=_warnings.get())
 
     return parse
 
@@ -187,23 +225,53 @@ def validate(
     *,
     from_query: bool = False,
     prefix: str = "",
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
+    """The clean values of `fields` (their defaults where not sent).
+
+    An argument not in `fields` is an error, or, when `warnings` is a list, ignored and
+    named in it (and so are unknown fields of nested records parsed meanwhile)."""
     unknown = sorted(set(data) - set(fields))
-    if unknown:
+    if unknown and warnings is None:
         raise ApiError(
             400,
             "unknown_field",
             f"unknown field {prefix}{unknown[0]}; allowed: {', '.join(sorted(fields))}",
         )
+    for name in unknown:
+        warn(warnings, f"{prefix}{name}")
     clean: dict[str, Any] = {}
-    for name, (parser, default) in fields.items():
-        if name not in data:
-            if default is REQUIRED:
-                raise ApiError(400, "missing_field", f"{prefix}{name}: is required")
-            clean[name] = default
-            continue
-        clean[name] = parser(prefix + name, data[name], from_query)
+    token = _warnings.set(warnings)
+    try:
+        for name, (parser, default) in fields.items():
+            if name not in data:
+                if default is REQUIRED:
+                    raise ApiError(400, "missing_field", f"{prefix}{name}: is required")
+                clean[name] = default
+                continue
+            clean[name] = parser(prefix + name, data[name], from_query)
+    finally:
+        _warnings.reset(token)
     return clean
+
+
+def warn(warnings: list[str] | None, name: str) -> None:
+    """Add "<name>: unknown argument, ignored" to the list, within the caps."""
+    if warnings is None:
+        return
+    if len(warnings) < WARNINGS_MAX:
+        shown = _SHOWN_NAME.sub("?", name[:WARNING_NAME_MAX])
+        cut = "..." if len(name) > WARNING_NAME_MAX else ""
+        warnings.append(f"{shown}{cut}: unknown argument, ignored")
+    elif len(warnings) == WARNINGS_MAX:
+        warnings.append("more unknown arguments ignored")
+
+
+def _shown(value: Any) -> str:
+    """How a refused value is named in a message: its type, or a short string quoted."""
+    if isinstance(value, str):
+        return repr(value[:20] + ("..." if len(value) > 20 else ""))
+    return type_name(value)
 
 
 def type_name(value: Any) -> str:

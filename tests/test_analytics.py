@@ -89,6 +89,7 @@ def test_visits_conversion_and_order_value_of_clerk_users_and_others(shop, servi
         "impacted_orders": 1,
         "impacted_revenue": 20.0,
         "attributed_revenue": 20.0,
+        "returned": 0.0,
     }
 
 
@@ -255,7 +256,7 @@ def test_stats_endpoints_answer_the_dashboard_queries(shop, services, store, cli
         ({"from": "2026-05-02", "to": "2026-05-01"}, 400, "from: 2026-05-02 is after to"),
         ({"from": "1990-01-01", "to": "2026-05-01"}, 400, "longer than"),
         ({"limit": 0}, 400, "limit: must be between"),
-        ({"bogus": "1"}, 400, "bogus"),
+        ({"limit": "ten"}, 400, "limit: must be an integer"),
     ],
 )
 def test_stats_refuse_bad_requests_naming_the_problem(client, store, params, status, message):

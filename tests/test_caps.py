@@ -132,7 +132,8 @@ CASES: list[tuple[str, str, int, Body, str]] = [
         "products[0].price",
         caps.PRICE_MAX,
         lambda n: {**SALE, "products": line(price=n)},
-        "products[0].price: must be a number between 0 and {cap:g}",
+        # Negative prices are discount lines: a sale line's price has a floor too.
+        "products[0].price: must be a number between -{cap:g} and {cap:g}",
     ),
     (
         "products",
@@ -211,7 +212,8 @@ ORDER = {"id": "O1", "time": 1_779_930_000}
         ),
         (
             {**ORDER, "products": line(price=caps.PRICE_MAX * 2)},
-            f"products[0].price: must be a number between 0 and {caps.PRICE_MAX:g}",
+            f"products[0].price: must be a number between -{caps.PRICE_MAX:g} and "
+            f"{caps.PRICE_MAX:g}",
         ),
     ],
     ids=["lines", "quantity", "price"],

@@ -104,14 +104,14 @@ def test_custom_attributes_are_kept(db, services, store, tmp_path):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_bad_record_stops_the_import_before_its_batch(db, services, store, tmp_path, capsys, fmt):
     items = [product(i) for i in range(1, 7)]
-    items[3]["price"] = "12.50"  # record 4, in the second batch of two
+    items[3]["price"] = "12,50"  # record 4, in the second batch of two
     text = FORMATS[fmt](items)
     line = record_start_lines(text)[3] if fmt != "json" else 1
     path = write(tmp_path, text, f"products.{fmt}")
     assert run(store, "products", path, "--batch", "2") == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert f"products.{fmt} line {line} (record 4): price: must be a number, not a string" in err
+    assert f"products.{fmt} line {line} (record 4): price: must be a number, not '12,50'" in err
     assert "2 records were imported before it" in err
     # the first batch stays; nothing of record 4's batch (record 3 included) is written
     assert sorted(stored(services, store)) == ["1", "2"]

@@ -567,7 +567,7 @@ def test_every_query_is_recorded_with_the_visitor_its_mode_allows(
         ("search", {"query": "lamp", "offset": 10_001}, "offset"),
         ("search", {"query": "lamp", "limit": 0}, "limit"),
         ("search", {"query": "lamp", "limit": "ten"}, "limit"),
-        ("predictive", {"query": "lamp", "offset": 1}, "offset"),  # predictive has no pages
+        ("predictive", {"query": "lamp", "limit": [5]}, "limit"),
         ("predictive", {"query": "lamp", "exclude": "1"}, "exclude"),
         ("predictive", {"query": "lamp", "labels": [1]}, "labels[0]"),
     ],

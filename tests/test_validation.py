@@ -1,4 +1,7 @@
-"""Bad input: each gets a JSON error naming the problem, nothing is stored, serving goes on."""
+"""Bad input: each gets a JSON error naming the problem, nothing is stored, serving goes on.
+
+(Arguments an endpoint does not know are not bad input: they are ignored and named in
+the answer's warnings, tests/test_tolerance.py.)"""
 
 from __future__ import annotations
 
@@ -21,13 +24,6 @@ CASES = [
     ("log/product", {"key": "KEY", "product": ["1"]}, 400, "invalid_field", "product"),
     ("log/product", {"key": "KEY", "product": True}, 400, "invalid_field", "product"),
     ("log/product", {"key": "KEY", "product": "x" * 129}, 400, "invalid_field", "limit is 128"),
-    (
-        "log/product",
-        {"key": "KEY", "product": "1", "colour": "red"},
-        400,
-        "unknown_field",
-        "colour",
-    ),
     ("log/product", {"key": "KEY", "product": "1", "visitor": 5}, 400, "invalid_field", "visitor"),
     (
         "log/product",
@@ -46,12 +42,13 @@ CASES = [
     ("log/product", {"key": "pk_nobody", "product": "1"}, 403, "unknown_key", "key"),
     ("log/click", {"key": "KEY", "product": "1", "labels": "Home"}, 400, "invalid_field", "labels"),
     ("log/click", {"key": "KEY", "product": "1", "labels": [1]}, 400, "invalid_field", "labels[0]"),
-    ("log/click", {"key": "KEY", "product": "1", "n": "3"}, 400, "invalid_field", "n"),
+    ("log/click", {"key": "KEY", "product": "1", "n": "three"}, 400, "invalid_field", "n"),
+    ("log/click", {"key": "KEY", "product": "1", "n": [3]}, 400, "invalid_field", "n"),
     ("log/click", {"key": "KEY", "product": "1", "api": "a" * 101}, 400, "invalid_field", "api"),
     ("log/sale", {"key": "KEY", "sale": "1"}, 400, "missing_field", "products"),
     (
         "log/sale",
-        {"key": "KEY", "sale": "1", "products": [{"id": "1", "price": "9"}]},
+        {"key": "KEY", "sale": "1", "products": [{"id": "1", "price": "9,5"}]},
         400,
         "invalid_field",
         "products[0].price",
@@ -65,10 +62,10 @@ CASES = [
     ),
     (
         "log/sale",
-        {"key": "KEY", "sale": "1", "products": [{"id": "1", "size": "L"}]},
+        {"key": "KEY", "sale": "1", "products": [{"id": "1", "quantity": "two"}]},
         400,
-        "unknown_field",
-        "products[0].size",
+        "invalid_field",
+        "products[0].quantity",
     ),
     (
         "log/sale",
@@ -95,7 +92,7 @@ CASES = [
     ),
     (
         "products",
-        {"key": "KEY", "private_key": "PRIVATE", "products": [product(1, price="9")]},
+        {"key": "KEY", "private_key": "PRIVATE", "products": [product(1, price="9,5")]},
         400,
         "invalid_field",
         "products[0].price",

@@ -100,6 +100,7 @@ VISITOR_LOG = columns(
 SUMMARY = columns(
     ("orders", "Orders", "int"),
     ("revenue", "Revenue", "money"),
+    ("returned", "Returned", "money"),
     ("impacted_orders", "Impacted orders", "int"),
     ("impacted_revenue", "Impacted revenue", "money"),
     ("share", "Share of revenue through Clerk", "ratio"),
@@ -129,6 +130,7 @@ DAILY = columns(
     ("impacted_orders", "Impacted orders", "int"),
     ("impacted_revenue", "Impacted revenue", "money"),
     ("attributed_revenue", "Attributed revenue", "money"),
+    ("returned", "Returned", "money"),
 )
 EVENTS_BY_MODE = columns(("visitor_mode", "Visitor mode"), ("events", "Events", "int"))
 ORDERS_BY_MODE = columns(

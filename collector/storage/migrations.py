@@ -104,13 +104,27 @@ _email_links_v1 = Table(
     Column("last_seen", BigInteger, nullable=False),
     Index("ix_email_links_visitor", "store_id", "visitor_id"),
 )
+# order_lines as migration 1 creates it (with the indexes that migration 4 made;
+# migration 14 adds order_lines.returned).
+_order_lines_v1 = Table(
+    "order_lines",
+    _v1,
+    Column("store_id", Integer, primary_key=True),
+    Column("order_id", String(128), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("product_id", String(128), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("price", Float, nullable=False),
+    Index("ix_order_lines_product_orders", "store_id", "product_id", "order_id"),
+    Index("ix_order_lines_order_products", "store_id", "order_id", "product_id"),
+)
 
 
 def _initial(conn: Connection) -> None:
     _stores_v1.create(conn)
     create_tables("admins", "salts", "products", "events")(conn)
     _orders_v1.create(conn)
-    create_tables("order_lines")(conn)
+    _order_lines_v1.create(conn)
     _email_links_v1.create(conn)
     create_tables("baskets")(conn)
 
@@ -362,6 +376,16 @@ def _site_data_and_slugs(conn: Connection) -> None:
     create_tables("categories", "pages")(conn)
 
 
+def _returns(conn: Connection) -> None:
+    """Returns (order_returns), the units returned of each line, and each order's returned
+    and discount amounts. Orders until now had no returns and no negative prices (sale
+    lines refused them), so 0 is right for every one of them."""
+    create_tables("order_returns")(conn)
+    conn.execute(text("ALTER TABLE orders ADD COLUMN returned FLOAT DEFAULT 0 NOT NULL"))
+    conn.execute(text("ALTER TABLE orders ADD COLUMN discount FLOAT DEFAULT 0 NOT NULL"))
+    conn.execute(text("ALTER TABLE order_lines ADD COLUMN returned INTEGER DEFAULT 0 NOT NULL"))
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial schema", _initial),
     (2, "product search: index, vocabulary, popularity, searches log", search_migration.migrate),
@@ -376,6 +400,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (11, "sales: who recorded each order; email links numbered and capped", _sources_and_links),
     (12, "contents: named slots with an api, defaults and a design", create_tables("contents")),
     (13, "categories and pages; store slugs", _site_data_and_slugs),
+    (14, "returns: returned units and amounts, discount lines", _returns),
 ]
 
 

@@ -6,9 +6,11 @@ the CSV column order). Days are UTC days.
 
 Event counts come from the daily roll-ups (rollups.py: stored for days that are
 over, live for the rest), so a range costs a row per past day, never a scan of its
-events. Order figures come from orders, order_lines and order_attribution directly.
+events. Order figures come from orders, order_lines and order_attribution directly:
+an order's `total` is net of its returns and discounts, a line's amount is what it
+still holds after returns (returns.py).
 
-Somewhat over 500 lines: one function per dashboard page, sharing the range,
+About 550 lines: one function per dashboard page, sharing the range,
 money and attribution helpers at the top. If it grows, split the attribution
 pages (overview, widgets, products) from the customers and privacy pages.
 """
@@ -66,42 +68,55 @@ def _iso(day: int) -> str:
 def _attributed_lines(
     conn: Connection, store_id: int, start_ms: int, end_ms: int, window_ms: int
 ) -> list[Row]:
-    """Lines of orders in the range sold through Clerk (click inside the window)."""
+    """Lines of orders in the range sold through Clerk (click inside the window).
+
+    A line's `amount` is what it still holds (quantity less returned units, times the
+    price) times the share of the order's lines its total is after discounts (total /
+    (total + discount)): a discount lowers every line of the order alike, so attributed
+    revenue is never more than the order's total. Discount lines (negative prices) and
+    lines returned whole are never credited: they are no product a widget sold."""
     a = order_attribution
     line = order_lines
-    return [
-        dict(row)
-        for row in conn.execute(
-            select(
-                a.c.order_id,
-                a.c.line,
-                a.c.product_id,
-                a.c.order_ts,
-                a.c.click_ts,
-                a.c.api,
-                a.c.labels,
-                a.c.source,
-                (line.c.quantity * line.c.price).label("amount"),
-                orders.c.total,
-            )
-            .select_from(
-                a.join(
-                    line,
-                    and_(
-                        line.c.store_id == a.c.store_id,
-                        line.c.order_id == a.c.order_id,
-                        line.c.line == a.c.line,
-                    ),
-                ).join(orders, and_(orders.c.store_id == a.c.store_id, orders.c.id == a.c.order_id))
-            )
-            .where(
-                a.c.store_id == store_id,
-                a.c.order_ts >= start_ms,
-                a.c.order_ts < end_ms,
-                a.c.click_ts >= a.c.order_ts - window_ms,
-            )
-        ).mappings()
-    ]
+    rows = []
+    for row in conn.execute(
+        select(
+            a.c.order_id,
+            a.c.line,
+            a.c.product_id,
+            a.c.order_ts,
+            a.c.click_ts,
+            a.c.api,
+            a.c.labels,
+            a.c.source,
+            ((line.c.quantity - line.c.returned) * line.c.price).label("amount"),
+            orders.c.total,
+            orders.c.discount,
+        )
+        .select_from(
+            a.join(
+                line,
+                and_(
+                    line.c.store_id == a.c.store_id,
+                    line.c.order_id == a.c.order_id,
+                    line.c.line == a.c.line,
+                ),
+            ).join(orders, and_(orders.c.store_id == a.c.store_id, orders.c.id == a.c.order_id))
+        )
+        .where(
+            a.c.store_id == store_id,
+            a.c.order_ts >= start_ms,
+            a.c.order_ts < end_ms,
+            a.c.click_ts >= a.c.order_ts - window_ms,
+            line.c.price >= 0,
+            line.c.quantity > line.c.returned,
+        )
+    ).mappings():
+        entry = dict(row)
+        total, discount = float(entry["total"]), float(entry.pop("discount") or 0.0)
+        if discount:
+            entry["amount"] *= total / (total + discount) if total > 0 else 0.0
+        rows.append(entry)
+    return rows
 
 
 def _credited(lines: list[Row]) -> dict[str, Row]:
@@ -128,16 +143,18 @@ def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, win
             "impacted_orders": 0,
             "impacted_revenue": 0.0,
             "attributed_revenue": 0.0,
+            "returned": 0.0,
         }
         for d in days_in(start_ms, end_ms)
     }
-    for d, count, revenue in conn.execute(
-        select(day, func.count(), func.sum(orders.c.total))
+    for d, count, revenue, returned in conn.execute(
+        select(day, func.count(), func.sum(orders.c.total), func.sum(orders.c.returned))
         .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
         .group_by(day)
     ):
         daily[int(d)]["orders"] = int(count)
         daily[int(d)]["revenue"] = float(revenue or 0.0)
+        daily[int(d)]["returned"] = float(returned or 0.0)
     lines = _attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
     credited = _credited(lines)
     by_source = {s: {"orders": 0, "revenue": 0.0} for s in ("recommendations", "search")}
@@ -172,11 +189,12 @@ def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, win
     revenue = sum(e["revenue"] for e in daily.values())
     impacted_revenue = sum(r["total"] for r in credited.values())
     for entry in daily.values():
-        for key in ("revenue", "impacted_revenue", "attributed_revenue"):
+        for key in ("revenue", "impacted_revenue", "attributed_revenue", "returned"):
             entry[key] = _money(entry[key])
     return {
         "orders": total_orders,
         "revenue": _money(revenue),
+        "returned": _money(sum(e["returned"] for e in daily.values())),
         "impacted_orders": len(credited),
         "impacted_revenue": _money(impacted_revenue),
         "attributed_revenue": _money(sum(r["amount"] for r in lines)),
@@ -266,11 +284,14 @@ def products(
             }
         return table[product_id]
 
-    revenue = func.sum(order_lines.c.quantity * order_lines.c.price)
+    # What the lines still hold after returns; discount lines are no product sold.
+    kept = order_lines.c.quantity - order_lines.c.returned
+    revenue = func.sum(kept * order_lines.c.price)
     for product_id, units, sold in conn.execute(
-        select(order_lines.c.product_id, func.sum(order_lines.c.quantity), revenue)
+        select(order_lines.c.product_id, func.sum(kept), revenue)
         .where(
             order_lines.c.store_id == store_id,
+            order_lines.c.price >= 0,
             # A semi-join: SQLite reads the range's order ids once (a join there
             # looked an order up for every line).
             order_lines.c.order_id.in_(

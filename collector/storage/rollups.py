@@ -25,6 +25,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -270,6 +271,26 @@ def refresh_rollups(
         rows = day_rollup(conn, store_id=store_id, day=day)
         save_rollup(conn, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
     return len(todo)
+
+
+def take_back_revenue(
+    conn: Connection, *, store_id: int, day: int, visitor_id: str, amount: float
+) -> None:
+    """A stored day's revenue figures less `amount` (an order of this visitor on that day
+    lost it to a return, storage/returns.py), in the column `_day_visits` counted the
+    order in: a visitor who clicked a Clerk widget or search result that day is Clerk's.
+    A day not rolled up yet needs nothing: it is computed live from the orders."""
+    clerk = conn.execute(
+        select(events.c.id)
+        .where(_in_day(store_id, day), events.c.visitor_id == visitor_id, _is_clerk_click())
+        .limit(1)
+    ).first()
+    column = "revenue_clerk" if clerk is not None else "revenue_other"
+    conn.execute(
+        update(rollup_visits)
+        .where(rollup_visits.c.store_id == store_id, rollup_visits.c.day == day)
+        .values({column: rollup_visits.c[column] - amount})
+    )
 
 
 def invalidate_rollups(conn: Connection, *, store_id: int, start_ms: int, end_ms: int) -> None:

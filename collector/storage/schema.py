@@ -174,11 +174,18 @@ orders = Table(
     Column("session", String(64)),
     Column("email", String(254)),
     Column("customer", String(128)),
+    # What the order counts for: its lines' quantity x price, less what was returned
+    # (order_lines.returned), never below 0 (discount lines have negative prices).
     Column("total", Float, nullable=False),
     # Who recorded it (migration 11): "browser" (log/sale with the public key only) or
     # "server" (log/sale with the private key, or the orders import). A server sale
     # replaces a browser one with the same id, never the other way round.
     Column("source", String(8), nullable=False, server_default="browser"),
+    # Migration 14: the amount its returns took off `total`, and the sum of its discount
+    # lines (negative prices) as a positive amount: the share of the other lines that
+    # the order's total is (reports.py) is total / (total + discount).
+    Column("returned", Float, nullable=False, server_default=text("0")),
+    Column("discount", Float, nullable=False, server_default=text("0")),
     Index("ix_orders_store_ts", "store_id", "ts"),
     Index("ix_orders_store_visitor", "store_id", "visitor_id"),
     # Migration 6 (customers, forget); `ts` since migration 11: an email's orders since a
@@ -195,10 +202,27 @@ order_lines = Table(
     Column("product_id", String(128), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("price", Float, nullable=False),
+    # Units of this line returned (migration 14; from order_returns, tracking.py).
+    Column("returned", Integer, nullable=False, server_default=text("0")),
     # Covering indexes for products bought together: a product's orders, an order's
     # products (the first replaced a (store, product) index, its prefix).
     Index("ix_order_lines_product_orders", "store_id", "product_id", "order_id"),
     Index("ix_order_lines_order_products", "store_id", "order_id", "product_id"),
+)
+
+# Returns (log/returned, private key only): the units of a product of an order that
+# came back, as the shop's server last said (a repeated call replaces the figure, so
+# a retried call never counts twice). Kept for an order not recorded yet and applied
+# when it is (tracking.record_sale); applied to the order's lines of that product in
+# line order, never more than they hold (tracking.apply_returns).
+order_returns = Table(
+    "order_returns",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("order_id", String(128), primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("ts", BigInteger, nullable=False),
 )
 
 # Products bought together: for each ordered pair of different products, the number

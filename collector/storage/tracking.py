@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 from .attribution import attribute_link, attribute_orders
 from .engine import upsert
 from .recommendations import add_co_purchases, take_back_co_purchases
+from .returns import amounts, settle
 from .schema import (
     baskets,
     email_links,
@@ -121,8 +122,10 @@ def record_sale(
 
     With `attribute` (the default), its lines are attributed at once (see
     attribution.py); bulk importers pass False and attribute a whole batch.
+
+    Lines are kept as sent, negative prices (discount lines) included; the order's total
+    is their sum, never below 0, less any returns already logged for it (returns.py).
     """
-    total = round(sum(line["quantity"] * line["price"] for line in lines), 2)
     order = {
         "ts": ts,
         "visitor_mode": visitor_mode,
@@ -130,7 +133,8 @@ def record_sale(
         "session": session,
         "email": email,
         "customer": customer,
-        "total": total,
+        # total (never below 0: discount lines have negative prices), returned, discount
+        **amounts((line["quantity"], line["price"], 0) for line in lines),
         "source": source,
     }
     outcome: SaleOutcome = "new"
@@ -171,6 +175,8 @@ def record_sale(
             ],
         )
         add_co_purchases(conn, store_id=store_id, lines=[line["id"] for line in lines])
+    # Returns the shop logged before the order arrived (storage/returns.py).
+    settle(conn, store_id=store_id, order_id=sale_id)
     if email and visitor_id:
         # A new link updates the attribution of the email's other orders and of the
         # visitor's (see attribution.attribute_link); this one is attributed below.
