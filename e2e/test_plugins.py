@@ -227,7 +227,15 @@ def test_magento2_cart_content_and_the_powerstep_popup(page: Page, stack: Plugin
     open_plugin_page(page, stack, "magento2_cart.html")
 
     renders(page, "span[data-template='@cart-others-also-bought']", cart)
-    renders(page, ".clerk_powerstep_templates", powerstep)
+    renders(page, "#clerk_Xq3vR8sLk2", powerstep)
+    # data-exclude-from="#clerk_Xq3vR8sLk2:limit(4),": none of the first's first four.
+    alternatives = stack.ids(
+        "recommendations/substituting", products=["101"], limit=4, exclude=powerstep[:4]
+    )
+    assert set(stack.ids("recommendations/substituting", products=["101"], limit=4)) & set(
+        powerstep
+    ), "nothing for the exclusion to do"
+    renders(page, "#clerk_Pd7wN4tHz9", alternatives)
     assert page.is_visible("#clerk_powerstep")  # Clerk('ui', 'popup', '.clerk-popup', 'show')
     # Clerk('cart', 'set', [101, 201]), then Clerk('basket', 'add', '101'): the basket
     # the collector keeps is those two.
