@@ -15,7 +15,7 @@ from . import logs
 from .app import create_app
 from .origins import parse_origin
 from .settings import Settings
-from .storage import Storage
+from .storage import Storage, contents
 from .storage.catalogue import upsert_products
 from .storage.stores import (
     create_admin,
@@ -47,8 +47,19 @@ def _demo_store_key(conn: Connection, *, now: int, shop_origin: str) -> str:
     return store.public_key
 
 
+def _seed_contents(conn: Connection, *, store_id: int, now: int) -> int:
+    """The demo shop's Clerk contents (demo_shop/contents.py) the store does not have yet:
+    a content edited in the dashboard keeps its edits across restarts."""
+    from demo_shop.contents import contents as demo_contents
+
+    have = {content["id"] for content in contents.list_all(conn, store_id=store_id)}
+    missing = [content for content in demo_contents() if content["id"] not in have]
+    return contents.upsert(conn, store_id=store_id, contents=missing, now=now) if missing else 0
+
+
 def seed(storage: Storage, *, shop_url: str) -> str:
-    """Create (or reuse) the demo store, its admin and catalogue; return the public key."""
+    """Create (or reuse) the demo store, its admin, catalogue and contents; return the
+    public key."""
     from demo_shop.catalogue import generate_catalogue
 
     now = int(time.time() * 1000)
@@ -59,6 +70,7 @@ def seed(storage: Storage, *, shop_url: str) -> str:
         create_admin, email=DEMO_ADMIN, password=DEMO_PASSWORD, now=now, store_keys=[public_key]
     )
     storage.run(upsert_products, store_id=store.id, items=generate_catalogue(shop_url), now=now)
+    storage.run(_seed_contents, store_id=store.id, now=now)
     return public_key
 
 

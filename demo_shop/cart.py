@@ -3,6 +3,8 @@
 The cookie holds ``id:qty`` pairs joined by dots (``"12:1.7:2"``): only
 characters that need no quoting in a cookie, and nothing but product ids
 and quantities. Unknown ids and malformed pairs are dropped when read.
+Right after an add to cart it also holds ``+id`` (``"12:1.7:2.+7"``): the product
+just added, which the cart page shows once, in the "powerstep" popup.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ MAX_LINES = 50
 MAX_QUANTITY = 99
 
 Cart = dict[str, int]
+ADDED = "+"
 
 
 def parse(value: str | None, products: Mapping[str, Mapping[str, Any]]) -> Cart:
@@ -38,13 +41,24 @@ def read(request: Request) -> Cart:
     return parse(request.cookies.get(COOKIE), request.app.state.products)
 
 
-def write(response: Response, cart: Cart, *, secure: bool) -> None:
+def added(request: Request) -> str | None:
+    """The product just added to the cart, if this is the page right after the add."""
+    for pair in (request.cookies.get(COOKIE) or "").split(".")[: MAX_LINES + 1]:
+        if pair.startswith(ADDED) and pair[1:] in request.app.state.products:
+            return pair[1:]
+    return None
+
+
+def write(response: Response, cart: Cart, *, secure: bool, just_added: str | None = None) -> None:
     if not cart:
         clear(response, secure=secure)
         return
+    value = serialise(cart)
+    if just_added in cart:
+        value += f".{ADDED}{just_added}"
     response.set_cookie(
         COOKIE,
-        serialise(cart),
+        value,
         max_age=MAX_AGE,
         path="/",
         httponly=True,

@@ -29,24 +29,40 @@ async def _posted_product(request: Request) -> tuple[dict, object]:
     return item, form.get("quantity")
 
 
-def _back_to_cart(request: Request, shopping_cart: cart.Cart) -> Response:
+def _back_to_cart(
+    request: Request, shopping_cart: cart.Cart, just_added: str | None = None
+) -> Response:
     response = RedirectResponse("/cart", status_code=303)
-    cart.write(response, shopping_cart, secure=_secure(request))
+    cart.write(response, shopping_cart, secure=_secure(request), just_added=just_added)
     return response
 
 
 async def cart_page(request: Request) -> HTMLResponse:
+    """The cart; right after an add to cart, with the "powerstep" popup for the product
+    added (shown once: the cookie forgets it)."""
     shopping_cart = cart.read(request)
-    lines = cart.lines(shopping_cart, request.app.state.products)
-    context = {"lines": lines, "total": cart.total(lines), "cart_ids": list(shopping_cart)}
-    return render(request, "cart.html", context)
+    state = request.app.state
+    lines = cart.lines(shopping_cart, state.products)
+    added = cart.added(request)
+    context = {
+        "lines": lines,
+        "total": cart.total(lines),
+        "cart_ids": list(shopping_cart),
+        "added": state.products.get(added),
+        "added_category": added and state.category_by_name[state.products[added]["categories"][0]],
+    }
+    response = render(request, "cart.html", context)
+    if added:
+        cart.write(response, shopping_cart, secure=_secure(request))
+    return response
 
 
 async def cart_add(request: Request) -> Response:
     item, quantity = await _posted_product(request)
     if item["stock"] <= 0:
         raise HTTPException(400, "Sorry, this product is sold out")
-    return _back_to_cart(request, cart.add(cart.read(request), item, _quantity(quantity, 1)))
+    shopping_cart = cart.add(cart.read(request), item, _quantity(quantity, 1))
+    return _back_to_cart(request, shopping_cart, just_added=item["id"])
 
 
 async def cart_update(request: Request) -> Response:

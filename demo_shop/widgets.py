@@ -1,13 +1,19 @@
 """The Clerk widgets on the demo shop's pages, in one place.
 
 The templates render each widget's markup from these (every page's context has this
-module as `widgets`), and `clerk-collector simulate` makes the calls that markup makes
-(collector/simulate/visits.py), so a widget changed here changes the pages and the
-simulated traffic alike.
+module as `widgets`), `clerk-collector simulate` makes the calls that markup makes
+(collector/simulate/visits.py), and `clerk-collector demo` seeds the Clerk contents
+(demo_shop/contents.py) from them, so a widget changed here changes the pages, the
+contents and the simulated traffic alike.
 
 A widget is what clerk.js sends for it, `api`, `labels` and `limit` (in that order, the
 shape simulate's walk unpacks; the dashboard groups renders and clicks by api and labels),
-and the heading the page shows above it.
+the heading the page shows above it, and the id of the Clerk content it is seeded as.
+
+Most pages embed their widgets as Clerk's plugins do, a `<span class="clerk"
+data-template="@content-id">` that the collector's content answers (api, limit, labels and
+design from the content). The home page, the header's search box and the search page keep
+the `data-api` + `<template>` form, so the demo shows both.
 """
 
 from __future__ import annotations
@@ -20,14 +26,18 @@ class Widget(NamedTuple):
     labels: tuple[str, ...]
     limit: int
     # The heading above it: empty where the page shows none (the header's suggestions,
-    # the search results) or writes its own (the category's, which names the category).
+    # the search results) or writes its own.
     title: str = ""
+    # The id of the Clerk content with these settings (demo_shop/contents.py): the
+    # `@id` a plugin-style page embeds. Empty: a widget of the data-api form only.
+    content: str = ""
 
 
-# base.html: the predictive search box in the header of every page.
-HEADER_SEARCH = Widget("search/predictive", ("Header search",), 6)
+# base.html: the predictive search box in the header of every page (data-api form; the
+# `live-search` content holds the same settings for a plugin-style live search).
+HEADER_SEARCH = Widget("search/predictive", ("Header search",), 6, "", "live-search")
 
-# home.html, in the order of the page.
+# home.html, in the order of the page: the data-api + <template> form.
 HOME = (
     Widget(
         "recommendations/visitor/history", ("Home", "You previously saw"), 8, "You previously saw"
@@ -41,17 +51,73 @@ HOME = (
     Widget("recommendations/popular", ("Home", "Bestsellers"), 8, "Bestsellers"),
 )
 
-# category.html (with the category), headed "Bestsellers in <category>".
-CATEGORY_BESTSELLERS = Widget("recommendations/category/popular", ("Category", "Bestsellers"), 4)
-
-# product.html (with the product).
-BOUGHT_TOGETHER = Widget(
-    "recommendations/complementary", ("Product page", "Bought together"), 4, "Bought together"
+# category.html (with the category), as Clerk's plugins embed a category page's contents:
+# the second excludes what the first shows (data-exclude-from).
+CATEGORY_POPULAR = Widget(
+    "recommendations/category/popular",
+    ("Category page", "Popular"),
+    4,
+    "Popular in this category",
+    "category-page-popular",
 )
-SIMILAR = Widget("recommendations/substituting", ("Product page", "Similar"), 4, "Similar products")
+# The collector has no category/trending ranking: trending across the shop (the category
+# the span sends is an argument trending does not take, so it is ignored).
+CATEGORY_TRENDING = Widget(
+    "recommendations/trending",
+    ("Category page", "Trending"),
+    4,
+    "Trending right now",
+    "category-page-trending",
+)
 
-# search.html: the results of the query, and bestsellers below them.
-SEARCH_RESULTS = Widget("search/search", ("Search page",), 24)
+# product.html (with the product), in the order of the page.
+PRODUCT_ALTERNATIVES = Widget(
+    "recommendations/substituting",
+    ("Product page", "Alternatives"),
+    4,
+    "Similar products",
+    "product-page-alternatives",
+)
+PRODUCT_OTHERS_BOUGHT = Widget(
+    "recommendations/complementary",
+    ("Product page", "Others also bought"),
+    4,
+    "Others also bought",
+    "product-page-others-also-bought",
+)
+
+# cart.html: with the cart's products; the "powerstep" popup after an add to cart, with
+# the product just added; an empty cart's own.
+CART_OTHERS_BOUGHT = Widget(
+    "recommendations/complementary",
+    ("Cart", "Others also bought"),
+    4,
+    "Goes well with your cart",
+    "cart-others-also-bought",
+)
+POWERSTEP = Widget(
+    "recommendations/complementary",
+    ("Powerstep", "Others also bought"),
+    4,
+    "Others also bought",
+    "power-step-others-also-bought",
+)
+EMPTY_CART = Widget(
+    "recommendations/popular", ("Cart", "Popular"), 4, "Popular right now", "empty-cart-popular"
+)
+
+# base.html: rendered when the pointer leaves through the top of the window.
+EXIT_INTENT = Widget(
+    "recommendations/visitor/complementary",
+    ("Exit intent",),
+    4,
+    "Before you go: picked for you",
+    "exit-intent",
+)
+
+# search.html: the results of the query, and bestsellers below them (data-api form; the
+# `search-page` content holds the results' settings for a plugin-style search page).
+SEARCH_RESULTS = Widget("search/search", ("Search page",), 24, "", "search-page")
 SEARCH_BESTSELLERS = Widget(
     "recommendations/popular", ("Search page", "Bestsellers"), 4, "Bestsellers"
 )

@@ -435,13 +435,19 @@ function shown(element){
  }
  return element.clerkShown;
 }
+// data-exclude-from as the plugins write it: selectors with Clerk's :limit(N) (the first N
+// products only) and a trailing comma (Magento 2's powerstep), quotes kept around the value
+// (WooCommerce passes the attribute through esc_attr); a selector that is none: nothing
 function excluded(element){
- var selector=element.getAttribute('data-exclude-from');
- if(!selector)return Promise.resolve([]);
- return Promise.all(Array.from(document.querySelectorAll(selector)).map(other=>
-  other==element||!other.matches('[data-template],[data-api]:not([data-api^="log/"])')?[]
-   :Promise.race([shown(other),new Promise(done=>setTimeout(done,5000,[]))])))
-  .then(lists=>[].concat(...lists));
+ return Promise.all((element.getAttribute('data-exclude-from')||'').split(',').map(part=>{
+  var limit=/:limit\((\d+)\)\s*$/.exec(part),others=[],
+   selector=part.replace(/:limit\(\d+\)\s*$/,'').trim().replace(/^["']|["']$/g,'');
+  try{if(selector)others=Array.from(document.querySelectorAll(selector))}catch(e){warn(e.message)}
+  return Promise.all(others.map(other=>
+   other==element||!other.matches('[data-template],[data-api]:not([data-api^="log/"])')?[]
+    :Promise.race([shown(other),new Promise(done=>setTimeout(done,5000,[]))])))
+   .then(lists=>[].concat(...lists).slice(0,limit?+limit[1]:undefined));
+ })).then(lists=>[].concat(...lists));
 }
 // Liquid written inside the element, kept the first time it is seen (rendering replaces it)
 function keepInlineDesign(element){
@@ -623,6 +629,12 @@ function showPopup(popup,show){
  }
  popup.hidden=!show;
  popup.classList.toggle('clerk-popup-hidden',!show);
+ // the plugins' popups come with style="display: none;" or a stylesheet's display: none
+ if(!show)popup.style.display='none';
+ else{
+  if(popup.style.display=='none')popup.style.display='';
+  if(getComputedStyle(popup).display=='none')popup.style.display='block';
+ }
  if(show)popup.focus();
 }
 listen('keydown',(target,event)=>{

@@ -17,6 +17,7 @@ from collector.settings import Settings
 from collector.simulate import BadArguments, SimulationError, simulate
 from collector.simulate import visits as simulation
 from collector.storage.catalogue import upsert_products
+from demo_shop import contents as demo_contents
 from demo_shop.app import create_app as create_shop
 from demo_shop.catalogue import generate_catalogue
 from demo_shop.settings import Settings as ShopSettings
@@ -30,6 +31,7 @@ APIS = {
     "recommendations/complementary",
     "recommendations/substituting",
     "recommendations/category/popular",
+    "recommendations/trending",
     "recommendations/visitor/history",
     "recommendations/visitor/complementary",
     "search/search",
@@ -232,15 +234,24 @@ def test_a_simulation_is_not_cut_short_by_rate_limits(settings: Settings, servic
 
 
 class _Widgets(HTMLParser):
-    """The Clerk widgets of a page, in the order of its markup: (api, labels, limit)."""
+    """The Clerk widgets a page renders on load, in the order of its markup: (api, labels,
+    limit), from its data-api widgets' attributes, and for its `@id` contents from the
+    content the demo seeds (exit intent waits for the pointer to leave: not on load)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.found: list[tuple[str, tuple[str, ...], int]] = []
+        self.contents = demo_contents.by_id()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if "clerk" in (a.get("class") or "").split() and a.get("data-limit"):
+        if "clerk" not in (a.get("class") or "").split() or a.get("data-exit-intent"):
+            return
+        template = a.get("data-template") or ""
+        if template.startswith("@"):
+            content = self.contents[template[1:]]
+            self.found.append((content["api"], tuple(content["labels"]), content["limit"]))
+        elif a.get("data-limit"):
             labels = tuple(json.loads(a.get("data-labels") or "[]"))
             self.found.append((str(a["data-api"]), labels, int(str(a["data-limit"]))))
 
@@ -252,8 +263,8 @@ def test_the_simulated_pages_ask_for_the_widgets_the_shop_renders():
     header = [simulation.HEADER_SEARCH]
     walked = {
         "/": header + list(simulation.HOME_WIDGETS),
-        "/category/gifts": header + [simulation.CATEGORY_BESTSELLERS],
-        "/product/7": header + [simulation.BOUGHT_TOGETHER, simulation.SIMILAR],
+        "/category/gifts": header + [simulation.CATEGORY_POPULAR, simulation.CATEGORY_TRENDING],
+        "/product/7": header + [simulation.PRODUCT_ALTERNATIVES, simulation.PRODUCT_OTHERS_BOUGHT],
         "/search?q=mug": header + [simulation.SEARCH_RESULTS, simulation.SEARCH_BESTSELLERS],
     }
     for path, specs in walked.items():

@@ -1,7 +1,9 @@
 """One visit: a shopper's walk over the demo shop's pages, with the calls their markup makes.
 
 The widgets are the shop's own (demo_shop/widgets.py, which its templates render), so
-the simulated pages ask the collector exactly what the real ones ask.
+the simulated pages ask the collector exactly what the real ones ask: where a page embeds
+a Clerk content (`@id`), the content's api with its limit and labels, which is what the
+collector's content call runs and records.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from demo_shop.widgets import (
-    BOUGHT_TOGETHER,
-    CATEGORY_BESTSELLERS,
+    CATEGORY_POPULAR,
+    CATEGORY_TRENDING,
     HEADER_SEARCH,
+    PRODUCT_ALTERNATIVES,
+    PRODUCT_OTHERS_BOUGHT,
     SEARCH_BESTSELLERS,
     SEARCH_RESULTS,
-    SIMILAR,
     Widget,
 )
 from demo_shop.widgets import HOME as HOME_WIDGETS
@@ -157,16 +160,19 @@ class Visits:
 
     async def category_page(self, tab: Tab, category: str) -> Page:
         tab.open()
-        shown = await tab.widget(CATEGORY_BESTSELLERS, category=category)
-        return Page("category", [shown], category=category)
+        popular = await tab.widget(CATEGORY_POPULAR, category=category)
+        # data-exclude-from: trending shows none of what popular shows.
+        trending = await tab.widget(CATEGORY_TRENDING, exclude=popular.ids)
+        return Page("category", [popular, trending], category=category)
 
     async def product_page(self, tab: Tab, product_id: str, *, via_click: bool = False) -> Page:
         tab.open()
-        await tab.call("log/product", product=product_id)
-        shown = [
-            await tab.widget(BOUGHT_TOGETHER, products=[product_id]),
-            await tab.widget(SIMILAR, products=[product_id]),
-        ]
+        await tab.call("log/product", product=product_id)  # Clerk('context', {product})
+        alternatives = await tab.widget(PRODUCT_ALTERNATIVES, products=[product_id])
+        others = await tab.widget(
+            PRODUCT_OTHERS_BOUGHT, products=[product_id], exclude=alternatives.ids
+        )
+        shown = [alternatives, others]
         product = self.catalogue.by_id.get(product_id)
         return Page("product", shown, product=product, via_click=via_click)
 

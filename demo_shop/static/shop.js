@@ -52,3 +52,19 @@
     });
   }
 })();
+
+/* Fjord & Pine: the powerstep popup's "View cart" closes it (clerk.js's own close button
+   and Escape do too). */
+(function () {
+  'use strict';
+
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('.clerk_powerstep_close');
+    if (!button) return;
+    try {
+      window.Clerk('ui', 'popup', '#clerk_powerstep', 'hide');
+    } catch (e) {
+      document.getElementById('clerk_powerstep').hidden = true;
+    }
+  });
+})();

@@ -1,0 +1,123 @@
+"""The Clerk contents of the demo store: what `clerk-collector demo` seeds.
+
+A content is a named slot a Clerk storefront embeds as `<span class="clerk"
+data-template="@id">`: the collector answers it with the content's api, limit and labels,
+and clerk.js renders the answer through its design, Liquid (Clerk's template language).
+The ids are the ones Clerk's official plugins embed (product-page-alternatives, ...,
+live-search) and the demo's own (empty-cart-popular); api, labels, limit and heading come
+from demo_shop/widgets.py, the designs are the shop's own product cards and suggestion
+rows (demo_shop/static/shop.css), so a content looks like the rest of the page.
+
+Designs use what both renderers share (tests/fixtures/liquid_cases.json): `for`, `if`,
+dot access, `.size`, `money` and `default`. Catalogue text is escaped by the renderer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from demo_shop import widgets
+from demo_shop.widgets import Widget
+
+# A price as the shop shows it: the sale price and the struck list price when on sale.
+PRICE = (
+    '<span class="price">{% if product.list_price > product.price %}'
+    '<span class="price-now on-sale">{{ globals.currency_symbol | default: "$" }}'
+    "{{ product.price | money }}</span> "
+    '<s class="price-was">{{ globals.currency_symbol | default: "$" }}'
+    "{{ product.list_price | money }}</s>"
+    '{% else %}<span class="price-now">{{ globals.currency_symbol | default: "$" }}'
+    "{{ product.price | money }}</span>{% endif %}</span>"
+)
+
+# The shop's product card (templates/_macros.html); `data-clerk-product-id` makes a click
+# on it a logged click of this content.
+CARD = f"""
+  <article class="card" data-clerk-product-id="{{{{ product.id }}}}">
+    <a class="product-link" href="{{{{ product.url }}}}">
+      <div class="card-media">
+        <img src="{{{{ product.image }}}}" alt="" width="300" height="300" loading="lazy">
+        {{% if product.list_price > product.price %}}
+        <span class="tag tag-sale">Sale</span>{{% endif %}}
+      </div>
+      <span class="card-brand">{{{{ product.brand }}}}</span>
+      <h3 class="card-name">{{{{ product.name }}}}</h3>
+    </a>
+    {PRICE}
+  </article>"""
+
+# A headed row of cards, as the shop's other sections; nothing at all when empty.
+SECTION = f"""{{% if products.size > 0 %}}
+<section class="section widget clerk-design" aria-label="{{{{ content.name }}}}">
+  <div class="section-head"><h2>{{{{ content.name }}}}</h2></div>
+  <div class="grid">
+  {{% for product in products %}}{CARD}
+  {{% endfor %}}
+  </div>
+</section>
+{{% endif %}}"""
+
+# The search page's results: cards without a heading (the page has its own).
+RESULTS = f"""<div class="grid search-results clerk-design">
+{{% for product in products %}}{CARD}
+{{% endfor %}}
+</div>"""
+
+# The header's live search: the suggestion rows of the data-api form's #clerk-suggestion.
+SUGGESTIONS = """<div class="clerk-design live-search">
+{% for product in products %}
+  <a class="suggestion" href="{{ product.url }}" data-clerk-product-id="{{ product.id }}">
+    <img src="{{ product.image }}" alt="" width="40" height="40">
+    <span>{{ product.name }}</span>
+    <span class="suggestion-price">
+      {{- globals.currency_symbol | default: "$" }}{{ product.price | money -}}
+    </span>
+  </a>
+{% endfor %}
+</div>"""
+
+# The exit-intent content, shown in the shop's popup (templates/base.html).
+EXIT = f"""{{% if products.size > 0 %}}
+<div class="clerk-design exit-intent-design">
+  <h2>{{{{ content.name }}}}</h2>
+  <p class="muted">Still looking? These might be what you came for.</p>
+  <div class="grid">
+  {{% for product in products %}}{CARD}
+  {{% endfor %}}
+  </div>
+</div>
+{{% endif %}}"""
+
+
+def _content(widget: Widget, design: str, **arguments: Any) -> dict[str, Any]:
+    assert widget.content, widget
+    return {
+        "id": widget.content,
+        "name": widget.title or widget.content.replace("-", " ").capitalize(),
+        "api": widget.api,
+        "limit": widget.limit,
+        "labels": list(widget.labels),
+        "arguments": arguments,
+        "design": design,
+    }
+
+
+def contents() -> list[dict[str, Any]]:
+    """Every content of the demo store, as `contents.upsert` and `POST /v2/contents` take them."""
+    return [
+        _content(widgets.PRODUCT_ALTERNATIVES, SECTION),
+        _content(widgets.PRODUCT_OTHERS_BOUGHT, SECTION),
+        _content(widgets.CATEGORY_POPULAR, SECTION),
+        _content(widgets.CATEGORY_TRENDING, SECTION),
+        _content(widgets.CART_OTHERS_BOUGHT, SECTION),
+        _content(widgets.POWERSTEP, SECTION),
+        # A personal list: for a shopper the collector knows nothing of yet, bestsellers.
+        _content(widgets.EXIT_INTENT, EXIT, fallback="popular"),
+        _content(widgets.SEARCH_RESULTS, RESULTS),
+        _content(widgets.HEADER_SEARCH, SUGGESTIONS),
+        _content(widgets.EMPTY_CART, SECTION),
+    ]
+
+
+def by_id() -> dict[str, dict[str, Any]]:
+    return {content["id"]: content for content in contents()}
