@@ -6,6 +6,7 @@ recommendation and search latency on a generated data set.
     scripts/bench --json out.json also write the results as JSON
     scripts/bench --profile       also profile the collector under load with py-spy
     scripts/bench --only recs     recommendations and search p95 (data set built once, cached)
+    scripts/bench --only content  what a /v2/content call adds to its api (same data set)
 
 Diagnostics: --force-nodelay (servers set TCP_NODELAY on every accepted socket),
 --browser-variants (time the loader with an empty script, and clerk.js with
@@ -33,11 +34,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import browser, dashboard, ingest, links, procs, recs, script_size
+from . import browser, content, dashboard, dataset, ingest, links, procs, recs, script_size
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
-PARTS = ("ingest", "size", "browser", "recs", "dashboard", "links")
+PARTS = ("ingest", "size", "browser", "recs", "content", "dashboard", "links")
 
 
 def log(message: str) -> None:
@@ -219,6 +220,8 @@ def table(report: dict[str, Any]) -> str:
             )
     if "recs" in report:
         lines += recs.table(report["recs"])
+    if "content" in report:
+        lines += content.table(report["content"])
     if "dashboard" in report:
         lines += dashboard.table(report["dashboard"])
     if "links" in report:
@@ -238,7 +241,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--loads", type=int, help="page loads per series (default 20)")
     parser.add_argument(
-        "--only", default=",".join(PARTS), help="ingest,size,browser,recs,dashboard,links"
+        "--only",
+        default=",".join(PARTS),
+        help="ingest,size,browser,recs,content,dashboard,links",
     )
     parser.add_argument(
         "--pg-workers",
@@ -333,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
                 spec=recs.dataset.Spec(seed=args.recs_seed),
             )
             report["recs"] = recs.run(recs_settings, log, explain=args.recs_explain)
+        if "content" in parts:
+            report["content"] = content.run(
+                args.recs_requests or (100 if args.quick else 500),
+                10 if args.quick else 50,
+                log,
+                dataset.Spec(seed=args.recs_seed),
+            )
         if "dashboard" in parts:
             report["dashboard"] = dashboard.run(20 if args.quick else 100, log, seed=args.recs_seed)
         if "links" in parts:

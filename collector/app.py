@@ -33,7 +33,7 @@ from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
 from .logs import describe
 from .middleware import CORSMiddleware
-from .script import Script, StoreScripts
+from .script import Script, StoreScripts, render_script
 from .services import Services
 from .settings import Settings
 from .storage import STORAGE_UNAVAILABLE
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     settings = settings or Settings.from_env()
     services = services or Services(settings)
     script = Script(settings.script_path, settings.script_max_age)
+    renderer = render_script(settings.script_path, settings.script_max_age)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Route("/", index),
             Route("/healthz", health),
             *script.routes(),
+            *renderer.routes(),
             *tracking.routes,
             *products.routes,
             *sitedata.routes,

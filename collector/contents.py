@@ -27,11 +27,10 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from . import caps, liquid, lists, recommendations, search
-from .api import COMMON, Call, Target, dispatch, endpoint
+from .api import COMMON, Call, Target, by_method, dispatch, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field
 from .services import Services
@@ -175,19 +174,17 @@ async def delete_contents(call: Call) -> dict[str, Any]:
     return {"count": await remove(call.services, call.store.id, call.data["ids"])}
 
 
-_by_method = {
-    "GET": endpoint({}, list_contents, private=True),
-    "POST": endpoint({"contents": (check_contents, REQUIRED)}, upsert_contents, private=True),
-    "DELETE": endpoint(
-        {"ids": (list_of(content_id, caps.CONTENTS_MAX), REQUIRED)}, delete_contents, private=True
-    ),
-}
-
-
-async def contents_endpoint(request: Request) -> Response:
-    method = "GET" if request.method == "HEAD" else request.method
-    response: Response = await _by_method[method](request)
-    return response
+contents_endpoint = by_method(
+    {
+        "GET": endpoint({}, list_contents, private=True),
+        "POST": endpoint({"contents": (check_contents, REQUIRED)}, upsert_contents, private=True),
+        "DELETE": endpoint(
+            {"ids": (list_of(content_id, caps.CONTENTS_MAX), REQUIRED)},
+            delete_contents,
+            private=True,
+        ),
+    }
+)
 
 
 # ---------------------------------------------------------------- /v2/content
@@ -244,46 +241,56 @@ content_endpoint = dispatch(resolve)
 
 # ---------------------------------------------------------------- the dashboard's preview
 
-# Seeds of a preview: the most popular product (more would leave a small store's preview
-# empty: an api never answers its own seeds).
-PREVIEW_SEEDS = 1
+# A preview that needs seeds tries the most popular products one by one (each alone: an
+# api never answers its own seeds), until one has an answer.
+PREVIEW_CANDIDATES = 5
 
 
 async def _preview_call(
     request: Request, services: Services, store: Store, api: lists.ListApi, raw: dict[str, Any]
 ) -> dict[str, Any]:
+    raw = {k: v for k, v in raw.items() if k in api.fields}
     data = validate({"key": store.public_key, "visitor": None, **raw}, {**COMMON, **api.fields})
     call = Call(request, services, store, data, private=True, preview=True)
     return await api.handler(call)
+
+
+def _seeded(raw: dict[str, Any], product: dict[str, Any]) -> dict[str, Any]:
+    """The content's arguments, with what they lack taken from one product."""
+    category = (product.get("categories") or ["-"])[0]
+    query = (str(product.get("name") or "-").split() or ["-"])[0]
+    return {"products": [product["id"]], "category": category, "query": query, **raw}
 
 
 async def preview(
     request: Request, services: Services, store: Store, content: dict[str, Any]
 ) -> dict[str, Any]:
     """The Liquid context of a content's preview, from the store's own products: its api's
-    answer (recorded nowhere), with the most popular products as the seeds (or category,
-    or query) it needs; a personal api shows the most popular products, never a visitor's."""
+    answer (recorded nowhere), with the seeds (or category, or query) it needs taken from
+    the most popular products; a personal api shows the most popular products, never a
+    visitor's."""
     api = LISTS[content["api"]]
     popular = LISTS["recommendations/popular"]
     raw = {**content["arguments"], "limit": content["limit"], "labels": content["labels"]}
-    missing = [name for name in api.required if name not in raw]
     if api.personal:
         api = popular
-    if missing:
-        top = await _preview_call(request, services, store, popular, {"limit": PREVIEW_SEEDS})
-        first = top["product_data"][0] if top["product_data"] else {}
-        raw.setdefault("products", top["result"] or ["0"])
-        raw.setdefault("category", (first.get("categories") or [""])[0] or "-")
-        raw.setdefault("query", str(first.get("name") or "-").split(" ")[0])
-    raw = {k: v for k, v in raw.items() if k in api.fields}
-    answer = await _preview_call(request, services, store, api, raw)
+    answer: dict[str, Any] = {"product_data": [], "count": 0}
+    if any(name not in raw for name in api.required):
+        top = await _preview_call(request, services, store, popular, {"limit": PREVIEW_CANDIDATES})
+        for product in top["product_data"]:
+            answer = await _preview_call(request, services, store, api, _seeded(raw, product))
+            if answer["product_data"]:
+                raw = _seeded(raw, product)
+                break
+    else:
+        answer = await _preview_call(request, services, store, api, raw)
     shown_content = {k: content[k] for k in ("id", "name", "api", "labels", "limit", "design")}
     return {
         "products": answer["product_data"],
         "content": shown_content,
         "globals": {},
         "count": answer["count"],
-        "query": raw.get("query", ""),
+        "query": raw.get("query", "") if "query" in api.fields else "",
     }
 
 

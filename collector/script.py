@@ -1,8 +1,11 @@
-"""Serving /clerk.js: minified, cacheable, with an ETag, gzip-compressed once per version;
-and each store's own copy at /<slug>.js (StoreScripts).
+"""Serving the browser scripts: minified, cacheable, with an ETag, gzip-compressed once per
+version.
 
-static/clerk.js stays readable, comments and all, and runs as it is; the collector
-strips comments and white space (rjsmin) when it loads the file, so comments cost
+Two scripts, each one `Script`: /clerk.js (static/clerk.js), the first script every shop page
+loads, and /clerk-render.js (static/clerk-render.js, beside it), which clerk.js loads only on
+pages that have something to render. Each store's own copy of the first script is served at
+/<slug>.js (StoreScripts). The sources stay readable, comments and all, and run as they are;
+the collector strips comments and white space (rjsmin) when it loads a file, so comments cost
 shoppers nothing.
 """
 
@@ -35,10 +38,17 @@ class ScriptVersion:
     etag: str
 
 
+# The render module's file, beside the first script's (CLERK_JS_PATH moves both).
+RENDER_NAME = "clerk-render.js"
+
+
 class Script:
-    def __init__(self, path: Path, max_age: int) -> None:
+    """One script file served at `url`; `current()` is its version as served now."""
+
+    def __init__(self, path: Path, max_age: int, url: str = "/clerk.js") -> None:
         self.path = path
         self.max_age = max_age
+        self.url = url
         self._version: ScriptVersion | None = None
 
     def current(self) -> ScriptVersion:
@@ -75,7 +85,12 @@ class Script:
         return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
     def routes(self) -> list[Route]:
-        return [Route("/clerk.js", self.endpoint, methods=["GET", "HEAD"])]
+        return [Route(self.url, self.endpoint, methods=["GET", "HEAD"])]
+
+
+def render_script(first: Path, max_age: int) -> Script:
+    """The render module served at /clerk-render.js, from the file beside the first script."""
+    return Script(first.with_name(RENDER_NAME), max_age, "/" + RENDER_NAME)
 
 
 def prelude(public_key: str) -> bytes:

@@ -4,15 +4,26 @@
 if(window.Clerk&&window.Clerk.loaded)return;
 
 // config
-var config={},handlers={},clickSelectors=[],scanned=new WeakSet(),emailsSent=new Set(),
+// handlers: [event, selector or undefined, fn]; a handler with a selector runs only for
+// contents (the first argument, {id, element, api, ...}) whose element matches it
+var config={},handlers=[],clickSelectors=[],scanned=new WeakSet(),emailsSent=new Set(),
  pageHidden=false,ready=false,pending=[],observer,
- KNOWN_OPTIONS='key visitor api collect_email respect_gpc debug language globals'.split(' '),
+ KNOWN_OPTIONS='key visitor api collect_email respect_gpc debug language globals formatters'
+  .split(' '),
  thisScript=document.currentScript
   ||Array.from(document.scripts).filter(script=>/\/clerk\.js(\?.*)?$/.test(script.src)).pop(),
- apiBase=(thisScript?new URL(thisScript.src,location.href).origin:location.origin)+'/v2';
+ scriptUrl=new URL(thisScript?thisScript.src:'/',location.href),
+ apiBase=scriptUrl.origin+'/v2';
 function warn(...args){if(config.debug)console.warn('Clerk:',...args)}
-function emit(event,...args){
- (handlers[event]||[]).forEach(handler=>{try{handler.apply(window,args)}catch(e){warn(e)}});
+// false when a handler returned false (Clerk's way to cancel what follows, e.g. a render)
+function emit(event,content,...args){
+ var go=true;
+ handlers.forEach(([name,selector,handler])=>{
+  if(name==event&&(!selector||content&&content.element&&content.element.matches(selector))){
+   try{if(handler.call(window,content,...args)===false)go=false}catch(e){warn(e)}
+  }
+ });
+ return go;
 }
 function configure(changes){
  var previousKey=config.key;
@@ -93,13 +104,15 @@ function visitorFields(){
 // Every call is a POST (calls that change a visitor are POST only); a refusal (e.g. a personal
 // call from an origin the store does not list) goes to the error callback and, with debug,
 // to the console with the collector's message.
-function send(endpoint,args,onAnswer,onError){
+// content: the widget a call is for (the response event's first argument); plain calls get
+// {api, args}.
+function send(endpoint,args,onAnswer,onError,content){
  function fail(error){
   warn(endpoint,error&&error.message||error);
   if(onError)try{onError(error)}catch(e){warn(e)}
  }
  if(!ready){
-  pending.push(()=>send(endpoint,args,onAnswer,onError));
+  pending.push(()=>send(endpoint,args,onAnswer,onError,content));
   return;
  }
  try{
@@ -119,8 +132,10 @@ function send(endpoint,args,onAnswer,onError){
    .then(response=>response.json())
    .then(answer=>{
     if(!answer||answer.status!='ok')return fail(answer);
-    if(onAnswer)try{onAnswer(answer)}catch(e){warn(e)}
-    emit('response',endpoint,answer);
+    // response handlers run first and may change the answer before it is used
+    if(emit('response',content||{api:endpoint,args:args},answer)&&onAnswer){
+     try{onAnswer(answer)}catch(e){warn(e)}
+    }
    }).catch(fail);
  }catch(e){fail(e)}
 }
@@ -141,7 +156,9 @@ function listen(type,handler){
 }
 listen('click',target=>{
  var product=target.closest&&target.closest('[data-clerk-product-id]'),labels;
- if(product&&(target.closest('.clerk')||clickSelectors.some(selector=>target.closest(selector)))){
+ // inside a .clerk element, a rendered data-target (it has data-clerk-api) or a click() selector
+ if(product&&(target.closest('.clerk,[data-clerk-api]')
+  ||clickSelectors.some(selector=>target.closest(selector)))){
   labels=parseJson(
    closestAttribute(product,'data-clerk-labels')||closestAttribute(product,'data-labels'),[]);
   send('log/click',{
@@ -164,7 +181,9 @@ function collectEmail(input){
 }
 listen('change',collectEmail);
 listen('focusout',collectEmail);
-// rescan: look again at widgets already seen (Clerk('content', ...)); log/* elements log once
+// rescan: look again at widgets already seen (Clerk('content', ...)); log/* elements log once.
+// Anything else to render (data-api, data-template, data-instant-search, Liquid inside)
+// goes to clerk-render.js, loaded on the first such element.
 function scan(selector,rescan){
  if(!config.key)return;
  document.querySelectorAll(selector||'.clerk').forEach(element=>{
@@ -176,122 +195,35 @@ function scan(selector,rescan){
   else if(api=='log/sale'){
    send(api,{sale:data('sale'),products:parseJson(data('products'),[]),email:data('email'),
     customer:data('customer')});
-  }else if(!isLog&&api)render(element,api);
- });
-}
-
-// rendering: .clerk elements with a data-api not log/* are widgets; args from data-limit,
-// -offset, -labels, -products, -exclude, -category, -query, -fallback. data-template: a
-// <template> cloned per product, filling data-clerk-field (text; data-clerk-format="price"),
-// data-clerk-href, data-clerk-src (http(s)/relative only); clone roots get data-clerk-product-id
-// and data-clerk-n (from 1). Else ul>li>a. Empty: data-clerk-empty. No innerHTML. Late answers
-// are dropped. Products a shop renders itself are click-tracked inside a .clerk element with
-// data-clerk-api (not data-api, which asks clerk.js to render).
-var JSON_ARGS=['limit','offset','labels','products','exclude'],
- TEXT_ARGS=['category','query','fallback'],
- requestCount=0;
-// an absolute http(s) address for value, or nothing (javascript:, data: and the like)
-function safeUrl(value){
- try{
-  var url=value!=null&&new URL(value,location.href);
-  return url&&/^https?:$/.test(url.protocol)&&url.href;
- }catch(e){}
-}
-function render(element,api,query){
- var args={},request=++requestCount;
- if(element.hasAttribute('data-instant-search')&&!query)return;
- JSON_ARGS.concat(TEXT_ARGS).forEach(name=>{
-  var value=element.getAttribute('data-'+name);
-  if(value!=null)args[name]=TEXT_ARGS.indexOf(name)<0?parseJson(value,[]):value;
- });
- if(query)args.query=query;
- element.clerkRequest=request;
- send(api,args,answer=>{if(element.clerkRequest==request)fill(element,answer,query)});
-}
-function fill(element,answer,query){
- var products=answer.product_data||[],templateSelector=element.getAttribute('data-template'),
-  template=templateSelector&&document.querySelector(templateSelector),container=element;
- element.textContent='';
- if(!template&&products.length)container=element.appendChild(document.createElement('ul'));
- products.forEach((product,index)=>{
-  var clone=template?template.content.cloneNode(true):document.createElement('li');
-  if(template)clone.querySelectorAll('*').forEach(node=>fillNode(node,product));
-  else{
-   var link=clone.appendChild(document.createElement('a')),url=safeUrl(product.url);
-   link.textContent=product.name;
-   if(url)link.href=url;
+  }else if(!isLog&&(api||/{[{%]/.test(element.textContent)
+   ||element.matches('[data-template],[data-instant-search]'))){
+   withRenderer(renderer=>renderer.render(element));
   }
-  (template?Array.from(clone.children):[clone]).forEach(root=>{
-   root.setAttribute('data-clerk-product-id',product.id);
-   root.setAttribute('data-clerk-n',index+1);
-  });
-  container.append(clone);
- });
- element.toggleAttribute('data-clerk-empty',!products.length);
- if(query)element.hidden=!products.length;
- emit('rendered',element,answer);
-}
-// one node of a template's clone: data-clerk-field sets its text, data-clerk-href and
-// data-clerk-src its href and src (removed if the product's value is no safe address)
-function fillNode(node,product){
- var field=node.getAttribute('data-clerk-field'),value;
- if(field){
-  value=product[field];
-  node.textContent=value!=null&&node.getAttribute('data-clerk-format')=='price'
-   ?Number(value).toFixed(2):value;
- }
- for(var attribute of ['href','src']){
-  field=node.getAttribute('data-clerk-'+attribute);
-  if(!field)continue;
-  value=safeUrl(product[field]);
-  if(value)node.setAttribute(attribute,value);
-  else node.removeAttribute(attribute);
- }
-}
-
-// predictive search, as Clerk's data-instant-search: <input id="q"> <span class="clerk"
-// data-api="search/predictive" data-instant-search="#q" data-limit="6" data-labels='["Search"]'
-// data-template="#tpl">: asks 180 ms after typing (2+ chars); hidden when cleared or on Escape;
-// arrows move aria-selected (.clerk-active), Enter clicks the active product's link.
-function eachSearchBoxOf(input,handler){
- document.querySelectorAll('.clerk[data-instant-search]').forEach(box=>{
-  if(input.matches(box.getAttribute('data-instant-search')))handler(box);
  });
 }
-listen('input',input=>eachSearchBoxOf(input,box=>{
- var query=input.value.trim();
- clearTimeout(box.clerkTimer);
- if(query.length<2){
-  box.clerkRequest=++requestCount;  // drops the answer still on its way
-  box.hidden=true;
- }else{
-  box.clerkTimer=setTimeout(()=>render(box,box.getAttribute('data-api'),query),180);
+// clerk-render.js: added from the same base as this script when first needed; it registers
+// itself as internal.renderer and runs what waited. Calls before that wait in order.
+var internal={send,emit,warn,config:()=>config,listen,randomId},waiting=[];
+function withRenderer(call){
+ if(internal.renderer)return call(internal.renderer);
+ if(!waiting.length){
+  var script=document.createElement('script');
+  script.src=new URL('clerk-render.js',scriptUrl).href;
+  script.async=true;
+  document.head.append(script);
  }
-}));
-listen('keydown',(input,event)=>eachSearchBoxOf(input,box=>{
- var key=event.key,items=Array.from(box.querySelectorAll('[data-clerk-product-id]')),
-  up=key=='ArrowUp',active=items.findIndex(item=>item.getAttribute('aria-selected')=='true');
- if(key=='Escape')box.hidden=true;
- if(key=='Enter'&&active>=0&&!box.hidden){
-  event.preventDefault();
-  (items[active].querySelector('a[href]')||items[active]).click();
- }
- if((up||key=='ArrowDown')&&items.length){
-  event.preventDefault();
-  box.hidden=false;
-  // up from the first (or from none) wraps to the last; down from none starts at the first
-  if(up)active=(active<1?items.length:active)-1;
-  else active=(active+1)%items.length;
-  items.forEach((item,index)=>{
-   item.setAttribute('aria-selected',index==active);
-   item.classList.toggle('clerk-active',index==active);
-  });
-  if(!items[active].id)items[active].id='clerk-'+randomId();
-  input.setAttribute('aria-activedescendant',items[active].id);
- }
-}));
+ waiting.push(call);
+}
+internal.loaded=renderer=>{
+ internal.renderer=renderer;
+ waiting.splice(0).forEach(call=>{try{call(renderer)}catch(e){warn(e)}});
+};
 
 // command queue
+// context: Clerk's plugins report the page this way; a product id logs that product's view
+// (as a log/product span would). category and page are kept for clerk-render.js (no view is
+// logged for them: the collector records product views only).
+var context={};
 var commands={
  config:configure,
  call:send,
@@ -305,6 +237,10 @@ var commands={
    send('log/basket/'+op,op=='set'?{products:product}:{product:product});
   }else warn('unknown cart op',op);
  },
+ context:changes=>{
+  Object.assign(context,changes);
+  if(changes&&changes.product!=null)send('log/product',{product:String(changes.product)});
+ },
  forget:callback=>{
   if(!ready){
    pending.push(()=>commands.forget(callback));
@@ -314,9 +250,16 @@ var commands={
   forgotten=true;
   syncVisitor();
  },
- on:(event,handler)=>{(handlers[event]=handlers[event]||[]).push(handler)},
- content:selector=>scan(selector,true)
+ // on(event, fn) or on(event, selector, fn)
+ on:(event,selector,handler)=>{
+  if(handler)document.querySelector(selector);  // a bad selector throws before it is kept
+  handlers.push(handler?[event,selector,handler]:[event,0,selector]);
+ },
+ content:selector=>scan(selector,true),
+ ui:(...args)=>withRenderer(renderer=>renderer.ui(...args))
 };
+commands.basket=commands.cart;
+internal.context=context;
 function Clerk(name,...args){
  try{
   if(commands.hasOwnProperty(name))commands[name].apply(window,args);
@@ -324,6 +267,8 @@ function Clerk(name,...args){
  }catch(e){warn(e)}
 }
 Clerk.loaded=true;
+// for clerk-render.js and tests only: not an API
+Object.defineProperty(Clerk,'_',{value:internal});
 var queued=window.__clerk_q||[];
 window.Clerk=Clerk;
 window.__clerk_q={push:command=>Clerk.apply(window,command)};

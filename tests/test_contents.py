@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
@@ -267,8 +268,14 @@ def test_element_arguments_win_over_the_contents_defaults(client, services, stor
     assert content(client, store, {"content": "home-popular"}).json()["result"] == ["2"]
     wider = content(client, store, {"content": "home-popular", "limit": 3, "exclude": []})
     assert wider.json()["result"] == ["1", "2", "4"]
-    # the render is recorded with the content's labels, which the answer gives for clicks
-    renders = [r for r in rows(services, "events") if r["kind"] == "render"]
+    # the render is recorded with the content's labels, which the answer gives for clicks;
+    # renders are written without the answer waiting, so wait for both commits
+    deadline = time.monotonic() + 5
+    while True:
+        renders = [r for r in rows(services, "events") if r["kind"] == "render"]
+        if len(renders) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert renders and all(json.loads(r["labels"]) == ["Home"] for r in renders)
     assert all(r["api"] == "recommendations/popular" for r in renders)
     assert wider.json()["content"]["labels"] == ["Home"]
@@ -348,3 +355,26 @@ def test_a_content_call_is_rate_limited_like_its_api(settings):
         services.storage.dispose()
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[-1].json()["type"] == "rate_limited"
+
+
+def test_the_content_cache_is_bounded_by_the_characters_of_its_designs(
+    client, services, monkeypatch
+):
+    import anyio
+
+    from collector import services as services_module
+
+    stores = [make_store(services, name=f"Shop {i}") for i in range(3)]
+    design = "{{ products.size }}" + "x" * 5000
+    for store in stores:
+        contents(client, "POST", store, contents=[{**POPULAR, "design": design}])
+    monkeypatch.setattr(services_module, "CONTENT_CACHE_CHARS", 13_000)  # two stores' worth
+
+    async def load_all() -> None:
+        for store in stores:
+            assert (await services.contents(store.id))["home-popular"]["design"] == design
+
+    anyio.run(load_all)
+    assert list(services._contents) == [stores[1].id, stores[2].id]  # the oldest went
+    assert services._content_chars == sum(entry[1] for entry in services._contents.values())
+    assert services._content_chars <= 13_000

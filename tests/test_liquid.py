@@ -60,3 +60,42 @@ def test_unknown_filters_pass_the_value_through():
 def test_money_filters(value, money, money_eu):
     assert liquid.money(value) == money
     assert liquid.money_eu(value) == money_eu
+
+
+@pytest.mark.parametrize(
+    ("markup", "clean"),
+    [
+        ('<a href="javascript:alert(1)" class="x">a</a>', '<a class="x">a</a>'),
+        ('<a href="java\tscript:alert(1)">a</a>', "<a>a</a>"),
+        ('<a href=" JAVASCRIPT:alert(1)">a</a>', "<a>a</a>"),
+        ('<img src="data:image/svg+xml,<svg/>">', "<img>"),
+        (
+            '<img src="https://shop.example/1.png" onerror="alert(1)">',
+            '<img src="https://shop.example/1.png">',
+        ),
+        ('<a href="/p/1?a=1&amp;b=2">p</a>', '<a href="/p/1?a=1&amp;b=2">p</a>'),
+        ('<a href="p/1">p</a><a href="#top">t</a>', '<a href="p/1">p</a><a href="#top">t</a>'),
+        ('<img srcset="a.png 1x, javascript:x 2x">', "<img>"),
+        (
+            '<img srcset="a.png 1x, https://x/b.png 2x">',
+            '<img srcset="a.png 1x, https://x/b.png 2x">',
+        ),
+        (
+            '<form action="javascript:x"><button formaction="vbscript:x">b</button></form>',
+            "<form><button>b</button></form>",
+        ),
+        ("<script>alert(1)</script><p>1 &lt; 2</p>", "<p>1 &lt; 2</p>"),
+        ("<style>p > a { color: red }</style>", "<style>p > a { color: red }</style>"),
+        ('<svg><a xlink:href="javascript:x">s</a></svg>', "<svg><a>s</a></svg>"),
+        ('<p title="&quot;&gt;<b>">x</p><!-- c -->', '<p title="&quot;&gt;&lt;b&gt;">x</p>'),
+    ],
+)
+def test_a_preview_keeps_only_http_or_relative_urls_and_no_script(markup, clean):
+    assert liquid.sanitize(markup) == clean
+
+
+def test_the_default_design_is_a_list_of_linked_names():
+    products = [{"name": "<b>Mug</b>", "url": "/p/1"}]
+    assert liquid.render(liquid.DEFAULT_DESIGN, {"products": products}) == (
+        '<ul class="clerk-default"><li><a href="/p/1">&lt;b&gt;Mug&lt;/b&gt;</a></li></ul>'
+    )
