@@ -2,6 +2,7 @@
 plugins build them (PHP's http_build_query, json_encode posted by curl without a
 Content-Type, wp_json_encode with one), and what the collector stores for them.
 
+- Magento 1: product/add with one product beside the keys, product/remove with its id.
 - Magento 2: product/add as a form-encoded POST (older releases) or JSON posted with curl's
   default form Content-Type (newer); product/remove and log/returned as GETs with the keys
   in the query string; log/basket/set from the server with the public key and the
@@ -418,3 +419,23 @@ def test_one_customers_click_is_not_credited_to_anothers_server_sale(
     assert server_sale(client, store, "o-a", "a@example.com").status_code == 200
     credited = {r["order_id"] for r in rows(services, "order_attribution")}
     assert credited == {"o-a"}  # A's own sale, through A's email; never B's
+
+
+# ---------------------------------------------------------------- Magento 1
+
+
+def test_magento_1_sends_one_product_beside_the_keys(client, services, store):
+    """Clerk_Clerk_Model_Communicator::syncProduct: the product's export data and the keys
+    in one JSON object, no `products` list; a removal sends the product's `id`."""
+    data = {**magento_product(77), **keys(store)}
+    answer = client.post("/v2/product/add", json=data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"status": "ok", "count": 1}
+    stored = catalogue(client, store)["77"]
+    assert stored["name"] == "Wool Jumper" and stored["description"] == DESCRIPTION
+    answer = client.post("/v2/product/remove", json={"id": 77, **keys(store)})
+    assert answer.status_code == 200 and answer.json()["count"] == 1
+    assert count(services, "products") == 0
+    # Without an id either, `products` stays required.
+    answer = client.post("/v2/product/add", json=keys(store))
+    assert answer.status_code == 400 and answer.json()["message"] == "products: is required"
