@@ -17,7 +17,7 @@ from .services import Services
 from .storage.stores import Store
 from .validation import REQUIRED, Fields, boolean, text, validate, visitor
 from .validation import session as session_field
-from .visitors import NO_VISITOR, Visitor
+from .visitors import NO_VISITOR, SERVER_MODE, Visitor
 
 # Sent with every call by clerk.js (and accepted from direct API users).
 COMMON: Fields = {
@@ -28,6 +28,13 @@ COMMON: Fields = {
     # Optional everywhere; required where `private`, and checked wherever it is sent.
     "private_key": (text(128), None),
 }
+
+
+PRIVATE_KEY_IN_QUERY = (
+    "is never accepted in a query string (addresses end up in access logs, proxies and "
+    "history); send the call as a POST with the arguments in its body, as JSON or "
+    "form-encoded (application/x-www-form-urlencoded, e.g. PHP's http_build_query)"
+)
 
 
 @dataclass
@@ -44,10 +51,19 @@ class Call:
     warnings: list[str] = field(default_factory=list)
 
     async def visitor(self) -> Visitor:
-        """The caller's visitor per its consent mode (see visitors.py)."""
+        """The caller's visitor per its consent mode (see visitors.py).
+
+        With the private key the caller is the shop's server, not a shopper: `auto` derives
+        nothing (the server's own address and User-Agent are every customer's), and an id
+        it sends is used as sent (the shop holds the shopper's consent, not this request).
+        """
         sent = self.data["visitor"]
         if sent is None:
             return NO_VISITOR
+        if self.private:
+            if sent == "auto":
+                return Visitor(mode=SERVER_MODE, id=None, session=self.data["session"])
+            return Visitor(mode="persistent", id=sent, session=self.data["session"])
         gpc = self.request.headers.get("sec-gpc") == "1" and self.data["respect_gpc"]
         return await self.services.visitors.resolve(
             sent=sent,
@@ -101,9 +117,9 @@ def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
     async def run(request: Request) -> Response:
         services: Services = request.app.state.services
         services.limits.check_client(request)  # before the body is read: cheap
-        if "private_key" in request.query_params:
+        if any(name.split("[", 1)[0] == "private_key" for name in request.query_params):
             # Addresses end up in access logs, proxies and browser history.
-            raise invalid("private_key", "is never accepted in a query string; send it in the body")
+            raise invalid("private_key", PRIVATE_KEY_IN_QUERY)
         raw, from_query = await read_arguments(request, services.settings.max_body_bytes)
         raw, target = await resolve(services, raw, from_query)
         warnings: list[str] = []

@@ -9,6 +9,7 @@ declared beside its handler.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -23,9 +24,11 @@ from .validation import (
     number,
     one_of,
     product_id,
+    prose,
     record,
     text,
     text_or_id,
+    type_name,
     validate,
 )
 
@@ -74,7 +77,7 @@ PRODUCT_FIELDS = {
     "url": (link(2000), REQUIRED),
     "price": (number(0, caps.PRICE_MAX), REQUIRED),
     "list_price": (number(0, caps.PRICE_MAX), None),
-    "description": (text(20_000), ""),
+    "description": (prose(20_000), ""),
     "image": (link(2000), None),
     "brand": (text(200), None),
     "categories": (list_of(text_or_id(200), 50), []),
@@ -83,14 +86,24 @@ PRODUCT_FIELDS = {
 }
 
 
-def _attribute(name: str, value: Any) -> Any:
-    if isinstance(value, list):
-        return list_of(text(1000), 100)(name, value, False)
+def _scalar(name: str, value: Any, from_query: bool) -> Any:
     if isinstance(value, str):
-        return text(1000)(name, value, False)
-    if isinstance(value, bool | int | float) or value is None:
+        return prose(1000)(name, value, from_query)
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value
-    raise invalid(name, "custom attributes must be strings, numbers, booleans or lists of strings")
+    raise invalid(name, f"must be a string, number or boolean, not {type_name(value)}")
+
+
+def _attribute(name: str, value: Any) -> Any:
+    """A custom attribute: free text (line breaks allowed: PrestaShop's description_long),
+    a number, a boolean, null, or a list of these (PrestaShop's variant_prices)."""
+    if isinstance(value, list):
+        return list_of(_scalar, 100)(name, value, False)
+    if value is None:
+        return value
+    if isinstance(value, str | bool | int | float):
+        return _scalar(name, value, False)
+    raise invalid(name, "custom attributes must be strings, numbers, booleans or lists of them")
 
 
 def with_attributes(fields: Fields, required: str) -> Parser:

@@ -116,6 +116,15 @@ def check(request: Request, store: Store, *, personal: bool) -> None:
     request.scope[GRANT] = origin
 
 
+def from_browser(request: Request) -> bool:
+    """Whether a request carries what every current browser sends: `Origin` (on every POST
+    and CORS request) or `Sec-Fetch-*` (on every request since 2020-2023). Without both it
+    is a server, a script or a browser too old to send them; only a POST's answer is sure,
+    since a same-origin GET of an older browser carries neither."""
+    headers = request.headers
+    return "origin" in headers or any(name.startswith("sec-fetch-") for name in headers.keys())
+
+
 def granted(scope: Scope) -> str | None:
     """The origin this request's endpoint granted, if any."""
     value = scope.get(GRANT)

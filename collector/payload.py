@@ -1,4 +1,6 @@
-"""Reading a call's arguments: a JSON body (application/json or text/plain) or a query string."""
+"""Reading a call's arguments: a JSON body (application/json or text/plain), a form-encoded
+body (application/x-www-form-urlencoded), or a query string; the last two may use PHP's
+bracket notation (collector/forms.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from . import forms
 from .errors import ApiError
 
 # Said when json.loads runs out of stack: lists or objects nested about a thousand deep
@@ -57,15 +60,42 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 
 async def read_arguments(request: Request, max_bytes: int) -> tuple[dict[str, Any], bool]:
-    """The call's arguments and whether they came from a query string (all strings).
+    """The call's arguments and whether they are all strings (a query string or a form).
 
-    A GET (and so a HEAD) may carry a JSON body too: a private key never travels in a query
+    A GET (and so a HEAD) may carry a body too: a private key never travels in a query
     string, so that is how a shop's server lists its catalogue (GET /v2/products) with it.
+    A body is JSON unless it is declared form-encoded and is not a JSON object: PHP's curl
+    declares every body it posts form-encoded, JSON included (Magento's and PrestaShop's
+    plugins post JSON so). Multipart bodies (file uploads) are refused.
     """
     if request.method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
         body = await read_body(request, max_bytes)
         if body.strip():
+            media_type = media_type_of(request)
+            if media_type == "multipart/form-data":
+                raise ApiError(
+                    415,
+                    "unsupported_media_type",
+                    "multipart/form-data bodies are not accepted: send the arguments as JSON "
+                    "or as application/x-www-form-urlencoded",
+                )
+            if media_type == FORM and not body.lstrip().startswith((b"{", b"[")):
+                return forms.parse(_text(body)), True
             return parse_json_object(body), False
     if len(request.url.query) > max_bytes:
         raise too_large(max_bytes)
-    return dict(request.query_params), True
+    return forms.parse(request.url.query), True
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def media_type_of(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_form", f"body is not UTF-8 (byte {exc.start})") from None

@@ -8,8 +8,9 @@ from typing import Any
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
+from .api import COMMON, Call, Target, by_method, dispatch, endpoint
 from .fields import product
+from .services import Services
 from .storage import catalogue
 from .validation import REQUIRED, integer, list_of, product_id
 
@@ -43,6 +44,9 @@ async def delete_products(call: Call) -> dict[str, Any]:
     return {"count": count}
 
 
+UPSERT_FIELDS = {"products": (list_of(product, caps.CATALOGUE_BATCH_MAX), REQUIRED)}
+DELETE_FIELDS = {"products": (list_of(product_id, caps.CATALOGUE_BATCH_MAX), REQUIRED)}
+
 _by_method = {
     "GET": endpoint(
         {
@@ -53,21 +57,34 @@ _by_method = {
         list_products,
         private=True,
     ),
-    "POST": endpoint(
-        {"products": (list_of(product, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
-        upsert_products,
-        private=True,
-    ),
-    "DELETE": endpoint(
-        {"products": (list_of(product_id, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
-        delete_products,
-        private=True,
-    ),
+    "POST": endpoint(UPSERT_FIELDS, upsert_products, private=True),
+    "DELETE": endpoint(DELETE_FIELDS, delete_products, private=True),
 }
 
 
-upsert = _by_method["POST"]
-remove = _by_method["DELETE"]
+def _one_product(adding: bool) -> Any:
+    """product/add and product/remove as Clerk's Magento 1 plugin sends them: one product's
+    fields (add) or its `id` (remove) beside the keys, with no `products` list. Taken as
+    a list of that one product; with `products` the call is the products API's own."""
+    if adding:
+        target = Target(UPSERT_FIELDS, upsert_products)
+    else:
+        target = Target(DELETE_FIELDS, delete_products)
+
+    async def resolve(
+        services: Services, raw: dict[str, Any], from_query: bool
+    ) -> tuple[dict[str, Any], Target]:
+        if "products" in raw or "id" not in raw:
+            return raw, target
+        common = {k: v for k, v in raw.items() if k in COMMON}
+        rest = {k: v for k, v in raw.items() if k not in COMMON}
+        return {**common, "products": [rest if adding else raw["id"]]}, target
+
+    return dispatch(resolve, private=True)
+
+
+upsert = _one_product(adding=True)
+remove = _one_product(adding=False)
 
 routes = [
     Route("/v2/products", by_method(_by_method), methods=["GET", "POST", "DELETE"]),

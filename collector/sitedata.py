@@ -19,28 +19,10 @@ from .api import Call, by_method, endpoint
 from .errors import ApiError, invalid
 from .fields import link, with_attributes
 from .storage import sitedata
-from .validation import REQUIRED, Fields, Parser, integer, list_of, product_id, text
+from .validation import REQUIRED, Fields, integer, list_of, product_id, prose, text
 
 # Ids of categories and pages: strings or integers, as product ids.
 item_id = product_id
-
-
-_BREAKS = str.maketrans("\t\r\n", "   ")
-
-
-def prose(max_len: int) -> Parser:
-    """Text that may run over lines (a description, an article): tabs and line breaks
-    allowed, other control characters not."""
-    check = text(max_len)
-
-    def parse(name: str, value: Any, from_query: bool) -> str:
-        if isinstance(value, str):
-            check(name, value.translate(_BREAKS), from_query)
-            return value
-        checked: str = check(name, value, from_query)  # not a string: says so
-        return checked
-
-    return parse
 
 
 CATEGORY_FIELDS: Fields = {

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from . import caps
+from . import caps, origins
 from .api import Call, Handler, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field, sale_line
@@ -21,7 +21,7 @@ from .validation import (
     text,
     text_or_id,
 )
-from .visitors import Visitor
+from .visitors import SERVER_MODE, Visitor
 
 
 async def _event(call: Call, kind: str, **fields: Any) -> dict[str, Any]:
@@ -73,7 +73,8 @@ async def log_sale(call: Call) -> dict[str, Any]:
         visitor_mode=visitor.mode,
         visitor_id=visitor.id,
         session=visitor.session,
-        # In null mode nothing that identifies the shopper is kept.
+        # In null mode nothing that identifies the shopper is kept. A private-key sale
+        # without a visitor (mode "server") is the shop's own record: it keeps them.
         email=None if visitor.anonymous else data["email"],
         customer=None if visitor.anonymous else data["customer"],
         source="server" if call.private else "browser",
@@ -127,6 +128,17 @@ async def log_email(call: Call) -> dict[str, Any]:
 def basket(op: str) -> Handler:
     async def log_basket(call: Call) -> dict[str, Any]:
         visitor = await call.visitor()
+        if (
+            call.data.get("email")
+            and visitor.mode == "auto"
+            and not origins.from_browser(call.request)
+        ):
+            # Magento's and WooCommerce's servers send the logged-in customer's basket
+            # and email with the public key only: a cookieless id derived from the shop
+            # server's address would be every customer's, and linking their emails to it
+            # would join their histories. No browser sends a POST without Origin and
+            # Sec-Fetch-*, so such a call is a server's: it gets no visitor.
+            visitor = Visitor(mode=SERVER_MODE, id=None, session=visitor.session)
         items = await call.services.storage.write(
             tracking.record_basket,
             store_id=call.store.id,

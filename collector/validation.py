@@ -82,6 +82,25 @@ def text(max_len: int) -> Parser:
     return parse
 
 
+_BREAKS = str.maketrans("\t\r\n", "   ")
+
+
+def prose(max_len: int) -> Parser:
+    """Text that may run over lines (a product's or category's description, a page's
+    text, a custom attribute's value): tabs and line breaks allowed, other control
+    characters not. Ids, names, keys and labels stay `text`: one line, no controls."""
+    check = text(max_len)
+
+    def parse(name: str, value: Any, from_query: bool) -> str:
+        if isinstance(value, str):
+            check(name, value.translate(_BREAKS), from_query)
+            return value
+        checked: str = check(name, value, from_query)  # not a string: says so
+        return checked
+
+    return parse
+
+
 def product_id(name: str, value: Any, from_query: bool) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)

@@ -6,6 +6,10 @@
 | an id string       | persistent   | that id, as is (cookie id or the shop's own id)    |
 | null               | none         | nothing: no visitor, session, email or customer    |
 
+A call with the store's private key comes from the shop's server, not a shopper: there
+`auto` is mode `server`, with no visitor id (deriving one from the server's address would
+put every customer on one visitor), and a sent id is used as sent (api.Call.visitor).
+
 The salt is random, lives in the database (so every collector process derives
 the same id) and is destroyed when its period ends, after which nobody can
 recompute that period's ids. The IP and User-Agent are only ever hashed here.
@@ -43,6 +47,8 @@ class Visitor:
 
 
 NO_VISITOR = Visitor(mode="none", id=None, session=None)
+# A shop server's call (private key) that names no visitor: its events have none.
+SERVER_MODE = "server"
 
 
 class VisitorResolver:

@@ -247,9 +247,14 @@ def test_product_remove_in_one_store_leaves_another_alone(client, services, stor
 # ---------------------------------------------------------------- log/basket/set with email
 
 
+# What a browser sends with a same-origin call (a real one sends Origin too); a call with
+# neither is a shop's server's (tests/test_server_calls.py).
+BROWSER = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+
+
 def basket(client, store: StoreKeys, visitor: Any, **extra: Any):
     body = {"key": store.public_key, "visitor": visitor, "products": [123, "124"], **extra}
-    return client.post("/v2/log/basket/set", json=body)
+    return client.post("/v2/log/basket/set", json=body, headers=BROWSER)
 
 
 def test_basket_set_with_an_email_links_it_as_log_email_does(client, services, store):
@@ -264,7 +269,7 @@ def test_basket_set_with_an_email_links_it_as_log_email_does(client, services, s
     )
     assert count(services, "email_links") == 1
     basket(client, store, "auto", email="shopper@example.com")
-    assert count(services, "email_links") == 2  # the cookieless visitor, linked too
+    assert count(services, "email_links") == 2  # the browser's cookieless visitor, linked too
 
 
 def test_basket_set_with_an_email_in_null_mode_keeps_no_email(client, services, store):
