@@ -20,7 +20,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import (
     contents,
+    customers,
     housekeeping,
+    orders,
     products,
     recommendations,
     search,
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *renderer.routes(),
             *tracking.routes,
             *products.routes,
+            *orders.routes,
+            *customers.routes,
             *sitedata.routes,
             *recommendations.routes,
             *search.routes,

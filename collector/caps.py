@@ -26,6 +26,8 @@ origin rule, rate limits and private-key sales winning do that).
 | SITE_ITEMS_MAX      | 100_000       | categories, pages a store holds        | site data     |
 | SUBCATEGORIES_MAX   | 1_000         | a category's subcategories             | site data     |
 | PAGE_TEXT_MAX       | 50_000        | a page's text (characters)             | site data     |
+| ORDERS_BATCH_MAX    | 1_000         | orders API (private key) per call      | orders        |
+| CATALOGUE_BATCH_MAX | 10_000        | customers API (private key) per call   | catalogue     |
 
 Labels: Clerk's widgets are labelled with short names (`["Home", "You previously
 saw"]`), so 10 labels of 64 characters leave room for any naming scheme. Labels are
@@ -75,6 +77,10 @@ unlike products nothing else bounds how many a store keeps, so a store holds at 
 thousand posts); an upsert past it is refused whole. A category lists its immediate
 subcategories, at most 1,000; a page's text is the searchable body of an article,
 50,000 characters (some 8,000 words) at most.
+
+Orders: the orders API (private key only) takes a shop's order history in batches of
+up to 1,000 orders; each may hold SALE_LINES_MAX lines, so a batch is bounded (the
+body size limit binds long before). Customers come in catalogue-sized batches.
 """
 
 from __future__ import annotations
@@ -95,3 +101,4 @@ DESIGN_LENGTH_MAX = 50_000
 SITE_ITEMS_MAX = 100_000
 SUBCATEGORIES_MAX = 1_000
 PAGE_TEXT_MAX = 50_000
+ORDERS_BATCH_MAX = 1_000

@@ -362,16 +362,20 @@ def parser() -> argparse.ArgumentParser:
 
     load = sub.add_parser(
         "import",
-        help="load products or orders from a JSON array or NDJSON file",
-        description="Load products or orders from a JSON array or NDJSON (one record a "
-        "line). Records are checked as the API checks them and written in batches, one "
-        "transaction each; a bad record stops the import before its batch is written. "
+        help="load products, orders or customers from a JSON array or NDJSON file",
+        description="Load products, orders or customers from a JSON array or NDJSON (one "
+        "record a line). Records are checked as the API checks them and written in batches, "
+        "one transaction each; a bad record stops the import before its batch is written. "
         "Products as the products API takes them; orders as {id, products: [{id, quantity, "
         "price} or id], time (Unix seconds or ISO 8601, UTC unless it says otherwise), "
-        "email, customer}, each counted once however often it is imported.",
+        "email, customer}, each counted once however often it is imported; customers as "
+        "{id, name, email, ...attributes}, each replaced by a later one with its id.",
     )
     load.add_argument(
-        "kind", choices=["products", "orders"], metavar="KIND", help="products or orders"
+        "kind",
+        choices=["products", "orders", "customers"],
+        metavar="KIND",
+        help="products, orders or customers",
     )
     load.add_argument("file", metavar="FILE", help="a JSON array or NDJSON file; - reads stdin")
     load.add_argument("--store", required=True, metavar="PUBLIC_KEY", help="the store's public key")

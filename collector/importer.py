@@ -1,4 +1,6 @@
-"""`clerk-collector import`: products or orders from a JSON array or NDJSON, in batches.
+"""`clerk-collector import`: products, orders or customers from a JSON array or NDJSON,
+in batches. Each record is checked and written by the same code as the API's (products.py,
+orders.py, customers.py), so an import and the API store the same rows.
 
 The file is read in chunks and decoded one record at a time, so memory holds one
 batch however large the file is. Each batch is one transaction: a bad record
@@ -18,18 +20,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from sqlalchemy import Connection
 
-from . import caps
-from .errors import ApiError, invalid
-from .fields import product, sale_line
-from .storage import Storage, catalogue, tracking
-from .storage.attribution import attribute_orders
+from .customers import clean_customer, write_customers
+from .errors import ApiError
+from .fields import product
+from .orders import order, write_orders
+from .storage import Storage, catalogue
 from .storage.stores import store_by_public_key
-from .validation import REQUIRED, email, list_of, product_id, text_or_id, type_name, validate
 
 CHUNK_SIZE = 1 << 20
 SPACE = re.compile(r"[ \t\r\n]*")
@@ -159,71 +159,10 @@ class Feed:
         return FeedError(f"line {line} column {column}", problem, line, record_line)
 
 
-def moment(name: str, value: Any, from_query: bool) -> int:
-    """Unix seconds or an ISO 8601 date and time (UTC unless it says otherwise), as ms."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise invalid(name, "must be an ISO 8601 time, e.g. 2026-05-28T10:15:00Z") from None
-        seconds = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value
-    else:
-        raise invalid(name, f"must be Unix seconds or an ISO 8601 string, not {type_name(value)}")
-    if not 0 <= seconds <= 10_000_000_000:
-        raise invalid(name, "must be between 1970 and 2286 (Unix seconds, not milliseconds)")
-    return round(seconds * 1000)
-
-
-ORDER_FIELDS = {
-    "id": (product_id, REQUIRED),
-    "products": (list_of(sale_line, caps.SALE_LINES_MAX), REQUIRED),
-    "time": (moment, REQUIRED),
-    "email": (email, None),
-    "customer": (text_or_id(128), None),
-}
-
-
 def clean_order(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise invalid("record", "must be an object with id, products and time")
-    order = validate(value, ORDER_FIELDS, prefix="record.")
-    order["products"] = [
-        line if isinstance(line, dict) else {"id": line, "quantity": 1, "price": 0.0}
-        for line in order["products"]
-    ]
-    return order
-
-
-def write_orders(
-    conn: Connection, *, store_id: int, items: list[dict[str, Any]], now: int
-) -> tuple[int, int]:
-    """Record each order once (by id), attributed as one batch; return how many were new
-    and how many replaced an order a browser had logged with that id (an import is the
-    shop's own record: see tracking.record_sale)."""
-    written: list[str] = []
-    replaced = 0
-    for order in items:
-        outcome = tracking.record_sale(
-            conn,
-            store_id=store_id,
-            ts=order["time"],
-            sale_id=order["id"],
-            lines=order["products"],
-            visitor_mode="import",
-            visitor_id=None,
-            session=None,
-            email=order["email"],
-            customer=order["customer"],
-            attribute=False,
-            source="server",
-        )
-        if outcome is not None:
-            written.append(order["id"])
-            replaced += outcome == "replaced"
-    attribute_orders(conn, store_id=store_id, order_ids=written)
-    return len(written) - replaced, replaced
+    """One record of an orders import: checked as POST /v2/orders checks an order."""
+    found: dict[str, Any] = order("record", value, False)
+    return found
 
 
 def write_products(
@@ -244,6 +183,7 @@ class Kind:
 KINDS = {
     "products": Kind("products", lambda value: product("record", value, False), write_products),
     "orders": Kind("orders", clean_order, write_orders),
+    "customers": Kind("customers", clean_customer, write_customers),
 }
 
 

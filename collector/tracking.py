@@ -196,7 +196,8 @@ async def privacy_forget(call: Call) -> dict[str, Any]:
     visitor = await call.visitor()
     ids = [visitor.id] if visitor.id else []
     if not ids and not data["email"]:
-        return {"forgotten": {"visitors": 0, "events": 0, "orders": 0, "links": 0, "searches": 0}}
+        nothing = ("visitors", "events", "orders", "links", "searches", "customers")
+        return {"forgotten": dict.fromkeys(nothing, 0)}
     counts = await call.services.storage.write(
         tracking.forget, store_id=call.store.id, visitor_ids=ids, email=data["email"]
     )

@@ -386,6 +386,13 @@ def _returns(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE order_lines ADD COLUMN returned INTEGER DEFAULT 0 NOT NULL"))
 
 
+def _customers(conn: Connection) -> None:
+    """Customers (storage/customers.py), and orders by customer (the orders a customer's
+    email is given to when the customer arrives after them)."""
+    create_tables("customers")(conn)
+    conn.execute(text("CREATE INDEX ix_orders_store_customer ON orders (store_id, customer)"))
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial schema", _initial),
     (2, "product search: index, vocabulary, popularity, searches log", search_migration.migrate),
@@ -401,6 +408,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (12, "contents: named slots with an api, defaults and a design", create_tables("contents")),
     (13, "categories and pages; store slugs", _site_data_and_slugs),
     (14, "returns: returned units and amounts, discount lines", _returns),
+    (15, "customers: the shop's customers, orders by customer", _customers),
 ]
 
 

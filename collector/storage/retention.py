@@ -1,5 +1,5 @@
-"""Retention: raw events, searches, baskets and email links older than the period go,
-and orders older than it lose who placed them.
+"""Retention: raw events, searches, baskets, email links and customer records (not sent
+again by the shop) older than the period go, and orders older than it lose who placed them.
 
 Orders stay, anonymised (no email, customer, visitor id or session: as `forget`
 leaves them), with their lines, totals and attribution; so do the daily roll-ups,
@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from . import rollups
-from .schema import baskets, email_links, events, orders, searches, stores
+from .schema import baskets, customers, email_links, events, orders, searches, stores
 
 if TYPE_CHECKING:
     from . import Storage
@@ -52,6 +52,8 @@ def _targets(before_ms: int) -> dict[str, tuple[Table, ColumnElement[bool]]]:
         "searches": (searches, searches.c.ts < before_ms),
         "baskets": (baskets, baskets.c.updated_at < before_ms),
         "email_links": (email_links, email_links.c.last_seen < before_ms),
+        # The shop's customer records it has not sent again within the period.
+        "customers": (customers, customers.c.updated_at < before_ms),
         "orders_anonymised": (
             orders,
             and_(

@@ -274,10 +274,17 @@ def refresh_rollups(
 
 
 def take_back_revenue(
-    conn: Connection, *, store_id: int, day: int, visitor_id: str, amount: float
+    conn: Connection,
+    *,
+    store_id: int,
+    day: int,
+    visitor_id: str,
+    amount: float,
+    orders: int = 0,
 ) -> None:
     """A stored day's revenue figures less `amount` (an order of this visitor on that day
-    lost it to a return, storage/returns.py), in the column `_day_visits` counted the
+    lost it to a return, storage/returns.py), and its order counts less `orders` (the
+    order was deleted, storage/orders.py), in the columns `_day_visits` counted the
     order in: a visitor who clicked a Clerk widget or search result that day is Clerk's.
     A day not rolled up yet needs nothing: it is computed live from the orders."""
     clerk = conn.execute(
@@ -285,11 +292,14 @@ def take_back_revenue(
         .where(_in_day(store_id, day), events.c.visitor_id == visitor_id, _is_clerk_click())
         .limit(1)
     ).first()
-    column = "revenue_clerk" if clerk is not None else "revenue_other"
+    side = "clerk" if clerk is not None else "other"
+    revenue, count = f"revenue_{side}", f"orders_{side}"
     conn.execute(
         update(rollup_visits)
         .where(rollup_visits.c.store_id == store_id, rollup_visits.c.day == day)
-        .values({column: rollup_visits.c[column] - amount})
+        .values(
+            {revenue: rollup_visits.c[revenue] - amount, count: rollup_visits.c[count] - orders}
+        )
     )
 
 

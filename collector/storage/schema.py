@@ -3,6 +3,8 @@
 Times are integer Unix milliseconds so that date arithmetic is the same SQL on both
 engines. No table has a column for an IP address or a User-Agent: the cookieless
 visitor id is derived from them in memory and they are never written anywhere.
+
+About 520 lines: every table in one place, each with why it has its keys and indexes.
 """
 
 from __future__ import annotations
@@ -191,6 +193,8 @@ orders = Table(
     # Migration 6 (customers, forget); `ts` since migration 11: an email's orders since a
     # time (the orders a new email link can credit with the visitor's clicks).
     Index("ix_orders_store_email", "store_id", "email", "ts"),
+    # Migration 15: a customer's orders (the email a customer record gives them).
+    Index("ix_orders_store_customer", "store_id", "customer"),
 )
 
 order_lines = Table(
@@ -492,4 +496,25 @@ pages = Table(
     Column("title_terms", Text, nullable=False),
     Column("text_terms", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# ---------------------------------------------------- customers (storage/customers.py)
+
+# A store's customers as the shop's server sends them (/v2/customers, the customers
+# import; migration 15): Clerk's id, name and email, other attributes as JSON. What
+# they are for: a sale that names a customer but no email gets the customer's email
+# (tracking.record_sale), so attribution follows it across devices. Personal data:
+# privacy/forget deletes an email's customers, retention those not sent again within
+# the period (storage/retention.py).
+customers = Table(
+    "customers",
+    metadata,
+    Column("store_id", Integer, ForeignKey("stores.id"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("email", String(254)),
+    Column("name", Text),
+    Column("attributes", Text, nullable=False, default="{}"),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_customers_store_email", "store_id", "email"),
+    Index("ix_customers_store_updated", "store_id", "updated_at"),
 )

@@ -18,6 +18,7 @@ from .recommendations import add_co_purchases, take_back_co_purchases
 from .returns import amounts, settle
 from .schema import (
     baskets,
+    customers,
     email_links,
     events,
     order_attribution,
@@ -125,7 +126,17 @@ def record_sale(
 
     Lines are kept as sent, negative prices (discount lines) included; the order's total
     is their sum, never below 0, less any returns already logged for it (returns.py).
+
+    A sale that names a `customer` but no `email` is given the email of that customer
+    (storage/customers.py), when the store has it: stored, linked and attributed as if
+    the sale had carried it.
     """
+    if email is None and customer is not None:
+        email = conn.scalar(
+            select(customers.c.email).where(
+                customers.c.store_id == store_id, customers.c.id == customer
+            )
+        )
     order = {
         "ts": ts,
         "visitor_mode": visitor_mode,
@@ -157,7 +168,7 @@ def record_sale(
         ).first()
         if taken is None:
             return None
-        _drop_lines(conn, store_id, sale_id)
+        drop_lines(conn, store_id=store_id, order_id=sale_id)
         outcome = "replaced"
     if lines:
         conn.execute(
@@ -188,7 +199,7 @@ def record_sale(
     return outcome
 
 
-def _drop_lines(conn: Connection, store_id: int, order_id: str) -> None:
+def drop_lines(conn: Connection, *, store_id: int, order_id: str) -> None:
     """Remove an order's lines and what they counted (co-purchase pairs, attribution)."""
     old = conn.scalars(
         select(order_lines.c.product_id)
@@ -354,8 +365,8 @@ def merge_visitor(conn: Connection, *, store_id: int, old_id: str, new_id: str, 
 def forget(
     conn: Connection, *, store_id: int, visitor_ids: Sequence[str] = (), email: str | None = None
 ) -> dict[str, int]:
-    """Erase an email and/or visitors: links, events, searches and baskets go; orders stay,
-    anonymised."""
+    """Erase an email and/or visitors: links, events, searches, baskets and the email's
+    customer records go; orders stay, anonymised (those of the email's customers too)."""
     ids = set(visitor_ids)
     if email:
         ids.update(
@@ -365,10 +376,23 @@ def forget(
                 )
             )
         )
-    counts = {"visitors": len(ids), "events": 0, "orders": 0, "links": 0, "searches": 0}
+    counts = {
+        "visitors": len(ids),
+        "events": 0,
+        "orders": 0,
+        "links": 0,
+        "searches": 0,
+        "customers": 0,
+    }
     who: list[ColumnElement[bool]] = [orders.c.visitor_id.in_(ids)] if ids else []
+    customer_ids: list[str] = []
     if email:
         who.append(orders.c.email == email)
+        mine = (customers.c.store_id == store_id) & (customers.c.email == email)
+        customer_ids = list(conn.scalars(select(customers.c.id).where(mine)))
+        if customer_ids:
+            who.append(orders.c.customer.in_(customer_ids))
+            counts["customers"] = conn.execute(delete(customers).where(mine)).rowcount
     if who:
         counts["orders"] = conn.execute(
             update(orders)
