@@ -128,8 +128,17 @@ def test_a_sale_with_only_a_customer_id_is_attributed_through_its_email(
     public(client, store, "log/click", "phone", product="p1", api="recommendations/popular", n=1)
     public(client, store, "log/email", "phone", email="ann@shop.example")
     clock.advance(DAY)
-    # ...and buys it on her laptop, the shop's page naming only her customer id.
-    public(client, store, "log/sale", "laptop", sale="o1", products=["p1"], customer="12")
+    # ...and buys it on her laptop; the shop's server logs the sale naming only her
+    # customer id (and the laptop's visitor).
+    body = {
+        "key": store.public_key,
+        "private_key": store.private_key,
+        "visitor": "laptop",
+        "sale": "o1",
+        "products": ["p1"],
+        "customer": "12",
+    }
+    assert client.post("/v2/log/sale", content=json.dumps(body)).status_code == 200
     assert impacted(services, store) == (1, 1)
     order = rows(services, "orders")[0]
     assert (order["customer"], order["email"]) == ("12", "ann@shop.example")
@@ -141,16 +150,29 @@ def test_a_sale_with_only_a_customer_id_is_attributed_through_its_email(
     assert (anonymous["customer"], anonymous["email"], anonymous["visitor_id"]) == (None,) * 3
 
 
+def test_a_page_naming_a_customer_id_gets_nothing_of_that_customers_email(
+    client, services, store, clock
+):
+    # Anyone can log a sale from a page with the public key: guessing customer id 12
+    # must not link the guesser's visitor to customer 12's email, before or after the
+    # shop sends its customers.
+    call(client, "POST", store, customers=[MAGENTO])
+    public(client, store, "log/sale", "mallory", sale="m1", products=["p1"], customer="12")
+    public(client, store, "log/sale", "mallory", sale="m2", products=["p1"], customer="13")
+    call(client, "POST", store, customers=[{**MAGENTO, "id": 13, "email": "bo@shop.example"}])
+    assert {r["email"] for r in rows(services, "orders")} == {None}
+    assert rows(services, "email_links") == []
+
+
 def test_a_customer_sent_after_its_orders_gives_them_its_email(client, services, store, clock):
     public(client, store, "log/click", "phone", product="p1", api="search/search", n=1)
     public(client, store, "log/email", "phone", email="ann@shop.example")
     clock.advance(DAY)
-    public(client, store, "log/sale", "laptop", sale="o1", products=["p1"], customer="12")
     order = {"id": "o2", "products": ["p1"], "time": int(clock()), "customer": 12}
     call(client, "POST", store, kind="orders", orders=[order])
-    assert impacted(services, store) == (2, 0)
+    assert impacted(services, store) == (1, 0)
     call(client, "POST", store, customers=[MAGENTO])
-    assert impacted(services, store) == (2, 2)
+    assert impacted(services, store) == (1, 1)
     assert {r["email"] for r in rows(services, "orders")} == {"ann@shop.example"}
 
 

@@ -64,8 +64,10 @@ def upsert_customers(
 
 
 def _give_emails(conn: Connection, store_id: int, emails: dict[str, str], now: int) -> None:
-    """Orders of these customers that have no email get the customer's: linked as a
-    sale with that email would have linked it, and attributed again."""
+    """The shop's own orders (source "server") of these customers that have no email get
+    the customer's: linked as a sale with that email would have linked it, and attributed
+    again. A browser's order is left alone: a page could name any customer id it guessed
+    and so link its own visitor to that customer's email."""
     ids = list(emails)
     waiting: list[Any] = []
     for start in range(0, len(ids), 500):
@@ -74,6 +76,7 @@ def _give_emails(conn: Connection, store_id: int, emails: dict[str, str], now: i
                 orders.c.store_id == store_id,
                 orders.c.customer.in_(ids[start : start + 500]),
                 orders.c.email.is_(None),
+                orders.c.source == "server",
             )
         ).all()
     if not waiting:

@@ -127,11 +127,12 @@ def record_sale(
     Lines are kept as sent, negative prices (discount lines) included; the order's total
     is their sum, never below 0, less any returns already logged for it (returns.py).
 
-    A sale that names a `customer` but no `email` is given the email of that customer
-    (storage/customers.py), when the store has it: stored, linked and attributed as if
-    the sale had carried it.
+    A server sale that names a `customer` but no `email` is given the email of that
+    customer (storage/customers.py), when the store has it: stored, linked and
+    attributed as if the sale had carried it. A browser sale is not: a page could name
+    any customer id it guessed and so link its visitor to that customer's email.
     """
-    if email is None and customer is not None:
+    if email is None and customer is not None and source == "server":
         email = conn.scalar(
             select(customers.c.email).where(
                 customers.c.store_id == store_id, customers.c.id == customer
