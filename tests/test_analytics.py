@@ -203,6 +203,7 @@ def test_purge_dry_run_counts_and_deletes_nothing(shop, services, store, clock):
         "baskets": 0,
         "email_links": 1,
         "orders_anonymised": 2,
+        "customers": 0,
     }
     assert len(rows(services, "events")) == 6
     assert [o["email"] for o in rows(services, "orders") if o["id"] == "o1"] == ["ann@example.com"]
