@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
+from . import attributes
 from .engine import upsert
 from .schema import product_categories, products
 from .search import index
@@ -56,6 +57,7 @@ def upsert_products(
         statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
     )
     _set_categories(conn, store_id, items)
+    attributes.write_values(conn, store_id=store_id, items=items)
     index.index_products(conn, store_id=store_id, items=items)
     return len(rows)
 
@@ -128,6 +130,7 @@ def list_products(
 
 def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
     index.unindex_products(conn, store_id=store_id, ids=ids)
+    attributes.delete_values(conn, store_id=store_id, ids=ids)
     conn.execute(
         delete(product_categories).where(
             product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)

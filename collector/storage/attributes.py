@@ -1,0 +1,228 @@
+"""Products' filterable values (product_values) and filters compiled to SQL over them.
+
+`write_values` and `delete_values` keep product_values in step with the catalogue
+(called by catalogue.py in the same transaction, as the search index is); migration 16
+filled it for the products there were (`fill`).
+
+`matching(expr, store_id)` is a SELECT of the product ids of the store that satisfy a
+parsed filter (collector/filters.py), with the same meaning as filters.evaluate: each
+comparison is a range of one index of product_values (by text or by number), `and`
+their INTERSECT, `or` their UNION, `!=` and `not in` the attribute's products EXCEPT
+those equal. `condition(expr, store_id, id_column)` is `id_column IN (matching ...)`,
+for another query's WHERE. Values are always bound parameters, never SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Select,
+    and_,
+    delete,
+    except_,
+    false,
+    intersect,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Integer
+
+from .. import filters
+from ..filters import And, Contains, Expr, In, Literal, Or, Value
+from .schema import VALUE_INDEXED, product_values
+
+CHUNK = 500
+
+
+# ---------------------------------------------------------------- keeping in step
+
+
+def rows_of(
+    store_id: int, product_id: str, values: Mapping[str, list[Value]]
+) -> list[dict[str, Any]]:
+    """The product_values rows of one product's values (filters.values_of)."""
+    rows = []
+    for attribute, held in values.items():
+        for position, value in enumerate(held):
+            long = len(value.text) > VALUE_INDEXED
+            rows.append(
+                {
+                    "store_id": store_id,
+                    "product_id": product_id,
+                    "attribute": attribute,
+                    "position": position,
+                    "value": value.text[:VALUE_INDEXED],
+                    "long_value": value.text if long else None,
+                    "number": value.number,
+                }
+            )
+    return rows
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def delete_values(conn: Connection, *, store_id: int, ids: Sequence[str]) -> None:
+    pv = product_values
+    for chunk in _chunks(list(ids)):
+        conn.execute(delete(pv).where(pv.c.store_id == store_id, pv.c.product_id.in_(chunk)))
+
+
+def write_values(conn: Connection, *, store_id: int, items: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the values of these products (validated product dicts, or product_dict)."""
+    latest = {item["id"]: item for item in items}  # an id given twice: the last one holds
+    delete_values(conn, store_id=store_id, ids=list(latest))
+    rows: list[dict[str, Any]] = []
+    for item in latest.values():
+        rows += rows_of(store_id, item["id"], filters.values_of(item))
+        if len(rows) >= 5000:
+            conn.execute(product_values.insert(), rows)
+            rows = []
+    if rows:
+        conn.execute(product_values.insert(), rows)
+
+
+# ---------------------------------------------------------------- compiling filters
+
+
+class _Holds(FunctionElement[int]):
+    """Whether a text holds another (case-sensitive): instr() on SQLite, strpos() on
+    PostgreSQL (LIKE ignores case on SQLite, and would need its wildcards escaped)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "holds"
+
+
+@compiles(_Holds)
+def _holds_default(element: _Holds, compiler: Any, **kw: Any) -> str:
+    haystack, needle = list(element.clauses)
+    return f"strpos({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
+
+
+@compiles(_Holds, "sqlite")
+def _holds_sqlite(element: _Holds, compiler: Any, **kw: Any) -> str:
+    haystack, needle = list(element.clauses)
+    return f"instr({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
+
+
+def _text_is(text: str) -> ColumnElement[bool]:
+    pv = product_values
+    if len(text) <= VALUE_INDEXED:
+        return and_(pv.c.value == text, pv.c.long_value.is_(None))
+    return and_(pv.c.value == text[:VALUE_INDEXED], pv.c.long_value == text)
+
+
+def _equal_to_any(literals: Sequence[Literal]) -> ColumnElement[bool]:
+    """A row whose value is `= x` for one of these (filters' `=` on one value)."""
+    pv = product_values
+    numbers = sorted({x for x in literals if isinstance(x, float) and not isinstance(x, bool)})
+    texts = {("true" if x else "false") if isinstance(x, bool) else x for x in literals}
+    short = sorted(t for t in texts if isinstance(t, str) and len(t) <= VALUE_INDEXED)
+    long = sorted(t for t in texts if isinstance(t, str) and len(t) > VALUE_INDEXED)
+    either: list[ColumnElement[bool]] = []
+    if len(short) == 1:
+        either.append(_text_is(short[0]))
+    elif short:
+        either.append(and_(pv.c.value.in_(short), pv.c.long_value.is_(None)))
+    either += [_text_is(t) for t in long]
+    if len(numbers) == 1:
+        either.append(pv.c.number == numbers[0])
+    elif numbers:
+        either.append(pv.c.number.in_(numbers))
+    if not either:
+        return false()
+    return either[0] if len(either) == 1 else or_(*either)
+
+
+def _rows(store_id: int, attribute: str, where: ColumnElement[bool]) -> Select[str]:
+    pv = product_values
+    return select(pv.c.product_id).where(
+        pv.c.store_id == store_id, pv.c.attribute == attribute, where
+    )
+
+
+def _ordered(op: str, bound: float) -> ColumnElement[bool]:
+    number = product_values.c.number
+    if op == ">":
+        return number > bound
+    if op == ">=":
+        return number >= bound
+    if op == "<":
+        return number < bound
+    return number <= bound
+
+
+Part = Select[str] | CompoundSelect[str]
+
+
+def _part(expr: Expr, store_id: int) -> Part:
+    if isinstance(expr, And | Or):
+        parts = [_operand(_part(p, store_id)) for p in expr.parts]
+        return intersect(*parts) if isinstance(expr, And) else union(*parts)
+    attribute = expr.attribute
+    if isinstance(expr, Contains):
+        if isinstance(expr.value, str):
+            if expr.value == "":
+                return _rows(store_id, attribute, true())
+            pv = product_values
+            haystack = pv.c.long_value.is_(None) & (_Holds(pv.c.value, expr.value) > 0)
+            whole = pv.c.long_value.is_not(None) & (_Holds(pv.c.long_value, expr.value) > 0)
+            return _rows(store_id, attribute, or_(haystack, whole))
+        return _rows(store_id, attribute, _equal_to_any([expr.value]))
+    if isinstance(expr, In):
+        equal = _rows(store_id, attribute, _equal_to_any(expr.values))
+        if not expr.negated:
+            return equal
+        return except_(_rows(store_id, attribute, true()), equal)
+    if expr.op in filters.ORDERING:
+        bound = expr.value
+        assert isinstance(bound, float) and not isinstance(bound, bool)
+        return _rows(store_id, attribute, _ordered(expr.op, bound))
+    equal = _rows(store_id, attribute, _equal_to_any([expr.value]))
+    if expr.op == "=":
+        return equal
+    return except_(_rows(store_id, attribute, true()), equal)
+
+
+def _operand(part: Part) -> Select[str]:
+    """A part as one operand of a compound SELECT. SQLite takes no parenthesised compound
+    inside another, and subqueries nested a dozen deep overflow its parser's stack: a
+    nested compound is a common table expression of its own (all of them at the head of
+    the statement, side by side), read by name."""
+    if isinstance(part, CompoundSelect):
+        inner = part.cte()
+        return select(inner.c.product_id)
+    return part
+
+
+def matching(expr: Expr, store_id: int) -> Select[str]:
+    """The ids (one column, `product_id`, each once) of the store's products that satisfy
+    the filter: filters.evaluate's answer, in SQL."""
+    part = _part(expr, store_id)
+    if isinstance(part, CompoundSelect):  # UNION, INTERSECT and EXCEPT give each id once
+        return _operand(part)
+    return part.distinct()
+
+
+def condition(expr: Expr, store_id: int, id_column: Any) -> ColumnElement[bool]:
+    """`id_column` (a product id column of another query) names a product that satisfies
+    the filter."""
+    result: ColumnElement[bool] = id_column.in_(matching(expr, store_id))
+    return result
+
+
+def matching_ids(conn: Connection, *, store_id: int, expr: Expr) -> set[str]:
+    """The ids matching() selects, read."""
+    return set(conn.scalars(matching(expr, store_id)).all())
