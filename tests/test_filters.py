@@ -452,3 +452,25 @@ def test_the_largest_filters_allowed_run_on_both_engines(services: Services, sho
     assert found(services, shop, mixed) == set()
     longest = "categories in [" + ", ".join(["14"] * filters.LIST_MAX) + "]"
     assert found(services, shop, longest) == {"1", "3"}
+
+
+def test_an_unchanged_product_is_not_rewritten_and_a_changed_value_is_a_new_version(
+    services: Services, shop: StoreKeys
+):
+    from collector.storage.schema import search_catalogue
+
+    def version() -> int:
+        with services.storage.engine.connect() as conn:
+            query = search_catalogue.select().where(search_catalogue.c.store_id == shop.id)
+            return int(conn.execute(query).one().version)
+
+    same = valid(CATALOGUE)
+    before = version()
+    changed = services.storage.run(attributes.write_values, store_id=shop.id, items=same)
+    assert changed == 0
+    services.storage.run(upsert_products, store_id=shop.id, items=same, now=1)
+    assert version() == before
+    recoloured = valid([{**CATALOGUE[2], "colour": "Green"}])
+    services.storage.run(upsert_products, store_id=shop.id, items=recoloured, now=2)
+    assert version() == before + 1  # only a custom attribute changed: cached answers go
+    assert found(services, shop, 'colour = "Green"') == {"3"}

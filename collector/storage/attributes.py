@@ -79,18 +79,39 @@ def delete_values(conn: Connection, *, store_id: int, ids: Sequence[str]) -> Non
         conn.execute(delete(pv).where(pv.c.store_id == store_id, pv.c.product_id.in_(chunk)))
 
 
-def write_values(conn: Connection, *, store_id: int, items: Sequence[Mapping[str, Any]]) -> None:
-    """Replace the values of these products (validated product dicts, or product_dict)."""
+def _stored(conn: Connection, store_id: int, ids: Sequence[str]) -> dict[str, set[tuple[Any, ...]]]:
+    """The rows these products have now, as comparable tuples, by product."""
+    pv = product_values
+    found: dict[str, set[tuple[Any, ...]]] = {}
+    for chunk in _chunks(list(ids)):
+        query = select(*(pv.c[name] for name in _ROW)).where(
+            pv.c.store_id == store_id, pv.c.product_id.in_(chunk)
+        )
+        for row in conn.execute(query):
+            found.setdefault(row.product_id, set()).add(tuple(row))
+    return found
+
+
+_ROW = ("product_id", "attribute", "position", "value", "long_value", "number")
+
+
+def write_values(conn: Connection, *, store_id: int, items: Sequence[Mapping[str, Any]]) -> int:
+    """Bring these products' values (validated product dicts, or product_dict) in step;
+    a product whose values are as stored is not rewritten (a shop sends its whole
+    catalogue again and again). The number of products whose values changed."""
     latest = {item["id"]: item for item in items}  # an id given twice: the last one holds
-    delete_values(conn, store_id=store_id, ids=list(latest))
+    stored = _stored(conn, store_id, list(latest))
+    changed: list[str] = []
     rows: list[dict[str, Any]] = []
-    for item in latest.values():
-        rows += rows_of(store_id, item["id"], filters.values_of(item))
-        if len(rows) >= 5000:
-            conn.execute(product_values.insert(), rows)
-            rows = []
-    if rows:
-        conn.execute(product_values.insert(), rows)
+    for pid, item in latest.items():
+        new = rows_of(store_id, pid, filters.values_of(item))
+        if {tuple(row[name] for name in _ROW) for row in new} != stored.get(pid, set()):
+            changed.append(pid)
+            rows += new
+    delete_values(conn, store_id=store_id, ids=[pid for pid in changed if pid in stored])
+    for start in range(0, len(rows), 5000):
+        conn.execute(product_values.insert(), rows[start : start + 5000])
+    return len(changed)
 
 
 # ---------------------------------------------------------------- compiling filters

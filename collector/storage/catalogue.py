@@ -57,8 +57,11 @@ def upsert_products(
         statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
     )
     _set_categories(conn, store_id, items)
-    attributes.write_values(conn, store_id=store_id, items=items)
     index.index_products(conn, store_id=store_id, items=items)
+    if attributes.write_values(conn, store_id=store_id, items=items):
+        # Search answers cached per catalogue version hold filtered results: a change of
+        # filterable values alone (a colour) is a new version too.
+        index._touch(conn, store_id, 0)
     return len(rows)
 
 
