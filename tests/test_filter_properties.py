@@ -1,7 +1,7 @@
 """Property tests of the filter language: over random catalogues and random filters, the
-SQL (storage/attributes.matching, on SQLite and PostgreSQL) selects exactly the products
-that the Python evaluation (filters.evaluate) keeps; canonical text parses back to the
-same filter; any text either parses or fails with a FilterError.
+SQL (storage/attributes.matching and .condition, on SQLite and PostgreSQL) selects
+exactly the products that the Python evaluation (filters.evaluate) keeps; canonical
+text parses back to the same filter; any text either parses or fails with a FilterError.
 
 Derandomized (the same examples on every run, as CI needs) and bounded: a few seconds
 per engine."""
@@ -20,6 +20,7 @@ from collector.storage import attributes
 from collector.storage.catalogue import list_products, upsert_products
 
 from .factories import make_store, product
+from .test_filters import checked_ids
 
 PROPERTIES = settings(
     derandomize=True,
@@ -31,7 +32,22 @@ PROPERTIES = settings(
 
 # Few values, so that filters and catalogues meet often: texts that look like numbers
 # and booleans, case and substrings, one past what the index holds.
-TEXTS = ["a", "b", "ab", "A", "12", "1.5", "-0", "true", "", "it's", 'q"', "x" * 201]
+TEXTS = [
+    "a",
+    "b",
+    "ab",
+    "A",
+    "12",
+    "1.5",
+    "-0",
+    "true",
+    "",
+    "it's",
+    'q"',
+    "x" * 199,
+    "x" * 200,
+    "x" * 201,
+]
 NUMBERS = [-1.0, 0.0, 1.0, 1.5, 2.0, 12.0, 1e20]
 scalars = st.one_of(
     st.sampled_from(TEXTS),
@@ -104,8 +120,10 @@ def test_sql_selects_what_the_python_evaluation_keeps(
     for expr in cases:
         expr = filters.parse(filters.canonical(expr))  # as a call would give it
         in_sql = services.storage.run(attributes.matching_ids, store_id=store.id, expr=expr)
+        per_row = services.storage.run(checked_ids, store_id=store.id, expr=expr)
         expected = {p["id"] for p in listed if filters.evaluate(expr, filters.values_of(p))}
         assert in_sql == expected, filters.canonical(expr)
+        assert per_row == expected, filters.canonical(expr)
 
 
 @settings(derandomize=True, database=None, max_examples=300)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from collector import fields, filters
@@ -15,6 +15,7 @@ from collector.filters import And, Compare, Contains, FilterError, In, Or
 from collector.services import Services
 from collector.storage import attributes
 from collector.storage.catalogue import list_products, upsert_products
+from collector.storage.schema import products
 
 from .factories import StoreKeys, make_store, product, rows
 
@@ -56,7 +57,15 @@ CATALOGUE = [
         tags=["it's", 'say "hi"', "back\\slash"],
         rating=-1.25,
     ),
-    product(4, name="Gift card", price=25.0, categories=[], note="x" * 300, weight=None),
+    product(
+        4,
+        name="Gift card",
+        price=25.0,
+        categories=[],
+        note="x" * 300,
+        weight=None,
+        memo=["y" * 200, "y" * 201],
+    ),
 ]
 ALL = {"1", "2", "3", "4"}
 
@@ -76,10 +85,17 @@ def found(services: Services, store: StoreKeys, source: str) -> set[str]:
     """The ids the SQL selects; checked against the Python evaluation too."""
     expr = filters.parse(source)
     in_sql = services.storage.run(attributes.matching_ids, store_id=store.id, expr=expr)
+    assert services.storage.run(checked_ids, store_id=store.id, expr=expr) == in_sql, source
     listed, _ = services.storage.run(list_products, store_id=store.id, limit=100, offset=0)
     in_python = {p["id"] for p in listed if filters.evaluate(expr, filters.values_of(p))}
     assert in_sql == in_python, source
     return in_sql
+
+
+def checked_ids(conn: Any, *, store_id: int, expr: filters.Expr) -> set[str]:
+    """The ids attributes.condition keeps of the store's products (per row, not a set)."""
+    where = [products.c.store_id == store_id, attributes.condition(expr, store_id, products.c.id)]
+    return set(conn.scalars(select(products.c.id).where(*where)).all())
 
 
 CASES = [
@@ -143,6 +159,13 @@ CASES = [
     (f'note = "{"x" * 299}"', set()),
     (f'note = "{"x" * 200}"', set()),
     (f'note in ["{"x" * 300}", "y"]', {"4"}),
+    (f'memo = "{"y" * 200}"', {"4"}),  # exactly what the index holds
+    (f'memo = "{"y" * 201}"', {"4"}),
+    (f'memo = "{"y" * 199}"', set()),
+    (f'memo in ["{"y" * 199}", "{"y" * 202}"]', set()),
+    (f'memo in ["{"y" * 199}", "{"y" * 200}"]', {"4"}),
+    (f'memo not in ["{"y" * 200}"]', set()),
+    (f'memo contains "{"y" * 201}"', {"4"}),
     # precedence and parentheses
     ('brand = "Acme" and price > 10 or brand = "Lumen"', {"1", "3"}),
     ('brand = "Lumen" or brand = "Acme" and price > 10', {"1", "3"}),
@@ -474,3 +497,26 @@ def test_an_unchanged_product_is_not_rewritten_and_a_changed_value_is_a_new_vers
     services.storage.run(upsert_products, store_id=shop.id, items=recoloured, now=2)
     assert version() == before + 1  # only a custom attribute changed: cached answers go
     assert found(services, shop, 'colour = "Green"') == {"3"}
+
+
+def test_condition_applies_within_a_query_over_product_values_itself(
+    services: Services, shop: StoreKeys
+):
+    """As facets count values: product_values read by the outer query and by the filter."""
+    from sqlalchemy import func
+
+    from collector.storage.schema import product_values as pv
+
+    expr = filters.parse('brand = "Acme" and colour != "blue"')
+    query = (
+        select(pv.c.value, func.count())
+        .where(
+            pv.c.store_id == shop.id,
+            pv.c.attribute == "size",
+            attributes.condition(expr, shop.id, pv.c.product_id),
+        )
+        .group_by(pv.c.value)
+        .order_by(pv.c.value)
+    )
+    with services.storage.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(query)] == [("M", 1), ("S", 1)]

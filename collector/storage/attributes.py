@@ -37,7 +37,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
 from .. import filters
-from ..filters import And, Contains, Expr, In, Literal, Or, Value
+from ..filters import And, Comparison, Contains, Expr, In, Literal, Or, Value
 from .schema import VALUE_INDEXED, product_values
 
 CHUNK = 500
@@ -138,33 +138,76 @@ def _holds_sqlite(element: _Holds, compiler: Any, **kw: Any) -> str:
     return f"instr({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
 
 
-def _text_is(text: str) -> ColumnElement[bool]:
-    pv = product_values
-    if len(text) <= VALUE_INDEXED:
-        return and_(pv.c.value == text, pv.c.long_value.is_(None))
-    return and_(pv.c.value == text[:VALUE_INDEXED], pv.c.long_value == text)
+Values = Any  # product_values, or an alias of it
 
 
-def _equal_to_any(literals: Sequence[Literal]) -> ColumnElement[bool]:
+def _text_is(t: Values, text: str) -> ColumnElement[bool]:
+    """A row whose text is this. A text shorter than VALUE_INDEXED is its `value` (a
+    longer one's `value` is exactly VALUE_INDEXED long): one covering index lookup,
+    with no `long_value` to read (which, in the WHERE, makes SQLite's planner prefer
+    the primary key)."""
+    if len(text) < VALUE_INDEXED:
+        result: ColumnElement[bool] = t.c.value == text
+        return result
+    if len(text) == VALUE_INDEXED:
+        return and_(t.c.value == text, t.c.long_value.is_(None))
+    return and_(t.c.value == text[:VALUE_INDEXED], t.c.long_value == text)
+
+
+def _equal_to_any(t: Values, literals: Sequence[Literal]) -> ColumnElement[bool]:
     """A row whose value is `= x` for one of these (filters' `=` on one value)."""
-    pv = product_values
     numbers = sorted({x for x in literals if isinstance(x, float) and not isinstance(x, bool)})
     texts = {("true" if x else "false") if isinstance(x, bool) else x for x in literals}
-    short = sorted(t for t in texts if isinstance(t, str) and len(t) <= VALUE_INDEXED)
-    long = sorted(t for t in texts if isinstance(t, str) and len(t) > VALUE_INDEXED)
+    short = sorted(x for x in texts if isinstance(x, str) and len(x) < VALUE_INDEXED)
+    long = sorted(x for x in texts if isinstance(x, str) and len(x) >= VALUE_INDEXED)
     either: list[ColumnElement[bool]] = []
     if len(short) == 1:
-        either.append(_text_is(short[0]))
+        either.append(_text_is(t, short[0]))
     elif short:
-        either.append(and_(pv.c.value.in_(short), pv.c.long_value.is_(None)))
-    either += [_text_is(t) for t in long]
+        either.append(t.c.value.in_(short))
+    either += [_text_is(t, x) for x in long]
     if len(numbers) == 1:
-        either.append(pv.c.number == numbers[0])
+        either.append(t.c.number == numbers[0])
     elif numbers:
-        either.append(pv.c.number.in_(numbers))
+        either.append(t.c.number.in_(numbers))
     if not either:
         return false()
     return either[0] if len(either) == 1 else or_(*either)
+
+
+def _ordered(t: Values, op: str, bound: float) -> ColumnElement[bool]:
+    number = t.c.number
+    result: ColumnElement[bool]
+    if op == ">":
+        result = number > bound
+    elif op == ">=":
+        result = number >= bound
+    elif op == "<":
+        result = number < bound
+    else:
+        result = number <= bound
+    return result
+
+
+def _row_test(t: Values, expr: Comparison) -> tuple[ColumnElement[bool], bool]:
+    """What one value row of the attribute must be for the comparison, and whether the
+    comparison is the negation of that (`!=`, `not in`: the product has the attribute
+    and no such row)."""
+    if isinstance(expr, Contains):
+        if not isinstance(expr.value, str):
+            return _equal_to_any(t, [expr.value]), False
+        if expr.value == "":
+            return true(), False
+        # A long text's indexed prefix holding the needle: the whole holds it too.
+        held = or_(_Holds(t.c.value, expr.value) > 0, _Holds(t.c.long_value, expr.value) > 0)
+        return held, False
+    if isinstance(expr, In):
+        return _equal_to_any(t, expr.values), expr.negated
+    if expr.op in filters.ORDERING:
+        bound = expr.value
+        assert isinstance(bound, float) and not isinstance(bound, bool)
+        return _ordered(t, expr.op, bound), False
+    return _equal_to_any(t, [expr.value]), expr.op == "!="
 
 
 def _rows(store_id: int, attribute: str, where: ColumnElement[bool]) -> Select[str]:
@@ -174,17 +217,6 @@ def _rows(store_id: int, attribute: str, where: ColumnElement[bool]) -> Select[s
     )
 
 
-def _ordered(op: str, bound: float) -> ColumnElement[bool]:
-    number = product_values.c.number
-    if op == ">":
-        return number > bound
-    if op == ">=":
-        return number >= bound
-    if op == "<":
-        return number < bound
-    return number <= bound
-
-
 Part = Select[str] | CompoundSelect[str]
 
 
@@ -192,29 +224,11 @@ def _part(expr: Expr, store_id: int) -> Part:
     if isinstance(expr, And | Or):
         parts = [_operand(_part(p, store_id)) for p in expr.parts]
         return intersect(*parts) if isinstance(expr, And) else union(*parts)
-    attribute = expr.attribute
-    if isinstance(expr, Contains):
-        if isinstance(expr.value, str):
-            if expr.value == "":
-                return _rows(store_id, attribute, true())
-            pv = product_values
-            haystack = pv.c.long_value.is_(None) & (_Holds(pv.c.value, expr.value) > 0)
-            whole = pv.c.long_value.is_not(None) & (_Holds(pv.c.long_value, expr.value) > 0)
-            return _rows(store_id, attribute, or_(haystack, whole))
-        return _rows(store_id, attribute, _equal_to_any([expr.value]))
-    if isinstance(expr, In):
-        equal = _rows(store_id, attribute, _equal_to_any(expr.values))
-        if not expr.negated:
-            return equal
-        return except_(_rows(store_id, attribute, true()), equal)
-    if expr.op in filters.ORDERING:
-        bound = expr.value
-        assert isinstance(bound, float) and not isinstance(bound, bool)
-        return _rows(store_id, attribute, _ordered(expr.op, bound))
-    equal = _rows(store_id, attribute, _equal_to_any([expr.value]))
-    if expr.op == "=":
-        return equal
-    return except_(_rows(store_id, attribute, true()), equal)
+    test, negated = _row_test(product_values, expr)
+    rows = _rows(store_id, expr.attribute, test)
+    if not negated:
+        return rows
+    return except_(_rows(store_id, expr.attribute, true()), rows)
 
 
 def _operand(part: Part) -> Select[str]:
@@ -238,10 +252,40 @@ def matching(expr: Expr, store_id: int) -> Select[str]:
 
 
 def condition(expr: Expr, store_id: int, id_column: Any) -> ColumnElement[bool]:
-    """`id_column` (a product id column of another query) names a product that satisfies
-    the filter."""
-    result: ColumnElement[bool] = id_column.in_(matching(expr, store_id))
-    return result
+    """`id_column` (a product id column of another query) names a product of the store
+    that satisfies the filter: for each comparison, whether that product has a value row
+    that passes (EXISTS, by the primary key: a few rows of one product), combined with
+    AND, OR and NOT. Checked per row of the other query, so its cost follows that
+    query's rows, not the number of products the filter matches (`matching` is the
+    other way round). Each EXISTS reads its own alias of product_values, so the other
+    query may read product_values too."""
+    if isinstance(expr, And):
+        return and_(*(condition(p, store_id, id_column) for p in expr.parts))
+    if isinstance(expr, Or):
+        return or_(*(condition(p, store_id, id_column) for p in expr.parts))
+
+    def some(where: ColumnElement[bool]) -> ColumnElement[bool]:
+        t = product_values.alias()
+        found = select(t.c.position).where(
+            t.c.store_id == store_id,
+            t.c.product_id == id_column,
+            t.c.attribute == expr.attribute,
+            where,
+        )
+        return found.correlate_except(t).exists()
+
+    alias = product_values.alias()
+    test, negated = _row_test(alias, expr)
+    hit = select(alias.c.position).where(
+        alias.c.store_id == store_id,
+        alias.c.product_id == id_column,
+        alias.c.attribute == expr.attribute,
+        test,
+    )
+    exists = hit.correlate_except(alias).exists()
+    if not negated:
+        return exists
+    return and_(some(true()), ~exists)
 
 
 def matching_ids(conn: Connection, *, store_id: int, expr: Expr) -> set[str]:
