@@ -18,7 +18,8 @@ Grammar (keywords case-insensitive; whitespace between tokens is free):
     value      := STRING | NUMBER | "true" | "false"
     list       := "[" [value ("," value)*] "]"
     NAME       := [A-Za-z_][A-Za-z0-9_.]*   (but not "and", "or" or "not")
-    STRING     := '...' | "..."   (backslash escapes: \\ \' \" \n \t \r \b \f \uXXXX)
+    STRING     := '...' | "..."   (backslash escapes: \\ \' \" \n \t \r \uXXXX;
+                                   no control character but tab and line breaks)
     NUMBER     := -?digits[.digits][(e|E)[+-]digits]
 
 `and` binds tighter than `or`. After `>`, `>=`, `<` and `<=` only a number may come.
@@ -138,7 +139,7 @@ _SPACE = re.compile(r"\s*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 _OP = re.compile(r"!=|>=|<=|=|>|<")
-_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 FOUND_MAX = 20  # characters of the offending text an error shows
 
@@ -148,28 +149,35 @@ def _shown(text: str) -> str:
     return json.dumps(cut, ensure_ascii=True).replace('"', "'")
 
 
+# No stored text holds these (prose allows tab and line breaks only), and PostgreSQL
+# takes no NUL nor either engine a lone surrogate: a string holding one does not parse.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 def _string(source: str, start: int) -> tuple[str, int]:
     quote = source[start]
     out: list[str] = []
     i = start + 1
     while i < len(source):
-        c = source[i]
+        c, at = source[i], i
         if c == quote:
             return "".join(out), i + 1
         if c == "\\":
             nxt = source[i + 1 : i + 2]
             if nxt in _ESCAPES and nxt:
-                out.append(_ESCAPES[nxt])
+                c = _ESCAPES[nxt]
                 i += 2
-                continue
-            if nxt == "u" and _HEX4.fullmatch(source[i + 2 : i + 6]):
-                out.append(chr(int(source[i + 2 : i + 6], 16)))
+            elif nxt == "u" and _HEX4.fullmatch(source[i + 2 : i + 6]):
+                c = chr(int(source[i + 2 : i + 6], 16))
                 i += 6
-                continue
-            found = _shown(source[i : i + 2]) if nxt else "the end of the filter"
-            raise FilterError(i, "an escape (\\\\ \\' \\\" \\n \\t \\r \\b \\f \\uXXXX)", found)
+            else:
+                found = _shown(source[i : i + 2]) if nxt else "the end of the filter"
+                raise FilterError(i, "an escape (\\\\ \\' \\\" \\n \\t \\r \\uXXXX)", found)
+        else:
+            i += 1
+        if _UNSTORABLE.match(c):
+            raise FilterError(at, "a character other than a control character", _shown(c))
         out.append(c)
-        i += 1
     raise FilterError(
         len(source), f"{quote} to close the string at {start}", "the end of the filter"
     )

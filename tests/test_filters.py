@@ -18,6 +18,7 @@ from collector.storage.catalogue import list_products, upsert_products
 from collector.storage.schema import products
 
 from .factories import StoreKeys, make_store, product, rows
+from .test_migrations import defined_indexes, indexes
 
 CATALOGUE = [
     product(
@@ -55,6 +56,7 @@ CATALOGUE = [
         colour="Red",
         size=[],
         tags=["it's", 'say "hi"', "back\\slash"],
+        lines="one\ttwo\nthree",
         rating=-1.25,
     ),
     product(
@@ -154,6 +156,8 @@ CASES = [
     ("tags = 'say \"hi\"'", {"3"}),
     ('tags = "back\\\\slash"', {"3"}),
     ('tags = "\\u0073ay \\"hi\\""', {"3"}),
+    ('lines = "one\\ttwo\\nthree"', {"3"}),
+    ("lines = 'one\\u0009two\\u000athree'", {"3"}),
     # long text: past what the index holds, matched whole
     (f'note = "{"x" * 300}"', {"4"}),
     (f'note = "{"x" * 299}"', set()),
@@ -282,6 +286,11 @@ BAD = [
     ('"x" = 1', 0, "an attribute name"),
     ("a = 'open", 9, "' to close the string"),
     ("a = 'bad \\q'", 9, "an escape"),
+    ("a = 'nul \\u0000'", 9, "a character other than a control"),
+    ("a = 'nul \x00'", 9, "a character other than a control"),
+    ("a = 'half \\ud800'", 10, "a character other than a control"),
+    ("a = 'bell \\b'", 10, "an escape"),
+    ("a = \x00", 4, "an attribute, operator"),
     ("a == 1", 3, "a value"),
     ("a = 1 and", 9, "an attribute name"),
     ("a = 1 or or b = 2", 9, "an attribute name"),
@@ -349,6 +358,7 @@ def test_filter_must_be_a_string_of_bounded_length(client: TestClient, shop: Sto
         (5, "must be a filter (a string), not"),
         (["a = 1"], "must be a filter (a string), not"),
         ("a = 1 " * 400, "is 2400 characters long; the limit is 2000"),
+        ('a = "\\u0000"', "does not parse at position 5: expected a character other"),
     ]:
         answer = post(client, shop, "recommendations/popular", filter=bad)
         assert answer.status_code == 400
@@ -456,6 +466,7 @@ def test_upgrading_from_15_keeps_products_filterable(services: Services, shop: S
         conn.execute(text("DROP TABLE product_values"))
         conn.execute(text("DELETE FROM schema_migrations WHERE version = 16"))
     assert services.storage.migrate() == [16]
+    assert indexes(engine, "product_values") == defined_indexes("product_values")
     assert sorted(rows(services, "product_values"), key=str) == written
     assert found(services, shop, 'categories in [14] and colour = "Red"') == {"3"}
     assert services.storage.migrate() == []

@@ -175,8 +175,11 @@ def _equal_to_any(t: Values, literals: Sequence[Literal]) -> ColumnElement[bool]
     return either[0] if len(either) == 1 else or_(*either)
 
 
-def _ordered(t: Values, op: str, bound: float) -> ColumnElement[bool]:
-    number = t.c.number
+def _ordered(t: Values, op: str, bound: float, per_product: bool) -> ColumnElement[bool]:
+    # Per product, `number + 0`: a range of the number index would read the attribute's
+    # every value above the bound for each product checked (SQLite's planner takes it
+    # over the primary key's few rows of that product); `+ 0` leaves it the key.
+    number = t.c.number + 0 if per_product else t.c.number
     result: ColumnElement[bool]
     if op == ">":
         result = number > bound
@@ -189,10 +192,12 @@ def _ordered(t: Values, op: str, bound: float) -> ColumnElement[bool]:
     return result
 
 
-def _row_test(t: Values, expr: Comparison) -> tuple[ColumnElement[bool], bool]:
+def _row_test(
+    t: Values, expr: Comparison, per_product: bool = False
+) -> tuple[ColumnElement[bool], bool]:
     """What one value row of the attribute must be for the comparison, and whether the
     comparison is the negation of that (`!=`, `not in`: the product has the attribute
-    and no such row)."""
+    and no such row). `per_product`: for rows of one product (condition)."""
     if isinstance(expr, Contains):
         if not isinstance(expr.value, str):
             return _equal_to_any(t, [expr.value]), False
@@ -206,7 +211,7 @@ def _row_test(t: Values, expr: Comparison) -> tuple[ColumnElement[bool], bool]:
     if expr.op in filters.ORDERING:
         bound = expr.value
         assert isinstance(bound, float) and not isinstance(bound, bool)
-        return _ordered(t, expr.op, bound), False
+        return _ordered(t, expr.op, bound, per_product), False
     return _equal_to_any(t, [expr.value]), expr.op == "!="
 
 
@@ -251,6 +256,15 @@ def matching(expr: Expr, store_id: int) -> Select[str]:
     return part.distinct()
 
 
+def _per_row(query: Select[Any], t: Values) -> ColumnElement[bool]:
+    """EXISTS (query), checked for each row of the outer query. OFFSET 0 keeps PostgreSQL
+    from turning it into a semi-join, which, without statistics (a catalogue just
+    loaded), it may plan as a read of the attribute's every value joined to the outer
+    rows rather than a lookup of each row's few."""
+    exists: ColumnElement[bool] = query.offset(0).correlate_except(t).exists()
+    return exists
+
+
 def condition(expr: Expr, store_id: int, id_column: Any) -> ColumnElement[bool]:
     """`id_column` (a product id column of another query) names a product of the store
     that satisfies the filter: for each comparison, whether that product has a value row
@@ -272,17 +286,17 @@ def condition(expr: Expr, store_id: int, id_column: Any) -> ColumnElement[bool]:
             t.c.attribute == expr.attribute,
             where,
         )
-        return found.correlate_except(t).exists()
+        return _per_row(found, t)
 
     alias = product_values.alias()
-    test, negated = _row_test(alias, expr)
+    test, negated = _row_test(alias, expr, per_product=True)
     hit = select(alias.c.position).where(
         alias.c.store_id == store_id,
         alias.c.product_id == id_column,
         alias.c.attribute == expr.attribute,
         test,
     )
-    exists = hit.correlate_except(alias).exists()
+    exists = _per_row(hit, alias)
     if not negated:
         return exists
     return and_(some(true()), ~exists)
