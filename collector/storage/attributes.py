@@ -37,7 +37,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
 from .. import filters
-from ..filters import And, Comparison, Contains, Expr, In, Literal, Or, Value
+from ..filters import And, Compare, Comparison, Contains, Expr, In, Literal, Or, Value
 from .schema import VALUE_INDEXED, product_values
 
 CHUNK = 500
@@ -225,7 +225,31 @@ def _rows(store_id: int, attribute: str, where: ColumnElement[bool]) -> Select[s
 Part = Select[str] | CompoundSelect[str]
 
 
+def _is_lookup(expr: Expr) -> bool:
+    """A comparison that is an index lookup of equal values (likely the fewest rows)."""
+    if isinstance(expr, Compare):
+        return expr.op == "="
+    if isinstance(expr, In):
+        return not expr.negated
+    return isinstance(expr, Contains) and not isinstance(expr.value, str)
+
+
 def _part(expr: Expr, store_id: int) -> Part:
+    if isinstance(expr, And):
+        lookup = next((p for p in expr.parts if _is_lookup(p)), None)
+        if lookup is not None:
+            # Driven by one lookup (`brand = "Acme"`: its rows by the value index), the
+            # other parts checked on each of its products by their primary key rather
+            # than every product of a range (`price < 250`) read and intersected.
+            rest = [p for p in expr.parts if p is not lookup]
+            driver = _part(lookup, store_id)
+            assert isinstance(driver, Select)
+            check = condition(
+                rest[0] if len(rest) == 1 else And(tuple(rest)),
+                store_id,
+                product_values.c.product_id,
+            )
+            return driver.where(check)
     if isinstance(expr, And | Or):
         parts = [_operand(_part(p, store_id)) for p in expr.parts]
         return intersect(*parts) if isinstance(expr, And) else union(*parts)
