@@ -29,7 +29,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from . import caps, liquid, lists, recommendations, search
+from . import caps, filters, liquid, lists, recommendations, search
 from .api import COMMON, Call, Target, by_method, dispatch, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field
@@ -110,6 +110,8 @@ def _arguments(name: str, value: Any, api: lists.ListApi) -> dict[str, Any]:
             )
         parser, _ = api.fields[key]
         clean[key] = parser(f"{name}.{key}", given, False)
+        if key == "filter":  # kept as text (canonical), parsed again by each call
+            clean[key] = None if clean[key] is None else filters.canonical(clean[key])
     return clean
 
 

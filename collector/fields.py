@@ -15,6 +15,7 @@ from typing import Any
 
 from . import caps
 from .errors import invalid
+from .filters import FILTER
 from .validation import (
     REQUIRED,
     Fields,
@@ -40,6 +41,8 @@ LIST_FIELDS: Fields = {
     "limit": (integer(1, 100), 10),
     "labels": (labels_field, []),
     "exclude": (list_of(product_id, caps.EXCLUDE_MAX), []),
+    # Clerk's filter language (filters.py): a parsed filter, or None for none.
+    "filter": (FILTER, None),
 }
 
 # A sale line: an id, or {id, quantity, price}. A negative price is a discount line

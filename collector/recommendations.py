@@ -13,7 +13,9 @@
 |                                  | visitor viewed, clicked and bought; never what they bought |
 
 Interest is views plus three times units sold. Products that are deleted or out
-of stock are never recommended (checked on every request, after any cache).
+of stock are never recommended (checked on every request, after any cache); nor are
+those the call's `filter` (collector/filters.py) leaves out, checked at the same place,
+so that no cache is keyed by a filter.
 Store-wide rankings, and the complements and substitutes of each set of seeds, are
 cached per process for RECOMMENDATION_CACHE_SECONDS (they are derived data: any
 process can recompute them); an expired one is still served while one recomputation
@@ -82,19 +84,30 @@ async def _trending_ranking(call: Call) -> list[str]:
     return rank((pid, key) for pid, key in rising.items() if key[0] > 0)
 
 
+# The most ids of a ranking one check of stock and filter reads (see `take`).
+CHUNK_MAX = 2000
+
+
 async def take(call: Call, ranked: Iterable[str], *, skip: Iterable[str] = ()) -> list[str]:
-    """The first `limit` ranked ids that are not excluded and are in stock.
+    """The first `limit` ranked ids that are not excluded, are in stock and satisfy the
+    call's filter (if any).
 
     Ids are taken from `ranked` as they are needed, in chunks of 4 x `limit`: a
-    cached ranking holds every product of the store."""
+    cached ranking holds every product of the store. With a filter, each chunk is twice
+    the one before (up to CHUNK_MAX), so that a filter few products satisfy walks a long
+    ranking in a few reads rather than hundreds."""
     limit, unwanted = call.data["limit"], set(call.data["exclude"]) | set(skip)
+    expr = call.data.get("filter")
     chosen: list[str] = []
     candidates = (pid for pid in ranked if pid not in unwanted)
-    while len(chosen) < limit and (chunk := list(islice(candidates, limit * 4))):
+    size = limit * 4
+    while len(chosen) < limit and (chunk := list(islice(candidates, size))):
         ok = await call.services.storage.read(
-            recommendations.available_ids, store_id=call.store.id, ids=chunk
+            recommendations.available_ids, store_id=call.store.id, ids=chunk, filter=expr
         )
         chosen.extend(pid for pid in chunk if pid in ok)
+        if expr is not None:
+            size = min(size * 2, CHUNK_MAX)
     return chosen[:limit]
 
 
@@ -107,6 +120,7 @@ async def fill_with_newest(call: Call, chosen: list[str]) -> list[str]:
         store_id=call.store.id,
         limit=call.data["limit"],
         exclude=[*call.data["exclude"], *chosen],
+        filter=call.data.get("filter"),
     )
     return chosen + newest[:missing]
 
@@ -127,6 +141,7 @@ async def new(call: Call) -> list[str]:
         store_id=call.store.id,
         limit=call.data["limit"],
         exclude=call.data["exclude"],
+        filter=call.data.get("filter"),
     )
     return ids
 
@@ -160,8 +175,12 @@ MAX_SEEDS = 20
 def _depth(call: Call) -> int:
     """How many of each co-purchase and co-view list are read: enough for `take` to
     fill the answer past the excluded and the out-of-stock (4 x limit + the excluded:
-    at most 4 x 100 + 500 + 10 = 910), rounded up to a step of SEED_DEPTHS."""
+    at most 4 x 100 + 500 + 10 = 910), rounded up to a step of SEED_DEPTHS. With a
+    filter, the deepest step: the filter may leave few of them (and the cache is keyed
+    by the step, never by the filter's text)."""
     limit: int = call.data["limit"]
+    if call.data.get("filter") is not None:
+        return SEED_DEPTHS[-1]
     wanted = 4 * limit + len(call.data["exclude"]) + 10
     return next((d for d in SEED_DEPTHS if d >= wanted), -(-wanted // 1000) * 1000)
 
@@ -257,6 +276,7 @@ async def visitor_history(call: Call) -> list[str]:
         visitor_id=visitor.id,
         limit=call.data["limit"],
         exclude=call.data["exclude"],
+        filter=call.data.get("filter"),
     )
     return ids
 

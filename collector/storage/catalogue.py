@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
+from . import attributes
 from .engine import upsert
 from .schema import product_categories, products
 from .search import index
@@ -57,6 +58,10 @@ def upsert_products(
     )
     _set_categories(conn, store_id, items)
     index.index_products(conn, store_id=store_id, items=items)
+    if attributes.write_values(conn, store_id=store_id, items=items):
+        # Search answers cached per catalogue version hold filtered results: a change of
+        # filterable values alone (a colour) is a new version too.
+        index._touch(conn, store_id, 0)
     return len(rows)
 
 
@@ -128,6 +133,7 @@ def list_products(
 
 def delete_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
     index.unindex_products(conn, store_id=store_id, ids=ids)
+    attributes.delete_values(conn, store_id=store_id, ids=ids)
     conn.execute(
         delete(product_categories).where(
             product_categories.c.store_id == store_id, product_categories.c.product_id.in_(ids)

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import attribution, catalogue, recommendations, rollups, schema, stores, tracking
+from . import attributes, attribution, catalogue, recommendations, rollups, schema, stores, tracking
 from .engine import upsert
 from .search import migration as search_migration
 
@@ -393,6 +393,25 @@ def _customers(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_orders_store_customer ON orders (store_id, customer)"))
 
 
+def _product_values(conn: Connection) -> None:
+    """Products' filterable values (storage/attributes.py), filled from the products there
+    are, a batch at a time, read as this step knows the table."""
+    create_tables("product_values")(conn)
+    names = "name price list_price url image brand stock created_at".split()
+    products = _table(f"products store_id id categories attributes {' '.join(names)}")
+    rows = conn.execute(select(products).execution_options(yield_per=_COPY_BATCH))
+    for batch in rows.partitions():
+        by_store: dict[int, list[dict[str, Any]]] = {}
+        for row in batch:
+            item: dict[str, Any] = {"id": row.id}
+            item.update({n: getattr(row, n) for n in names if getattr(row, n) is not None})
+            item["categories"] = json.loads(row.categories or "[]")
+            item.update(json.loads(row.attributes or "{}"))
+            by_store.setdefault(row.store_id, []).append(item)
+        for store_id, items in by_store.items():
+            attributes.write_values(conn, store_id=store_id, items=items)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial schema", _initial),
     (2, "product search: index, vocabulary, popularity, searches log", search_migration.migrate),
@@ -409,6 +428,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (13, "categories and pages; store slugs", _site_data_and_slugs),
     (14, "returns: returned units and amounts, discount lines", _returns),
     (15, "customers: the shop's customers, orders by customer", _customers),
+    (16, "filters: products' filterable values", _product_values),
 ]
 
 

@@ -36,6 +36,8 @@ from sqlalchemy import (
     update,
 )
 
+from ..filters import Expr
+from . import attributes
 from .catalogue import available, category_bits
 from .engine import upsert
 from .schema import (
@@ -86,19 +88,36 @@ def sales(conn: Connection, *, store_id: int, since: int, until: int | None = No
     return {pid: int(n) for pid, n in tuples(conn.execute(query))}
 
 
-def available_ids(conn: Connection, *, store_id: int, ids: Sequence[str]) -> set[str]:
+def _filtered(store_id: int, where: list[Any], expr: Expr | None) -> list[Any]:
+    """These conditions on products, and the filter's (when there is one)."""
+    if expr is None:
+        return where
+    return [*where, attributes.condition(expr, store_id, products.c.id)]
+
+
+def available_ids(
+    conn: Connection, *, store_id: int, ids: Sequence[str], filter: Expr | None = None
+) -> set[str]:
+    """Those of these products that exist, are in stock and satisfy the filter."""
     if not ids:
         return set()
-    query = select(products.c.id).where(
-        products.c.store_id == store_id, products.c.id.in_(list(ids)), available()
-    )
+    where = [products.c.store_id == store_id, products.c.id.in_(list(ids)), available()]
+    query = select(products.c.id).where(*_filtered(store_id, where, filter))
     return set(conn.scalars(query).all())
 
 
-def newest(conn: Connection, *, store_id: int, limit: int, exclude: Sequence[str]) -> list[str]:
+def newest(
+    conn: Connection,
+    *,
+    store_id: int,
+    limit: int,
+    exclude: Sequence[str],
+    filter: Expr | None = None,
+) -> list[str]:
+    where = [products.c.store_id == store_id, available(), products.c.id.not_in(list(exclude))]
     query = (
         select(products.c.id)
-        .where(products.c.store_id == store_id, available(), products.c.id.not_in(list(exclude)))
+        .where(*_filtered(store_id, where, filter))
         .order_by(products.c.created_at.desc().nulls_last(), products.c.id)
         .limit(limit)
     )
@@ -445,6 +464,7 @@ def history(
     limit: int,
     exclude: Sequence[str],
     max_views: int = 1000,
+    filter: Expr | None = None,
 ) -> list[str]:
     """The visitor's viewed products still for sale, most recently viewed first.
 
@@ -465,7 +485,7 @@ def history(
     chosen: list[str] = []
     for start in range(0, len(recent), max(limit * 2, 20)):
         chunk = recent[start : start + max(limit * 2, 20)]
-        ok = available_ids(conn, store_id=store_id, ids=chunk)
+        ok = available_ids(conn, store_id=store_id, ids=chunk, filter=filter)
         chosen += [pid for pid in chunk if pid in ok]
         if len(chosen) >= limit:
             break

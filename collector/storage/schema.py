@@ -292,6 +292,30 @@ product_categories = Table(
     ),
 )
 
+# Filterable values of products (storage/attributes.py, migration 16): one row per value
+# of each attribute but `description` (each item of a list value: categories, custom
+# lists), in the model of collector/filters.py: `value` the text (strings; "true"/"false";
+# a number's canonical text), `number` the float of a number or of a decimal string.
+# Kept in step by catalogue.py in the product's own transaction. A comparison is a range
+# of one of the two indexes. Client text in an index is bounded: `value` holds the first
+# VALUE_INDEXED characters and `long_value` the whole text when it is longer (NULL
+# otherwise), so that equality on a long text is a lookup of its prefix then a check.
+VALUE_INDEXED = 200
+product_values = Table(
+    "product_values",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Column("attribute", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("value", String(VALUE_INDEXED), nullable=False),
+    Column("long_value", Text),
+    Column("number", Float),
+    Index("ix_product_values_value", "store_id", "attribute", "value", "product_id"),
+    Index("ix_product_values_number", "store_id", "attribute", "number", "product_id"),
+    sqlite_with_rowid=False,  # a product's rows together, in key order
+)
+
 # ------------------------------------------------------------------ analytics
 
 # For each order line, the last click in a Clerk widget or search result on that
