@@ -409,6 +409,11 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (13, "categories and pages; store slugs", _site_data_and_slugs),
     (14, "returns: returned units and amounts, discount lines", _returns),
     (15, "customers: the shop's customers, orders by customer", _customers),
+    (
+        17,
+        "suggestions: popular queries; versions of categories and pages",
+        create_tables("search_phrases", "search_phrases_refreshed", "site_versions"),
+    ),
 ]
 
 
