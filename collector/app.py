@@ -28,6 +28,7 @@ from . import (
     search,
     sitedata,
     stats,
+    suggestions,
     tracking,
 )
 from .access_log import AccessLog
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *sitedata.routes,
             *recommendations.routes,
             *search.routes,
+            *suggestions.routes,
             *contents.routes,
             *stats.routes,
             dashboard_mount(lambda: services.secret_key),
