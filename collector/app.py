@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             await janitor
             await services.rankings.wait()
             await services.seed_rankings.wait()
+            await suggestions.wait(services)
             await services.storage.stop()
             services.storage.dispose()
             gc.unfreeze()  # an app made again in this process (tests) starts clean

@@ -19,6 +19,7 @@ log of searches at most every PHRASES_MAX_AGE_MS per store (by the collector's c
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from starlette.routing import Route
 
 from .api import Call, endpoint
 from .errors import invalid
+from .logs import describe
 from .services import Services
 from .storage import sitedata
 from .storage.site_search import search_items
@@ -38,6 +40,8 @@ from .storage.suggestions import (
     suggest,
 )
 from .validation import REQUIRED, Fields, integer, text
+
+log = logging.getLogger(__name__)
 
 PHRASES_MAX_AGE_MS = 10 * 60 * 1000
 
@@ -54,8 +58,8 @@ SITE_FIELDS: Fields = {
 
 @dataclass
 class _Refreshes:
-    refreshed: dict[int, int] = field(default_factory=dict)
-    locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    refreshed: dict[int, int] = field(default_factory=dict)  # store -> counted at
+    running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
 
 
 _refreshes: weakref.WeakKeyDictionary[Services, _Refreshes] = weakref.WeakKeyDictionary()
@@ -64,19 +68,30 @@ _refreshes: weakref.WeakKeyDictionary[Services, _Refreshes] = weakref.WeakKeyDic
 async def keep_phrases_fresh(services: Services, store_id: int) -> None:
     """Recount a store's popular queries when older than PHRASES_MAX_AGE_MS.
 
-    The time of the last count is in the database, so processes share it; the count is
-    a read, its result one write in the group commit. While one request recounts, the
-    others go on with the popular queries they have (a store's first call waits).
+    Stale while recounting: the count (a read of up to 90 days of the log: about a
+    second for 300,000 searches) runs in the background, and calls go on with the
+    popular queries they have; only a process's first call for a store waits, and then
+    mostly for reading when another process last counted (in the database, so that
+    processes share the count). The result is one write in the group commit.
     """
     state = _refreshes.setdefault(services, _Refreshes())
     now = services.now_ms()
     seen = state.refreshed.get(store_id)
     if seen is not None and now - seen < PHRASES_MAX_AGE_MS:
         return
-    lock = state.locks.setdefault(store_id, asyncio.Lock())
-    if lock.locked() and seen is not None:
-        return
-    async with lock:
+    loop = asyncio.get_running_loop()
+    task = state.running.get(store_id)
+    if task is None or task.done() or task.get_loop() is not loop:
+        task = loop.create_task(_recount(services, state, store_id, now))
+        state.running[store_id] = task
+        task.add_done_callback(_report)
+    if seen is None:
+        # A call that goes away must not cancel the count for the others.
+        await asyncio.shield(task)
+
+
+async def _recount(services: Services, state: _Refreshes, store_id: int, now: int) -> None:
+    try:
         storage = services.storage
         at = await storage.read(phrases_refreshed_at, store_id=store_id)
         if at is None or now - at >= PHRASES_MAX_AGE_MS:
@@ -84,6 +99,24 @@ async def keep_phrases_fresh(services: Services, store_id: int) -> None:
             await storage.write(save_phrases, store_id=store_id, phrases=phrases, now=now)
             at = now
         state.refreshed[store_id] = at
+    finally:
+        if state.running.get(store_id) is asyncio.current_task():
+            del state.running[store_id]
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (failure := task.exception()) is not None:
+        log.warning("recounting popular queries failed: %s", describe(failure))
+
+
+async def wait(services: Services) -> None:
+    """Until the counts under way in this event loop are done (at shutdown: one still
+    running holds a connection of the storage about to be closed)."""
+    state = _refreshes.get(services)
+    loop = asyncio.get_running_loop()
+    running = [t for t in (state.running.values() if state else ()) if t.get_loop() is loop]
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 def _query(call: Call) -> str:
