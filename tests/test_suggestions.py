@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.services import Services
+from collector.storage import suggestions as suggestions_storage
 from collector.storage.search import search_row, searches
 from collector.suggestions import PHRASES_MAX_AGE_MS
 
@@ -145,6 +146,17 @@ def test_limit_defaults_to_5_and_is_kept(shop: Shop):
 def test_typos_and_accents_are_forgiven_as_product_search_does(shop: Shop, query, expected):
     shop.catalogue(*CLOTHES)
     assert shop.suggest(query)[: len(expected)] == expected
+
+
+def test_catalogue_changes_reach_suggestions_within_a_minute(shop: Shop, monkeypatch):
+    shop.catalogue(*CLOTHES)
+    assert shop.suggest("jac") == ["jacket", "jacuzzi", "jackson"]
+    shop.catalogue(product(9, name="Jacaranda seeds"))
+    assert shop.suggest("jacar") == []  # the words loaded a moment ago are kept...
+    monkeypatch.setattr(suggestions_storage, "VOCABULARY_KEEP_SECONDS", 0.0)  # ...a minute
+    assert shop.suggest("jacar") == ["jacaranda"]
+    shop.private("products", products=[product(6, name="Desk lamp")])  # Jackson no more
+    assert shop.suggest("jac") == ["jacket", "jacuzzi", "jacaranda"]
 
 
 def test_short_typed_words_are_not_corrected(shop: Shop):

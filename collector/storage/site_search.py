@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
@@ -39,6 +39,8 @@ TEXT_WORDS = 1_000
 TEXT_POSTINGS = 5_000_000
 PREFIX_MIN = 2
 MAX_QUERY_WORDS = 10
+ANSWERS = 2_000
+ANSWER_ITEMS = 1_000
 CACHE_POSTINGS = 10_000_000  # per database engine, all stores' indexes together
 
 
@@ -54,6 +56,9 @@ class _Index:
     in_text: dict[str, set[int]]
     vocabulary: list[str]  # every word, in order (for prefixes)
     postings: int
+    # Ranked matches of queries asked (a live search box's prefixes repeat from one
+    # shopper to the next): at most ANSWERS of them, each of at most ANSWER_ITEMS.
+    answers: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
 
     def _beginning(self, prefix: str) -> list[str]:
         start = bisect.bisect_left(self.vocabulary, prefix)
@@ -164,7 +169,14 @@ def search_items(
     index = _index(conn, kind, store_id)
     if not index.ids:
         return [], 0
-    ranked = _rank(index, typed)
+    key = tuple(typed)
+    ranked = index.answers.get(key)
+    if ranked is None:
+        ranked = _rank(index, typed)
+        if len(ranked) <= ANSWER_ITEMS:
+            if len(index.answers) >= ANSWERS:
+                index.answers.clear()
+            index.answers[key] = ranked
     page = [index.ids[n] for n in ranked[offset : offset + limit]]
     if not page:
         return [], len(ranked)
