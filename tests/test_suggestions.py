@@ -295,6 +295,15 @@ def test_categories_answer_the_stored_data_with_count_limit_and_offset(shop: Sho
     assert shop.ok("search/categories", query="jac", offset=10)["count"] == 4
 
 
+def test_many_matches_are_ranked_and_counted_all_the_same(shop: Shop):
+    many = [category(str(n), f"Jacket {n:04d}") for n in range(1_500)]
+    shop.private("categories", categories=many[:750])
+    shop.private("categories", categories=many[750:])
+    found = shop.ok("search/categories", query="jacket", limit=3, offset=1_200)
+    assert found["result"] == ["1200", "1201", "1202"] and found["count"] == 1_500
+    assert shop.categories("jacket 0007") == ["7"]
+
+
 def test_categories_follow_changes_to_the_data(shop: Shop):
     shop.private("categories", categories=CATEGORIES)
     assert shop.categories("boots") == ["3"]

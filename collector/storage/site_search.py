@@ -23,6 +23,7 @@ before only as a prefix; then shorter names; then by name and id.
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from sqlalchemy import Connection, Engine, func, select
 from . import sitedata
 from .caches import Cache, cache_for
 from .folding import words
+from .schema import VOCABULARY_MAX
 from .search.typos import TYPO_MIN, _has_digit, edits
 from .sitedata import Kind
 
@@ -122,8 +124,9 @@ def _index(conn: Connection, kind: Kind, store_id: int) -> _Index:
     return index
 
 
-def _rank(index: _Index, typed: Sequence[str]) -> list[int]:
-    """Every matching item, best first (see the docstring)."""
+def _rank(index: _Index, typed: Sequence[str], need: int) -> tuple[list[int], int]:
+    """The matching items, best first (see the docstring): all of them when there are
+    at most ANSWER_ITEMS, else the first `need`; and how many there are."""
     last = len(typed) - 1
     tiers: list[tuple[set[int], set[int]]] = []  # per word: (in name, anywhere) exact
     fuzzy: list[tuple[set[int], set[int]]] = []  # the same with typos
@@ -132,7 +135,7 @@ def _rank(index: _Index, typed: Sequence[str]) -> list[int]:
         prefix = i == last and len(word) >= PREFIX_MIN
         exact = index.matches(word, prefix=prefix, typo=False)
         tiers.append(exact)
-        if len(word) >= TYPO_MIN and not _has_digit(word):
+        if TYPO_MIN <= len(word) < VOCABULARY_MAX and not _has_digit(word):
             typo = index.matches(word, prefix=prefix, typo=True)
             fuzzy.append((exact[0] | typo[0], exact[1] | typo[1]))
         else:
@@ -155,7 +158,10 @@ def _rank(index: _Index, typed: Sequence[str]) -> list[int]:
         in_name = n in (name_fuzzy if typo else name_exact)
         return (typo, not in_name, n not in whole_last, len(index.names[n]), index.names[n], n)
 
-    return sorted(any_exact | any_fuzzy, key=key)
+    found = any_exact | any_fuzzy
+    if len(found) <= ANSWER_ITEMS:
+        return sorted(found, key=key), len(found)
+    return heapq.nsmallest(need, found, key=key), len(found)
 
 
 def search_items(
@@ -171,17 +177,18 @@ def search_items(
         return [], 0
     key = tuple(typed)
     ranked = index.answers.get(key)
+    total = len(ranked or ())
     if ranked is None:
-        ranked = _rank(index, typed)
-        if len(ranked) <= ANSWER_ITEMS:
+        ranked, total = _rank(index, typed, offset + limit)
+        if len(ranked) == total:
             if len(index.answers) >= ANSWERS:
                 index.answers.clear()
             index.answers[key] = ranked
     page = [index.ids[n] for n in ranked[offset : offset + limit]]
     if not page:
-        return [], len(ranked)
+        return [], total
     items, _ = sitedata.list_items(
         conn, kind, store_id=store_id, limit=len(page), offset=0, ids=page
     )
     by_id = {item["id"]: item for item in items}
-    return [by_id[i] for i in page if i in by_id], len(ranked)
+    return [by_id[i] for i in page if i in by_id], total

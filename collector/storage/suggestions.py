@@ -47,6 +47,7 @@ from .caches import Cache, cache_for
 from .engine import upsert
 from .folding import words
 from .schema import (
+    VOCABULARY_MAX,
     search_catalogue,
     search_phrases,
     search_phrases_refreshed,
@@ -249,7 +250,7 @@ def _versions(conn: Connection, store_id: int) -> tuple[int, int]:
 def _fixed(word: str, vocabulary: _Words) -> str:
     """An earlier word as typed, or its most common one-edit correction when it is not a
     catalogue word (words of TYPO_MIN+ letters without digits, as product search)."""
-    if word in vocabulary.counts or len(word) < TYPO_MIN or _has_digit(word):
+    if word in vocabulary.counts or not TYPO_MIN <= len(word) < VOCABULARY_MAX or _has_digit(word):
         return word
     options = [e for e in edits(word) if e in vocabulary.counts]
     return min(options, key=lambda e: (-vocabulary.counts[e], e)) if options else word
@@ -258,7 +259,7 @@ def _fixed(word: str, vocabulary: _Words) -> str:
 def _variants(last: str, vocabulary: _Words, phrases: _Sorted, head: str) -> list[str]:
     """One-edit variants of a last word (no shorter than it) that begin some catalogue
     word or popular query, for a last word that nothing begins with."""
-    if len(last) < TYPO_MIN or _has_digit(last):
+    if not TYPO_MIN <= len(last) < VOCABULARY_MAX or _has_digit(last):
         return []
     return [
         v
