@@ -187,8 +187,5 @@ def search_items(
     page = [index.ids[n] for n in ranked[offset : offset + limit]]
     if not page:
         return [], total
-    items, _ = sitedata.list_items(
-        conn, kind, store_id=store_id, limit=len(page), offset=0, ids=page
-    )
-    by_id = {item["id"]: item for item in items}
+    by_id = sitedata.items_by_id(conn, kind, store_id=store_id, ids=page)
     return [by_id[i] for i in page if i in by_id], total

@@ -166,6 +166,16 @@ def list_items(
     return [_item(kind, row) for row in rows], int(total)
 
 
+def items_by_id(
+    conn: Connection, kind: Kind, *, store_id: int, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The store's items of these ids (those that exist), by id: one read."""
+    table = kind.table
+    mine = table.c.store_id == store_id
+    rows = conn.execute(select(table).where(mine, table.c.id.in_(list(ids))))
+    return {row.id: _item(kind, row) for row in rows}
+
+
 def delete_items(conn: Connection, kind: Kind, *, store_id: int, ids: Sequence[str]) -> int:
     table = kind.table
     result = conn.execute(
