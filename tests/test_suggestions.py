@@ -234,6 +234,8 @@ def test_a_query_with_a_word_not_in_the_catalogue_never_shows(shop: Shop, servic
     found = shop.suggest("jacket") + shop.suggest("anna") + shop.suggest("jacket ")
     assert found == ["jacket blue", "jacket", "jacket blue"]
     assert not any("anna" in text or "smith" in text for text in found)
+    stored = rows(services, "search_phrases")
+    assert [(r["phrase"], r["shoppers"]) for r in stored] == [("jacket blue", 3)]
 
 
 def test_old_searches_stop_counting_after_90_days(shop: Shop, clock: Clock):
