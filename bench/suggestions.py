@@ -333,7 +333,9 @@ def run(
             # the floor of that moment, which load on the machine moves least.
             "above_floor": {
                 api: {
-                    q: round(percentile([m - f for m, f in zip(ms, floor, strict=True)], q), 2)
+                    f"p{q}": round(
+                        percentile([m - f for m, f in zip(ms, floor, strict=True)], q), 2
+                    )
                     for q in (50, 95)
                 }
                 for api, ms in timed.items()
