@@ -7,6 +7,7 @@ recommendation and search latency on a generated data set.
     scripts/bench --profile       also profile the collector under load with py-spy
     scripts/bench --only recs     recommendations and search p95 (data set built once, cached)
     scripts/bench --only content  what a /v2/content call adds to its api (same data set)
+    scripts/bench --only suggestions  live search's suggestions, categories, pages p95
 
 Diagnostics: --force-nodelay (servers set TCP_NODELAY on every accepted socket),
 --browser-variants (time the loader with an empty script, and clerk.js with
@@ -34,11 +35,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import browser, content, dashboard, dataset, ingest, links, procs, recs, script_size
+from . import (
+    browser,
+    content,
+    dashboard,
+    dataset,
+    ingest,
+    links,
+    procs,
+    recs,
+    script_size,
+    suggestions,
+)
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
-PARTS = ("ingest", "size", "browser", "recs", "content", "dashboard", "links")
+PARTS = ("ingest", "size", "browser", "recs", "content", "dashboard", "links", "suggestions")
 
 
 def log(message: str) -> None:
@@ -226,6 +238,8 @@ def table(report: dict[str, Any]) -> str:
         lines += dashboard.table(report["dashboard"])
     if "links" in report:
         lines += links.table(report["links"])
+    if "suggestions" in report:
+        lines += suggestions.table(report["suggestions"])
     return "\n".join(lines)
 
 
@@ -243,7 +257,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
-        help="ingest,size,browser,recs,content,dashboard,links",
+        help="ingest,size,browser,recs,content,dashboard,links,suggestions",
     )
     parser.add_argument(
         "--pg-workers",
@@ -349,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
             report["dashboard"] = dashboard.run(20 if args.quick else 100, log, seed=args.recs_seed)
         if "links" in parts:
             report["links"] = links.run(20 if args.quick else 200, log, seed=args.recs_seed)
+        if "suggestions" in parts:
+            report["suggestions"] = suggestions.run(
+                args.recs_requests or (300 if args.quick else 3000), log, seed=args.recs_seed
+            )
         if args.profile is not None:
             from . import profile
 

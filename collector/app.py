@@ -28,6 +28,7 @@ from . import (
     search,
     sitedata,
     stats,
+    suggestions,
     tracking,
 )
 from .access_log import AccessLog
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             await janitor
             await services.rankings.wait()
             await services.seed_rankings.wait()
+            await suggestions.wait(services)
             await services.storage.stop()
             services.storage.dispose()
             gc.unfreeze()  # an app made again in this process (tests) starts clean
@@ -135,6 +137,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *sitedata.routes,
             *recommendations.routes,
             *search.routes,
+            *suggestions.routes,
             *contents.routes,
             *stats.routes,
             dashboard_mount(lambda: services.secret_key),

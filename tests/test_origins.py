@@ -12,7 +12,16 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from collector import contents, products, recommendations, search, stats, tracking
+from collector import (
+    contents,
+    products,
+    recommendations,
+    search,
+    sitedata,
+    stats,
+    suggestions,
+    tracking,
+)
 from collector.origins import parse_origin
 from collector.services import Services
 from collector.validation import DERIVED_ID
@@ -48,6 +57,9 @@ NON_PERSONAL: dict[str, dict[str, Any]] = {
     "recommendations/category/popular": {"category": "Mugs"},
     "search/search": {"query": "mug"},
     "search/predictive": {"query": "mu"},
+    "search/suggestions": {"query": "mu"},
+    "search/categories": {"query": "mu"},
+    "search/pages": {"query": "mu"},
 }
 
 
@@ -319,7 +331,8 @@ def test_ids_that_merely_start_with_c_are_fine(client, services, store):
 def v2_routes() -> list[tuple[str, str]]:
     """Every /v2 endpoint with a method it answers (POST where it takes one)."""
     found = []
-    for module in (tracking, recommendations, search, stats, products, contents):
+    modules = (tracking, recommendations, search, suggestions, stats, products, sitedata, contents)
+    for module in modules:
         for route in module.routes:
             assert isinstance(route, Route)
             methods = route.methods or {"GET"}

@@ -429,6 +429,11 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (14, "returns: returned units and amounts, discount lines", _returns),
     (15, "customers: the shop's customers, orders by customer", _customers),
     (16, "filters: products' filterable values", _product_values),
+    (
+        17,
+        "suggestions: popular queries; versions of categories and pages",
+        create_tables("search_phrases", "search_phrases_refreshed", "site_versions"),
+    ),
 ]
 
 

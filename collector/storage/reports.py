@@ -345,17 +345,24 @@ def products(
 def searches(
     conn: Connection, *, store_id: int, start_ms: int, end_ms: int, limit: int = 100
 ) -> dict[str, list[Row]]:
-    """Top queries (with click-through) and zero-result queries, search and predictive alike.
+    """Top queries (with click-through) and zero-result queries: full searches
+    (search/search) only. A search box's predictive calls (search/predictive, one per
+    keystroke: "j", "ja", "jac", ...) are logged too, but they are prefixes the shopper
+    was still typing, not searches: counted, they would fill both lists with fragments
+    and call every half-typed word a search without results.
 
     A click on a search result counts for the shopper's latest search within 30
-    minutes before it (same visitor id); searches without a visitor (null mode)
-    count as searches but can never be followed to a click.
+    minutes before it (same visitor id), when that latest one is a full search: a
+    click after a predictive query (a live search box's result) is not a click-through
+    of an earlier full search. Searches without a visitor (null mode) count as searches
+    but can never be followed to a click.
     """
     in_range = and_(
         schema.searches.c.store_id == store_id,
         schema.searches.c.ts >= start_ms,
         schema.searches.c.ts < end_ms,
     )
+    full = schema.searches.c.api == "search/search"
     stats: dict[str, Row] = {}
     for normalised, query, count, zero, last in conn.execute(
         select(
@@ -365,7 +372,7 @@ def searches(
             func.sum(case((schema.searches.c.hits == 0, 1), else_=0)),
             func.max(schema.searches.c.ts),
         )
-        .where(in_range)
+        .where(in_range, full)
         .group_by(schema.searches.c.normalised)
     ):
         stats[normalised] = {
@@ -390,23 +397,29 @@ def searches(
     ):
         clicks[visitor].append(int(ts))
     if clicks:
-        history: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        # (ts, is a full search, normalised): predictive queries only end the reach of
+        # the full searches before them.
+        history: dict[str, list[tuple[int, bool, str]]] = defaultdict(list)
         visitors = list(clicks)
         for start in range(0, len(visitors), 500):
-            for visitor, ts, normalised in conn.execute(
+            for visitor, ts, api, normalised in conn.execute(
                 select(
-                    schema.searches.c.visitor_id, schema.searches.c.ts, schema.searches.c.normalised
+                    schema.searches.c.visitor_id,
+                    schema.searches.c.ts,
+                    schema.searches.c.api,
+                    schema.searches.c.normalised,
                 ).where(in_range, schema.searches.c.visitor_id.in_(visitors[start : start + 500]))
             ):
-                history[visitor].append((int(ts), normalised))
+                history[visitor].append((int(ts), api == "search/search", normalised))
         for visitor, times in clicks.items():
             searched = sorted(history.get(visitor, ()))
-            followed: set[tuple[int, str]] = set()
+            followed: set[tuple[int, bool, str]] = set()
             for ts in sorted(times):
                 before = [s for s in searched if s[0] <= ts and ts - s[0] <= SEARCH_CLICK_MS]
-                if before and before[-1] not in followed:
-                    followed.add(before[-1])  # one click-through per search
-                    stats[before[-1][1]]["clicks"] += 1
+                latest = before[-1] if before else None
+                if latest and latest[1] and latest not in followed:
+                    followed.add(latest)  # one click-through per search
+                    stats[latest[2]]["clicks"] += 1
     for row in stats.values():
         row["ctr"] = _ratio(row["clicks"], row["searches"])
     top = sorted(stats.values(), key=lambda r: (-r["searches"], r["query"]))[:limit]

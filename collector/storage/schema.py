@@ -522,6 +522,38 @@ pages = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# Per store and kind ("categories", "pages"): a counter every change to that site data
+# bumps (storage/sitedata.py, same transaction), so that the per-process indexes that
+# search/categories and search/pages match against are rebuilt after it (migration 17).
+site_versions = Table(
+    "site_versions",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+# ---------------------------------------------- suggestions (storage/suggestions.py)
+
+# Popular queries that search/suggestions may show to any shopper (migration 17): full
+# searches with results by at least 3 distinct shoppers in the last 90 days, made only
+# of the store's catalogue words, as their folded words (so no row names a shopper).
+# Recounted from `searches` at most every few minutes (refreshed_at).
+search_phrases = Table(
+    "search_phrases",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("phrase", String(200), primary_key=True),
+    Column("shoppers", Integer, nullable=False),
+)
+
+search_phrases_refreshed = Table(
+    "search_phrases_refreshed",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("refreshed_at", BigInteger, nullable=False),
+)
+
 # ---------------------------------------------------- customers (storage/customers.py)
 
 # A store's customers as the shop's server sends them (/v2/customers, the customers

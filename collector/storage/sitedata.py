@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, delete, func, select
 
 from .engine import upsert
 from .folding import words
-from .schema import categories, pages
+from .schema import categories, pages, site_versions
 
 _TAG = re.compile(r"<[^>]*>")
 
@@ -31,6 +31,7 @@ class TooMany(ValueError):
 
 @dataclass(frozen=True)
 class Kind:
+    name: str  # in site_versions
     table: Table
     columns: tuple[str, ...]  # stored as they are, besides id and attributes
     json_columns: tuple[str, ...]  # stored as JSON text
@@ -39,6 +40,7 @@ class Kind:
 
 
 CATEGORIES = Kind(
+    name="categories",
     table=categories,
     columns=("name", "url", "subcategories", "image", "description"),
     json_columns=("subcategories",),
@@ -46,6 +48,7 @@ CATEGORIES = Kind(
     terms={"name_terms": "name", "body_terms": "description"},
 )
 PAGES = Kind(
+    name="pages",
     table=pages,
     columns=("type", "url", "title", "text", "image"),
     json_columns=(),
@@ -104,7 +107,29 @@ def upsert_items(
     conn.execute(
         statement.on_conflict_do_update(index_elements=["store_id", "id"], set_=replace), rows
     )
+    _touch(conn, kind, store_id)
     return len(rows)
+
+
+def _touch(conn: Connection, kind: Kind, store_id: int) -> None:
+    """A new version of the store's items of this kind: what search/categories and
+    search/pages keep per process (storage/site_search.py) is rebuilt after it."""
+    v = site_versions
+    statement = upsert(conn, v).values(store_id=store_id, kind=kind.name, version=1)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["store_id", "kind"], set_={"version": v.c.version + 1}
+        )
+    )
+
+
+def version(conn: Connection, kind: Kind, *, store_id: int) -> int:
+    """The store's version of this kind (0 before its first change)."""
+    v = site_versions
+    found = conn.execute(
+        select(v.c.version).where(v.c.store_id == store_id, v.c.kind == kind.name)
+    ).scalar()
+    return int(found or 0)
 
 
 def _item(kind: Kind, row: Any) -> dict[str, Any]:
@@ -141,9 +166,21 @@ def list_items(
     return [_item(kind, row) for row in rows], int(total)
 
 
+def items_by_id(
+    conn: Connection, kind: Kind, *, store_id: int, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The store's items of these ids (those that exist), by id: one read."""
+    table = kind.table
+    mine = table.c.store_id == store_id
+    rows = conn.execute(select(table).where(mine, table.c.id.in_(list(ids))))
+    return {row.id: _item(kind, row) for row in rows}
+
+
 def delete_items(conn: Connection, kind: Kind, *, store_id: int, ids: Sequence[str]) -> int:
     table = kind.table
     result = conn.execute(
         delete(table).where(table.c.store_id == store_id, table.c.id.in_(list(set(ids))))
     )
+    if result.rowcount:
+        _touch(conn, kind, store_id)
     return int(result.rowcount)
