@@ -1,6 +1,9 @@
 r"""Clerk's filter language: parsed here, evaluated in Python here, in SQL by
 storage/attributes.py.
 
+This module is some 530 lines: the tokenizer, the parser and the Python evaluation
+share one value model and one error type, and read best side by side.
+
 A filter names product attributes (built-in `id name price list_price brand categories
 stock created_at url image` and any custom attribute; not `description`) and compares
 them with values: `brand = "Nike" and (price < 50 or categories in [12, 14])`.
