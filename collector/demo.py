@@ -48,13 +48,21 @@ def _demo_store_key(conn: Connection, *, now: int, shop_origin: str) -> str:
 
 
 def _seed_contents(conn: Connection, *, store_id: int, now: int) -> int:
-    """The demo shop's Clerk contents (demo_shop/contents.py) the store does not have yet:
-    a content edited in the dashboard keeps its edits across restarts."""
+    """The demo shop's Clerk contents (demo_shop/contents.py) the store does not have yet,
+    and the current design of those still holding an earlier demo's design: a content
+    edited in the dashboard keeps its edits across restarts."""
     from demo_shop.contents import contents as demo_contents
+    from demo_shop.contents import is_earlier_design
 
-    have = {content["id"] for content in contents.list_all(conn, store_id=store_id)}
-    missing = [content for content in demo_contents() if content["id"] not in have]
-    return contents.upsert(conn, store_id=store_id, contents=missing, now=now) if missing else 0
+    have = {content["id"]: content for content in contents.list_all(conn, store_id=store_id)}
+    wanted = []
+    for content in demo_contents():
+        stored = have.get(content["id"])
+        if stored is None:
+            wanted.append(content)
+        elif is_earlier_design(content["id"], stored["design"]):
+            wanted.append({**stored, "design": content["design"]})
+    return contents.upsert(conn, store_id=store_id, contents=wanted, now=now) if wanted else 0
 
 
 def _seed_site(storage: Storage, *, store_id: int, shop_url: str, now: int) -> None:

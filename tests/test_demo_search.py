@@ -5,6 +5,7 @@ categories and pages seeded as `/v2/categories` and `/v2/pages` take them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -17,9 +18,10 @@ from collector import caps, liquid
 from collector.demo import seed
 from collector.services import Services
 from collector.sitedata import KINDS
-from collector.storage import sitedata
+from collector.storage import contents, sitedata
 from collector.storage.site_search import search_items
 from collector.storage.stores import store_by_public_key
+from demo_shop import contents as contents_module
 from demo_shop.app import create_app
 from demo_shop.catalogue import CATEGORIES, generate_catalogue
 from demo_shop.contents import by_id
@@ -214,3 +216,31 @@ def test_the_search_page_design_shows_each_products_colour():
     html = liquid.render(design, {"products": CATALOGUE[:3], "globals": {}, "content": {}})
     for product in CATALOGUE[:3]:
         assert f'data-colour="{product["colour"]}"></i>{product["colour"]}' in html
+
+
+def test_a_store_with_an_earlier_demos_design_gets_the_new_one_and_an_owners_is_kept(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+):
+    key = seed(services.storage, shop_url=SHOP)
+    store = services.storage.run(store_by_public_key, public_key=key)
+    assert store is not None
+    wanted = by_id()
+    earlier = "{% for product in products %}{{ product.name }}{% endfor %}"
+    monkeypatch.setitem(
+        contents_module.EARLIER_DESIGNS,
+        "live-search",
+        {hashlib.sha256(earlier.encode()).hexdigest()},
+    )
+    owners = "{% for product in products %}<b>{{ product.name }}</b>{% endfor %}"
+    stale = [
+        {**wanted["live-search"], "design": earlier, "limit": 4},
+        {**wanted["search-page"], "design": owners},
+    ]
+    services.storage.run(contents.upsert, store_id=store.id, contents=stale, now=1)
+
+    seed(services.storage, shop_url=SHOP)
+    live = services.storage.run(contents.get, store_id=store.id, content_id="live-search")
+    page = services.storage.run(contents.get, store_id=store.id, content_id="search-page")
+    assert live is not None and page is not None
+    assert live["design"] == wanted["live-search"]["design"] and live["limit"] == 4
+    assert page["design"] == owners
