@@ -8,7 +8,6 @@ One stack for the module: every test only reads.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,12 +51,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSearchStack]
 
 
 def searches(page: Page) -> list[dict[str, Any]]:
-    """The search/search answers the page gets, in order (kept on the page object)."""
+    """The search page's calls (its `search-page` content, answered by search/search) and
+    their answers, in order, as they arrive."""
     found: list[dict[str, Any]] = []
 
     def keep(response: Response) -> None:
-        if response.url.endswith("/v2/search/search") and response.ok:
-            found.append({"args": response.request.post_data_json, "answer": response.json()})
+        if not response.url.endswith("/v2/content") or not response.ok:
+            return
+        args = response.request.post_data_json
+        if args.get("content") == "search-page":
+            found.append({"args": args, "answer": response.json()})
 
     page.on("response", keep)
     return found
@@ -70,15 +73,26 @@ def card_ids(page: Page) -> list[str]:
     )
 
 
-def filters_text(page: Page) -> str:
-    return re.sub(r"\s+", " ", page.inner_text("#clerk-search-filters"))
+def facets_shown(page: Page) -> dict[str, list[tuple[str, str]]]:
+    """The facets in the sidebar: title -> [(value's name, its count as shown)]."""
+    shown: dict[str, list[tuple[str, str]]] = page.eval_on_selector_all(
+        "#clerk-search-filters .clerk-facet",
+        """sets => Object.fromEntries(sets.map(set => [
+            set.querySelector('legend').textContent.trim(),
+            Array.from(set.querySelectorAll('.clerk-facet-value')).map(value => [
+                value.querySelector('.clerk-facet-name').textContent.trim(),
+                (value.querySelector('.clerk-facet-count') || {textContent: ''}).textContent.trim(),
+            ]),
+        ]))""",
+    )
+    return shown
 
 
 def open_search(page: Page, stack: DemoSearchStack, query: str = QUERY) -> list[dict[str, Any]]:
     answers = searches(page)
     page.goto(f"{stack.shop_url}/search?q={query}")
     wait_for(lambda: answers and card_ids(page), what="the search results", page=page)
-    wait_for(lambda: "Colour" in filters_text(page), what="the facets", page=page)
+    wait_for(lambda: "Colour" in facets_shown(page), what="the facets", page=page)
     return answers
 
 
@@ -91,14 +105,13 @@ def test_the_search_page_shows_results_and_four_facets_with_counts(
     assert args["query"] == QUERY and args["facets"] == ["brand", "price", "categories", "colour"]
     assert card_ids(page) == [str(pid) for pid in answer["result"]]
     assert page.inner_text("#search-count") == f"{answer['count']} products"
-    text = filters_text(page)
-    for title in ("Brand", "Price", "Category", "Colour"):
-        assert title in text
-    for attribute in ("brand", "price", "categories", "colour"):
+    titles = {"brand": "Brand", "price": "Price", "categories": "Category", "colour": "Colour"}
+    shown = facets_shown(page)
+    assert list(shown) == list(titles.values())
+    for attribute, title in titles.items():
         values = answer["facets"][attribute]
         assert len(values) >= 2, attribute  # something to choose between
-        for value in values:
-            assert value["name"] in text and str(value["count"]) in text, (attribute, value)
+        assert shown[title] == [(v["name"], f"({v['count']})") for v in values], attribute
     assert page.is_hidden("#clerk-search-no-results")
 
 
@@ -125,9 +138,11 @@ def test_choosing_a_colour_narrows_the_results(page: Page, stack: DemoSearchStac
     assert page.inner_text("#search-count") == f"{chosen['count']} products"
     # The choice is in the address, so the page can be shared and reloaded as it is.
     assert parse_qs(urlsplit(page.url).query)["facet.colour"] == [chosen["value"]]
-    # The other colours stay listed (multiselect), with their counts for the query alone.
-    text = filters_text(page)
-    assert all(c["name"] in text for c in colours)
+    # The other colours stay listed (multiselect), with their counts for the query alone;
+    # the chosen one is checked.
+    assert facets_shown(page)["Colour"] == [(c["name"], f"({c['count']})") for c in colours]
+    checked = page.locator("#clerk-search-filters input:checked")
+    assert checked.count() == 1 and checked.get_attribute("value") == chosen["value"]
 
 
 def test_a_query_without_results_says_so(page: Page, stack: DemoSearchStack):
