@@ -75,6 +75,13 @@ CONTENTS = [
         "design": LIVE_DESIGN,
     },
 ]
+# A live-search design of its own that renders the suggestions itself.
+LIQUID_SECTIONS = {
+    **CONTENTS[1],
+    "id": "live-search-own-suggestions",
+    "design": '<ul class="own">{% for s in suggestions %}<li class="own-suggestion">{{ s }}</li>'
+    "{% endfor %}</ul>" + LIVE_DESIGN,
+}
 CATEGORIES = [
     {"id": "10", "name": "Jackets", "url": "/fixture/c/jackets"},
     {"id": "20", "name": "Kitchen", "url": "/fixture/c/kitchen"},
@@ -119,7 +126,9 @@ class SearchStack(Stack):
         http_json(f"{self.collector_url}/v2/products", {**keys, "products": catalogue()})
         http_json(f"{self.collector_url}/v2/categories", {**keys, "categories": CATEGORIES})
         http_json(f"{self.collector_url}/v2/pages", {**keys, "pages": PAGES})
-        http_json(f"{self.collector_url}/v2/contents", {**keys, "contents": CONTENTS})
+        http_json(
+            f"{self.collector_url}/v2/contents", {**keys, "contents": [*CONTENTS, LIQUID_SECTIONS]}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -442,6 +451,21 @@ def test_a_live_search_product_click_is_a_predictive_search_click(
     [click] = recorder.wait_for_call("log/click")
     assert click == {**click, "product": product, "api": "search/predictive", "n": 2}
     assert click["labels"] == ["Live search"]
+
+
+def test_a_design_that_names_suggestions_renders_them_itself(page: Page, stack: SearchStack):
+    open_search(page, stack)
+    page.evaluate("""() => {
+        const box = document.querySelector('span[data-instant-search]');
+        box.setAttribute('data-template', '@live-search-own-suggestions');
+        Clerk('content', 'span[data-instant-search]');
+    }""")
+    page.fill("#search", "jac")
+    box = "span[data-instant-search]"
+    wait_for(lambda: page.locator(f"{box} .clerk-live-pages li").count() == 2, page=page)
+    assert page.inner_text(f"{box} .own-suggestion >> nth=0") == "jacket"
+    assert page.locator(f"{box} .clerk-live-suggestions").count() == 0  # not twice
+    assert page.locator(f"{box} .clerk-live-categories li").count() == 1
 
 
 def test_null_mode_sends_nothing_identifying_from_search_or_live_search(
