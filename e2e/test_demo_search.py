@@ -21,7 +21,8 @@ from demo_shop.info import store_categories, store_pages
 
 from .harness import Stack, http_json, wait_for
 
-QUERY = "wool"
+# 27 products over several categories, brands, colours and prices: two pages of 24.
+QUERY = "cotton"
 
 
 class DemoSearchStack(Stack):
@@ -75,7 +76,7 @@ def card_ids(page: Page) -> list[str]:
 
 def facets_shown(page: Page) -> dict[str, list[tuple[str, str]]]:
     """The facets in the sidebar: title -> [(value's name, its count as shown)]."""
-    shown: dict[str, list[tuple[str, str]]] = page.eval_on_selector_all(
+    shown: dict[str, list[list[str]]] = page.eval_on_selector_all(
         "#clerk-search-filters .clerk-facet",
         """sets => Object.fromEntries(sets.map(set => [
             set.querySelector('legend').textContent.trim(),
@@ -85,7 +86,7 @@ def facets_shown(page: Page) -> dict[str, list[tuple[str, str]]]:
             ]),
         ]))""",
     )
-    return shown
+    return {title: [(name, count) for name, count in values] for title, values in shown.items()}
 
 
 def open_search(page: Page, stack: DemoSearchStack, query: str = QUERY) -> list[dict[str, Any]]:
@@ -143,6 +144,22 @@ def test_choosing_a_colour_narrows_the_results(page: Page, stack: DemoSearchStac
     assert facets_shown(page)["Colour"] == [(c["name"], f"({c['count']})") for c in colours]
     checked = page.locator("#clerk-search-filters input:checked")
     assert checked.count() == 1 and checked.get_attribute("value") == chosen["value"]
+
+
+def test_load_more_adds_the_next_page_to_the_results(page: Page, stack: DemoSearchStack):
+    answers = open_search(page, stack)
+    first = answers[0]["answer"]
+    assert len(first["result"]) == 24 < first["count"]
+    page.click("#clerk-search-results + .clerk-load-more")
+    wait_for(lambda: len(answers) >= 2, what="the next page", page=page)
+    assert answers[-1]["args"]["offset"] == 24
+    everything = stack.search(query=QUERY, limit=100)["result"]
+    wait_for(
+        lambda: card_ids(page) == [str(pid) for pid in everything],
+        what="all the results",
+        page=page,
+    )
+    assert page.is_hidden(".clerk-load-more")
 
 
 def test_a_query_without_results_says_so(page: Page, stack: DemoSearchStack):
