@@ -137,6 +137,7 @@ def test_choosing_a_colour_narrows_the_results(page: Page, stack: DemoSearchStac
     )
     assert shown and set(shown) == {chosen["name"]}
     assert page.inner_text("#search-count") == f"{chosen['count']} products"
+    assert page.text_content(".filters-toggle") == "Filters (1)"  # shown on a phone
     # The choice is in the address, so the page can be shared and reloaded as it is.
     assert parse_qs(urlsplit(page.url).query)["facet.colour"] == [chosen["value"]]
     # The other colours stay listed (multiselect), with their counts for the query alone;
