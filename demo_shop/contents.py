@@ -71,7 +71,7 @@ SEARCH_CARD = CARD.replace(
 RESULTS = f"""{{% for product in products %}}{SEARCH_CARD}
 {{% endfor %}}"""
 
-# The header's live search: popular searches, categories and pages beside compact product
+# The header's live search: search suggestions, categories and pages beside compact product
 # rows (a second column on a wide screen); a section without anything is left out. Naming
 # suggestions, categories and pages, the design renders those sections itself (clerk.js
 # adds its own plain lists only for a design that does not). The arrow keys move through
@@ -81,7 +81,7 @@ LIVE = """<div class="clerk-design live-search">
   <div class="live-search-side">
   {% if suggestions.size > 0 %}
     <section class="live-search-section live-search-suggestions">
-      <h2 id="live-search-suggestions">Popular searches</h2>
+      <h2 id="live-search-suggestions">Suggestions</h2>
       <div role="listbox" aria-labelledby="live-search-suggestions">
       {% for suggestion in suggestions %}
       <a class="live-search-term" role="option" href="/search?q={{ suggestion | url_encode }}">

@@ -35,7 +35,7 @@ class Widget(NamedTuple):
 
 
 # base.html: the live search in the header of every page, the `live-search` content (its
-# products; the span asks for popular searches, categories and pages beside them).
+# products; the span asks for search suggestions, categories and pages beside them).
 HEADER_SEARCH = Widget("search/predictive", ("Header search",), 6, "", "live-search")
 
 # home.html, in the order of the page: the data-api + <template> form.

@@ -1,5 +1,5 @@
 """The demo shop's search: the search page and the header's box in Clerk's Magento 2 plugin
-markup (facets for brand, price, category and colour; live search with popular searches,
+markup (facets for brand, price, category and colour; live search with suggestions,
 categories and pages), a catalogue whose every product has a colour, and the store's
 categories and pages seeded as `/v2/categories` and `/v2/pages` take them."""
 
@@ -207,7 +207,7 @@ def test_the_live_search_design_shows_each_section_it_has_something_for():
     assert 'href="/search?q=jack+%26+co"' in html
     # Nothing but products: no empty headings.
     bare = liquid.render(design, {**context, "suggestions": [], "categories": [], "pages": []})
-    assert "Popular searches" not in bare and "Categories" not in bare and "Help" not in bare
+    assert "Suggestions" not in bare and "Categories" not in bare and "Help" not in bare
     assert "Products" in bare
 
 
