@@ -102,7 +102,10 @@ def buckets(low: float, high: float) -> list[tuple[Decimal, Decimal]]:
     edge = (lo / step).to_integral_value(rounding=ROUND_FLOOR) * step
     found = []
     while edge <= hi:
-        found.append((edge, edge + step - less))
+        top = edge + step - less
+        if float(top) >= float(edge + step):  # too large for a cent to show in a float
+            top = Decimal(math.nextafter(float(edge + step), -math.inf))
+        found.append((edge, top))
         edge += step
     return found
 
