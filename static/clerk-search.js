@@ -12,10 +12,14 @@ var {send,warn,render,fill,safeUrl,randomId}=internal,
  NUMBER=/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/,
  SECTIONS=['suggestions','categories','pages'],
  TITLES={suggestions:'Suggestions',categories:'Categories',pages:'Pages'},
- searchPages=new Set();
+ searchPages=new Set(),liveBoxes=new Set();
 
 function data(element,name){return element.getAttribute('data-'+name)||''}
 function json(text,fallback){try{return JSON.parse(text)||fallback}catch(e){return fallback}}
+// a data-* list of attribute names, as JSON ('["brand","price"]'); anything else: none
+function names(element,name){
+ return [].concat(json(data(element,name),[])).filter(item=>typeof item=='string');
+}
 // an element with properties (textContent, never innerHTML) and children
 function make(tag,properties,...children){
  var node=Object.assign(document.createElement(tag),properties);
@@ -72,12 +76,12 @@ function searchPage(element){
 // the first page (or, with more, the next one: appended) for the current state
 function ask(element,more){
  var state=element.clerkState,offset=more?state.offset:+data(element,'offset')||0,
-  facets=json(data(element,'facets-attributes'),[]).filter(name=>typeof name=='string'),
+  facets=names(element,'facets-attributes'),
   args={offset,filter:filterOf(element,state.chosen)};
  if(!state.query)return;
  if(facets.length){
   args.facets=facets;
-  args.facets_multiselect=json(data(element,'facets-multiselect-attributes'),[])
+  args.facets_multiselect=names(element,'facets-multiselect-attributes')
    .filter(name=>facets.includes(name));
  }
  render(element,state.query,(answer,content)=>{
@@ -167,6 +171,7 @@ window.addEventListener('popstate',()=>searchPages.forEach(element=>{
 // reach (clerk-render.js moves through [role=option]); a design that names suggestions,
 // categories or pages renders that section itself.
 function liveSearch(box,query){
+ liveBoxes.add(box);
  var asked=SECTIONS.map(name=>{
   var limit=Math.min(+data(box,'instant-search-'+name)||0,name=='suggestions'?20:100);
   return limit>0&&new Promise(done=>send('search/'+name,{query,limit},done,()=>done()));
@@ -193,6 +198,10 @@ function liveSearch(box,query){
   });
  },{});
 }
+// a click elsewhere than the box and its input hides the box
+document.addEventListener('click',event=>liveBoxes.forEach(box=>{
+ if(!box.contains(event.target)&&event.target!=find(data(box,'instant-search')))box.hidden=true;
+}),true);
 function section(box,name,items){
  var id='clerk-'+randomId(),list=make('ul',{className:'clerk-live-'+name});
  list.setAttribute('role','listbox');
