@@ -8,6 +8,7 @@ recommendation and search latency on a generated data set.
     scripts/bench --only recs     recommendations and search p95 (data set built once, cached)
     scripts/bench --only content  what a /v2/content call adds to its api (same data set)
     scripts/bench --only suggestions  live search's suggestions, categories, pages p95
+    scripts/bench --only facets   search with a filter and facets p95 (storage level)
 
 Diagnostics: --force-nodelay (servers set TCP_NODELAY on every accepted socket),
 --browser-variants (time the loader with an empty script, and clerk.js with
@@ -40,6 +41,7 @@ from . import (
     content,
     dashboard,
     dataset,
+    facets,
     ingest,
     links,
     procs,
@@ -50,7 +52,17 @@ from . import (
 from .procs import ROOT
 
 RATIO_TARGET = 0.6
-PARTS = ("ingest", "size", "browser", "recs", "content", "dashboard", "links", "suggestions")
+PARTS = (
+    "ingest",
+    "size",
+    "browser",
+    "recs",
+    "content",
+    "dashboard",
+    "links",
+    "suggestions",
+    "facets",
+)
 
 
 def log(message: str) -> None:
@@ -240,6 +252,8 @@ def table(report: dict[str, Any]) -> str:
         lines += links.table(report["links"])
     if "suggestions" in report:
         lines += suggestions.table(report["suggestions"])
+    if "facets" in report:
+        lines += facets.table(report["facets"])
     return "\n".join(lines)
 
 
@@ -257,7 +271,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
-        help="ingest,size,browser,recs,content,dashboard,links,suggestions",
+        help="ingest,size,browser,recs,content,dashboard,links,suggestions,facets",
     )
     parser.add_argument(
         "--pg-workers",
@@ -367,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             report["suggestions"] = suggestions.run(
                 args.recs_requests or (300 if args.quick else 3000), log, seed=args.recs_seed
             )
+        if "facets" in parts:
+            report["facets"] = facets.run(20 if args.quick else 100, log, seed=args.recs_seed)
         if args.profile is not None:
             from . import profile
 

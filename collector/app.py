@@ -36,7 +36,7 @@ from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
 from .logs import describe
 from .middleware import CORSMiddleware
-from .script import Script, StoreScripts, render_script
+from .script import Script, StoreScripts, render_script, search_script
 from .services import Services
 from .settings import Settings
 from .storage import STORAGE_UNAVAILABLE
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     services = services or Services(settings)
     script = Script(settings.script_path, settings.script_max_age)
     renderer = render_script(settings.script_path, settings.script_max_age)
+    searcher = search_script(settings.script_path, settings.script_max_age)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Route("/healthz", health),
             *script.routes(),
             *renderer.routes(),
+            *searcher.routes(),
             *tracking.routes,
             *products.routes,
             *orders.routes,

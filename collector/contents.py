@@ -15,7 +15,9 @@ script's plain default design). Stored by collector/storage/contents.py.
   own handler, with its own fields, origin rule (a personal api stays personal) and
   limits. The answer is that api's, plus `content` {id, name, api, labels, limit,
   design}: `labels` are those the answer was recorded with (the content's, unless the
-  call sent its own), which clerk.js logs clicks with.
+  call sent its own), which clerk.js logs clicks with. A content's `arguments.filter`
+  and the call's `filter` are AND-ed (the page's facet choices narrow the content's
+  selection).
 
 `check_content` and `check_contents` are shared with the CLI and the dashboard, so the
 three refuse the same contents with the same messages.
@@ -235,7 +237,24 @@ async def resolve(
     if api is None:  # saved by a version that had this list
         return raw, _unknown(raw, f"{content['id']} uses {content['api']}, not a list endpoint")
     defaults = {**content["arguments"], "limit": content["limit"], "labels": content["labels"]}
-    return {**defaults, **raw}, _served(content, api)
+    return {**defaults, **raw, **_both_filters(content, raw, from_query)}, _served(content, api)
+
+
+def _both_filters(content: dict[str, Any], raw: dict[str, Any], from_query: bool) -> dict[str, Any]:
+    """A content's own filter AND-ed with the call's (a page's facet choices narrow the
+    content's selection, never widen it): {"filter": text}, or {} when not both."""
+    own = content["arguments"].get("filter")
+    if own is None or raw.get("filter") is None:
+        return {}
+    given = filters.FILTER("filter", raw["filter"], from_query)
+    if given is None:
+        return {"filter": own}
+    both = filters.And((*_conjuncts(filters.parse(own)), *_conjuncts(given)))
+    return {"filter": filters.canonical(both)}
+
+
+def _conjuncts(expr: filters.Expr) -> tuple[filters.Expr, ...]:
+    return expr.parts if isinstance(expr, filters.And) else (expr,)
 
 
 content_endpoint = dispatch(resolve)

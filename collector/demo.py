@@ -11,11 +11,11 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Connection
 
-from . import logs
+from . import caps, logs
 from .app import create_app
 from .origins import parse_origin
 from .settings import Settings
-from .storage import Storage, contents
+from .storage import Storage, contents, sitedata
 from .storage.catalogue import upsert_products
 from .storage.stores import (
     create_admin,
@@ -48,13 +48,46 @@ def _demo_store_key(conn: Connection, *, now: int, shop_origin: str) -> str:
 
 
 def _seed_contents(conn: Connection, *, store_id: int, now: int) -> int:
-    """The demo shop's Clerk contents (demo_shop/contents.py) the store does not have yet:
-    a content edited in the dashboard keeps its edits across restarts."""
+    """The demo shop's Clerk contents (demo_shop/contents.py) the store does not have yet,
+    and the current design of those still holding an earlier demo's design: a content
+    edited in the dashboard keeps its edits across restarts."""
     from demo_shop.contents import contents as demo_contents
+    from demo_shop.contents import is_earlier_design
 
-    have = {content["id"] for content in contents.list_all(conn, store_id=store_id)}
-    missing = [content for content in demo_contents() if content["id"] not in have]
-    return contents.upsert(conn, store_id=store_id, contents=missing, now=now) if missing else 0
+    have = {content["id"]: content for content in contents.list_all(conn, store_id=store_id)}
+    wanted = []
+    for content in demo_contents():
+        stored = have.get(content["id"])
+        if stored is None:
+            wanted.append(content)
+        elif is_earlier_design(content["id"], stored["design"]):
+            wanted.append({**stored, "design": content["design"]})
+    return contents.upsert(conn, store_id=store_id, contents=wanted, now=now) if wanted else 0
+
+
+def _seed_site(storage: Storage, *, store_id: int, shop_url: str, now: int) -> None:
+    """The shop's categories and information pages (demo_shop/info.py), as `/v2/categories`
+    and `/v2/pages` store them: what live search's categories and pages sections show.
+    Checked by the API's own item parsers first, so the demo seeds only what a shop could
+    send."""
+    from demo_shop.info import store_categories, store_pages
+
+    from .sitedata import KINDS
+
+    for plural, items in (
+        ("categories", store_categories(shop_url)),
+        ("pages", store_pages(shop_url)),
+    ):
+        kind, parse_item = KINDS[plural]
+        parsed = [parse_item(f"{plural}[{n}]", item, False) for n, item in enumerate(items)]
+        storage.run(
+            sitedata.upsert_items,
+            kind=kind,
+            store_id=store_id,
+            items=parsed,
+            now=now,
+            max_items=caps.SITE_ITEMS_MAX,
+        )
 
 
 def seed(storage: Storage, *, shop_url: str) -> str:
@@ -70,6 +103,7 @@ def seed(storage: Storage, *, shop_url: str) -> str:
         create_admin, email=DEMO_ADMIN, password=DEMO_PASSWORD, now=now, store_keys=[public_key]
     )
     storage.run(upsert_products, store_id=store.id, items=generate_catalogue(shop_url), now=now)
+    _seed_site(storage, store_id=store.id, shop_url=shop_url, now=now)
     storage.run(_seed_contents, store_id=store.id, now=now)
     return public_key
 

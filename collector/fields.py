@@ -37,12 +37,27 @@ from .validation import (
 # ["Home", "You previously saw"]; the caps are explained in caps.py.
 labels_field = list_of(text(caps.LABEL_LENGTH_MAX), caps.LABELS_MAX)
 
+ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+ATTRIBUTES_MAX = 50  # fields a list's product_data may be cut to
+
+
+def attribute_name(name: str, value: Any, from_query: bool) -> str:
+    """A product attribute's name (a built-in field or a custom attribute)."""
+    if not isinstance(value, str):
+        raise invalid(name, f"must be an attribute name (a string), not {type_name(value)}")
+    if not ATTRIBUTE_NAME.fullmatch(value):
+        raise invalid(name, "attribute names are a-z, 0-9 and _ (64 at most)")
+    return value
+
+
 LIST_FIELDS: Fields = {
     "limit": (integer(1, 100), 10),
     "labels": (labels_field, []),
     "exclude": (list_of(product_id, caps.EXCLUDE_MAX), []),
     # Clerk's filter language (filters.py): a parsed filter, or None for none.
     "filter": (FILTER, None),
+    # The fields product_data carries (with `id`); empty: every field.
+    "attributes": (list_of(attribute_name, ATTRIBUTES_MAX), []),
 }
 
 # A sale line: an id, or {id, quantity, price}. A negative price is a discount line
@@ -58,8 +73,6 @@ sale_line = one_of(
         }
     ),
 )
-
-ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 
 
 def link(max_len: int) -> Parser:

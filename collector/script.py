@@ -1,12 +1,13 @@
 """Serving the browser scripts: minified, cacheable, with an ETag, gzip-compressed once per
 version.
 
-Two scripts, each one `Script`: /clerk.js (static/clerk.js), the first script every shop page
-loads, and /clerk-render.js (static/clerk-render.js, beside it), which clerk.js loads only on
-pages that have something to render. Each store's own copy of the first script is served at
-/<slug>.js (StoreScripts). The sources stay readable, comments and all, and run as they are;
-the collector strips comments and white space (rjsmin) when it loads a file, so comments cost
-shoppers nothing.
+Three scripts, each one `Script`: /clerk.js (static/clerk.js), the first script every shop
+page loads; /clerk-render.js (static/clerk-render.js, beside it), which clerk.js loads only on
+pages that have something to render; and /clerk-search.js (static/clerk-search.js), which
+clerk-render.js loads only on pages with a search page or live search's sections. Each store's
+own copy of the first script is served at /<slug>.js (StoreScripts). The sources stay
+readable, comments and all, and run as they are; the collector strips comments and white space
+(rjsmin) when it loads a file, so comments cost shoppers nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class ScriptVersion:
     etag: str
 
 
-# The render module's file, beside the first script's (CLERK_JS_PATH moves both).
+# The render and search modules' files, beside the first script's (CLERK_JS_PATH moves all).
 RENDER_NAME = "clerk-render.js"
+SEARCH_NAME = "clerk-search.js"
 
 
 class Script:
@@ -93,6 +95,11 @@ def render_script(first: Path, max_age: int) -> Script:
     return Script(first.with_name(RENDER_NAME), max_age, "/" + RENDER_NAME)
 
 
+def search_script(first: Path, max_age: int) -> Script:
+    """The search module served at /clerk-search.js, from the file beside the first script."""
+    return Script(first.with_name(SEARCH_NAME), max_age, "/" + SEARCH_NAME)
+
+
 def prelude(public_key: str) -> bytes:
     """What a store's own script runs first: its key, as the first command of the queue,
     so that a `config` of the shop's own (later in the queue) still wins."""
@@ -117,7 +124,7 @@ class StoreScripts:
     Each store's version has its own ETag (the prelude differs), follows /clerk.js when
     the file changes, and is kept per process (at most MAX_VERSIONS; all dropped when
     full). The route is the app's last, and no slug starts with "clerk", so it shadows no
-    other address (/clerk.js, /clerk-render.js, /healthz, /dashboard, /v2/...).
+    other address (/clerk.js, /clerk-render.js, /clerk-search.js, /healthz, /dashboard, /v2/...).
     """
 
     MAX_VERSIONS = 1024

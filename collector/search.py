@@ -2,7 +2,9 @@
 that answers as the shopper types).
 
 Both answer the shared product list shape (in-stock products only, the render
-recorded) with `count` = all matches, and record the query in `searches`
+recorded) with `count` = all matches (those the call's `filter` keeps), take Clerk's
+`facets`, `facets_multiselect`, `orderby` and `order` (storage/search/facets.py and
+narrowed.py say how they are counted and ordered), and record the query in `searches`
 (zero-result queries too, as hits = 0) without making the answer wait.
 
 Prefix matching is predictive's alone: there every word also finds the words it
@@ -23,23 +25,53 @@ from typing import Any
 from . import lists
 from .api import Call
 from .errors import invalid
-from .fields import LIST_FIELDS
+from .fields import LIST_FIELDS, attribute_name
 from .services import Services
 from .storage import searches
 from .storage.search import (
+    Narrowing,
+    Order,
     popularity_changes,
     popularity_refreshed_at,
     save_popularity,
-    search_products,
+    search_page,
 )
-from .validation import REQUIRED, Fields, integer, text
+from .validation import REQUIRED, Fields, integer, list_of, text
 from .widgets import answer_products
 
 # Sales and views used for ranking are recounted at most this often per store
 # (by the collector's clock); a store's first search waits for its first count.
 POPULARITY_MAX_AGE_MS = 5 * 60 * 1000
 
-PREDICTIVE_FIELDS: Fields = {"query": (text(200), REQUIRED), **LIST_FIELDS}
+FACETS_MAX = 20
+
+
+def order_name(name: str, value: Any, from_query: bool) -> str:
+    """`asc` or `desc` (any case)."""
+    chosen: str = text(10)(name, value, from_query).lower()
+    if chosen not in ("asc", "desc"):
+        raise invalid(name, "must be asc or desc")
+    return chosen
+
+
+def orderby_name(name: str, value: Any, from_query: bool) -> str | None:
+    """An attribute name, or null / empty: relevance order."""
+    if value is None or value == "":
+        return None
+    return attribute_name(name, value, from_query)
+
+
+PREDICTIVE_FIELDS: Fields = {
+    "query": (text(200), REQUIRED),
+    **LIST_FIELDS,
+    # Clerk's facets: attribute names to count values of, over all the (filtered) matches;
+    # a multiselect facet is counted without its own part of the filter.
+    "facets": (list_of(attribute_name, FACETS_MAX), []),
+    "facets_multiselect": (list_of(attribute_name, FACETS_MAX), []),
+    # An attribute to order the matches by instead of relevance.
+    "orderby": (orderby_name, None),
+    "order": (order_name, "asc"),
+}
 SEARCH_FIELDS: Fields = {**PREDICTIVE_FIELDS, "offset": (integer(0, 10_000), 0)}
 
 
@@ -84,19 +116,35 @@ def _query(call: Call) -> str:
     return query
 
 
+def _narrowing(call: Call) -> Narrowing:
+    facets = list(dict.fromkeys(call.data["facets"]))
+    multiselect = list(dict.fromkeys(call.data["facets_multiselect"]))
+    for i, name in enumerate(multiselect):
+        if name not in facets:
+            raise invalid(f"facets_multiselect[{i}]", f"{name} is not in facets")
+    orderby = call.data["orderby"]
+    order = None if orderby is None else Order(orderby, call.data["order"] == "desc")
+    return Narrowing(call.data["filter"], order, tuple(facets), tuple(multiselect))
+
+
 async def _search(call: Call, api: str, *, prefix: bool, offset: int) -> dict[str, Any]:
     query = _query(call)
+    narrowing = _narrowing(call)
     await keep_popularity_fresh(call.services, call.store.id)
-    ids, total = await call.services.storage.read(
-        search_products,
+    found = await call.services.storage.read(
+        search_page,
         store_id=call.store.id,
         query=query,
         prefix=prefix,
         limit=call.data["limit"],
         offset=offset,
         exclude=call.data["exclude"],
+        narrowing=narrowing,
     )
+    ids, total = found.ids, found.count
     answer = await answer_products(call, api, ids, count=total)
+    if found.facets is not None:
+        answer["facets"] = found.facets
     if call.preview:
         return answer
     visitor = await call.visitor()

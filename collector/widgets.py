@@ -1,6 +1,7 @@
 """What every product list endpoint (recommendations, search) shares.
 
-Each takes `limit`, `labels` and `exclude` (fields.LIST_FIELDS); answers `{"result": [ids],
+Each takes `limit`, `labels`, `exclude`, `filter` and `attributes` (fields.LIST_FIELDS: the
+fields product_data carries, with `id`; none: all of them); answers `{"result": [ids],
 "product_data": [...], "count": n}` with only products that exist and are in
 stock; and records the render (an event of kind "render" with the api and
 labels), so that widgets' click-through can be counted. The render is written
@@ -22,6 +23,9 @@ async def answer_products(
     items = await call.services.storage.read(
         catalogue.available_products, store_id=call.store.id, ids=ids
     )
+    kept = call.data.get("attributes")
+    if kept:
+        items = [{"id": item["id"], **{k: item[k] for k in kept if k in item}} for item in items]
     answer = {
         "result": [item["id"] for item in items],
         "product_data": items,

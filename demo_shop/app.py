@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from demo_shop import checkout, pages, privacy
+from demo_shop import checkout, info, pages, privacy
 from demo_shop.catalogue import categories, generate_catalogue
 from demo_shop.orders import OrderBook
 from demo_shop.settings import Settings
@@ -51,10 +51,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/order/{order_id}", checkout.order_page),
         Route("/consent", privacy.consent_page, methods=["GET"]),
         Route("/consent", privacy.consent_submit, methods=["POST"]),
+        *(Route(f"/{page.slug}", info.info_page) for page in info.INFO_PAGES),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: pages.http_error})
     app.state.settings = settings
     app.state.orders = OrderBook()
+    app.state.info_pages = info.INFO_PAGES
     _load_catalogue(app, settings)
     return app

@@ -36,7 +36,10 @@ class Category:
     items: tuple[Item, ...] = ()
     # Each completes "<Material> <noun> with ...".
     features: tuple[str, ...] = ()
+    # Coloured categories name the shade ("..., Moss"); the others draw a colour from
+    # their own palette (plain colour names), which only the `colour` attribute carries.
     coloured: bool = False
+    palette: tuple[str, ...] = ()
 
 
 def _items(*rows: tuple[str, str, int, int]) -> tuple[Item, ...]:
@@ -104,6 +107,7 @@ CATEGORIES: tuple[Category, ...] = (
         ),
         ("a grippy outsole for wet rock", "a cushioned footbed you can stand on all day",
          "a gusseted tongue that keeps grit out", "a sole that our cobbler can replace"),
+        palette=("Brown", "Brown", "Black", "Grey", "Green"),
     ),
     Category(
         "Bags & Packs", "bags", "Daypacks, duffels and totes that carry it all.",
@@ -118,6 +122,7 @@ CATEGORIES: tuple[Category, ...] = (
         ("comfortable straps that spread the load", "a quick-access pocket for the small stuff",
          "hardware built to be repaired, not replaced",
          "a water-resistant base for wet ground"),
+        palette=("Green", "Black", "Brown", "Blue", "Grey", "Yellow"),
     ),
     Category(
         "Camping", "camping", "Tents, sleeping bags and lights for nights outside.",
@@ -133,6 +138,7 @@ CATEGORIES: tuple[Category, ...] = (
         ),
         ("a packed size smaller than a loaf of bread", "a build tested through a northern winter",
          "a weight you will not notice in your pack", "parts you can replace in the field"),
+        palette=("Green", "Orange", "Grey", "Blue", "Red", "Yellow"),
     ),
     Category(
         "Camp Kitchen", "kitchen", "Mugs, cookware and flasks for coffee with a view.",
@@ -149,6 +155,7 @@ CATEGORIES: tuple[Category, ...] = (
         ("a build that shrugs off campfires and dishwashers",
          "a finish that only gets better with use", "a weight you will not notice in your pack",
          "a lifetime guarantee against dents and rust"),
+        palette=("Grey", "White", "Blue", "Red", "Black", "Green"),
     ),
     Category(
         "Home & Cabin", "home", "Blankets, ceramics and small comforts for the cabin.",
@@ -165,6 +172,7 @@ CATEGORIES: tuple[Category, ...] = (
         ("a natural texture that warms a room", "a design simple enough to live with for decades",
          "materials that age beautifully instead of wearing out",
          "the care of a family workshop we have worked with for years"),
+        palette=("White", "Beige", "Grey", "Green", "Brown", "Blue"),
     ),
     Category(
         "Accessories", "accessories", "Beanies, gloves, socks and the little things.",
@@ -195,6 +203,11 @@ BRANDS = (
     "Greyling", "Kestrel Works", "Hollow Pine", "Saltmarsh",
 )
 COLOURS = ("Moss", "Slate", "Rust", "Navy", "Oat", "Charcoal", "Forest", "Ochre", "Stone")
+# The plain colour a shade is filed under: what the `colour` attribute (and its facet) says.
+COLOUR_OF = {
+    "Moss": "Green", "Forest": "Green", "Slate": "Grey", "Charcoal": "Grey", "Stone": "Beige",
+    "Oat": "Beige", "Rust": "Red", "Navy": "Blue", "Ochre": "Yellow",
+}
 CLOSINGS = (
     "Designed in our studio and built to last for years.",
     "Backed by our free repair service.",
@@ -253,8 +266,10 @@ def _product(rng: random.Random, index: int, shop_url: str, names: set[str]) -> 
     overlap = material.split()[-1] == noun.split()[0]
     phrase = f"{material} {noun.split(' ', 1)[1]}" if overlap else f"{material} {noun}"
     name = f"{model} {phrase}" if rng.random() < 0.7 else f"{model} {noun}"
+    shade = ""
     if category.coloured or name in names:
-        name = f"{name}, {rng.choice(COLOURS)}"
+        shade = rng.choice(COLOURS)
+        name = f"{name}, {shade}"
     if name in names:
         name = f"{name} ({index})"
     names.add(name)
@@ -279,7 +294,14 @@ def _product(rng: random.Random, index: int, shop_url: str, names: set[str]) -> 
         "brand": rng.choice(BRANDS),
         "created_at": CATALOGUE_EPOCH - rng.randint(0, 365 * 86_400),
         "stock": _stock(rng, index),
+        "colour": COLOUR_OF[shade] if shade else _colour(category, index),
     }
+
+
+def _colour(category: Category, index: int) -> str:
+    """A colour from the category's palette, drawn apart from the catalogue's generator so
+    that every other field stays as it was before products had colours."""
+    return random.Random(f"colour-{index}").choice(category.palette)
 
 
 def generate_catalogue(shop_url: str, n: int = 300, seed: int = 42) -> list[dict]:

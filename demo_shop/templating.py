@@ -35,6 +35,7 @@ def shop_context(request: Request) -> dict[str, Any]:
         "visitor_mode": consent.visitor_mode(choice),
         "cart_count": cart.count(cart.read(request)),
         "nav_categories": request.app.state.categories,
+        "info_pages": request.app.state.info_pages,
         "current_path": current_path(request),
         "widgets": widgets,
     }

@@ -12,8 +12,9 @@ the heading the page shows above it, and the id of the Clerk content it is seede
 
 Most pages embed their widgets as Clerk's plugins do, a `<span class="clerk"
 data-template="@content-id">` that the collector's content answers (api, limit, labels and
-design from the content). The home page, the header's search box and the search page keep
-the `data-api` + `<template>` form, so the demo shows both.
+design from the content): the header's live search and the search page with its facets
+too. The home page (and the search page's bestsellers) keep the `data-api` + `<template>`
+form, so the demo shows both.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class Widget(NamedTuple):
     content: str = ""
 
 
-# base.html: the predictive search box in the header of every page (data-api form; the
-# `live-search` content holds the same settings for a plugin-style live search).
+# base.html: the live search in the header of every page, the `live-search` content (its
+# products; the span asks for search suggestions, categories and pages beside them).
 HEADER_SEARCH = Widget("search/predictive", ("Header search",), 6, "", "live-search")
 
 # home.html, in the order of the page: the data-api + <template> form.
@@ -115,9 +116,25 @@ EXIT_INTENT = Widget(
     "exit-intent",
 )
 
-# search.html: the results of the query, and bestsellers below them (data-api form; the
-# `search-page` content holds the results' settings for a plugin-style search page).
+# search.html: the results of the query (the `search-page` content, with facets), and
+# bestsellers below them (data-api form).
 SEARCH_RESULTS = Widget("search/search", ("Search page",), 24, "", "search-page")
+
+
+class Facets(NamedTuple):
+    attributes: tuple[str, ...]
+    titles: dict[str, str]
+    # Facets whose other values stay listed, with their counts, once one is chosen.
+    multiselect: tuple[str, ...]
+
+
+# The search page's facets (data-facets-attributes, -titles, -multiselect-attributes), in
+# the order of the sidebar.
+SEARCH_FACETS = Facets(
+    ("brand", "price", "categories", "colour"),
+    {"brand": "Brand", "price": "Price", "categories": "Category", "colour": "Colour"},
+    ("brand", "colour", "categories"),
+)
 SEARCH_BESTSELLERS = Widget(
     "recommendations/popular", ("Search page", "Bestsellers"), 4, "Bestsellers"
 )

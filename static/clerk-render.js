@@ -457,7 +457,9 @@ function keepInlineDesign(element){
  sources.set(element,/{[{%]/.test(inline)&&inline.replace(/{[{%][\s\S]*?[%}]}/g,code=>
   code.replace(/&(amp|lt|gt|quot|nbsp);/g,(all,name)=>HTML_ESCAPES[name])));
 }
-function render(element,query,after){
+// more: arguments beside the element's own (clerk-search.js: offset, filter, facets); with it,
+// after(answer, content) gets the answer instead of it being rendered here
+function render(element,query,after,more){
  var template=element.getAttribute('data-template')||'',
   contentId=template[0]=='@'&&template.slice(1),
   api=contentId?'content':element.getAttribute('data-api'),args=argsOf(element),request,
@@ -469,14 +471,15 @@ function render(element,query,after){
  if(!api)return warn('nothing to render: no data-api or data-template="@ID"',element);
  if(contentId)args.content=contentId;
  if(query)args.query=query;
+ Object.assign(args,more);
  element.clerkRequest=request=++requestCount;
  shown(element);
  excluded(element).then(ids=>{
   if(ids.length)args.exclude=(args.exclude||[]).concat(ids);
   send(api,args,answer=>{
    if(element.clerkRequest==request){
-    fill(element,content,answer,query);
-    if(after)after();
+    if(!more)fill(element,content,answer,query);
+    if(after)after(answer,content);
    }
   },()=>{
    if(sources.get(element))element.textContent='';  // no Liquid source left showing
@@ -492,8 +495,9 @@ function fill(element,content,answer,query){
   templateSelector=!answer.content&&element.getAttribute('data-template'),
   template=templateSelector&&document.querySelector(templateSelector),
   target=content.target&&document.querySelector(content.target)||element,
-  context={products,content:answer.content||{},globals:config.globals||{},
-   count:answer.count,query:query||content.args.query},
+  // the answer's other fields (facets; live search's suggestions, categories, pages) too
+  context=Object.assign({},answer,{products,content:answer.content||{},
+   globals:config.globals||{},count:answer.count,query:query||content.args.query}),
   html;
  if(template&&template.tagName!='TEMPLATE'){
   design=template.textContent;
@@ -662,11 +666,11 @@ listen('input',input=>eachSearchBoxOf(input,box=>{
   box.clerkRequest=++requestCount;  // drops the answer still on its way
   box.hidden=true;
  }else{
-  box.clerkTimer=setTimeout(()=>render(box,query),180);
+  box.clerkTimer=setTimeout(()=>show(box,query),180);
  }
 }));
 listen('keydown',(input,event)=>eachSearchBoxOf(input,box=>{
- var key=event.key,items=Array.from(box.querySelectorAll('[data-clerk-product-id]')),
+ var key=event.key,items=Array.from(box.querySelectorAll('[data-clerk-product-id],[role=option]')),
   up=key=='ArrowUp',active=items.findIndex(item=>item.getAttribute('aria-selected')=='true');
  if(key=='Escape')box.hidden=true;
  if(key=='Enter'&&active>=0&&!box.hidden){
@@ -688,5 +692,24 @@ listen('keydown',(input,event)=>eachSearchBoxOf(input,box=>{
  }
 }));
 
-internal.loaded({render:element=>render(element),ui});
+// --- the search page and live search's sections: clerk-search.js, added when first needed ----
+var SEARCH='[data-facets-target],[data-query],[data-template="@search-page"],'
+  +'[data-instant-search-suggestions],[data-instant-search-categories],[data-instant-search-pages]',
+ searchWaiting=[],base=document.currentScript?document.currentScript.src:location.href;
+function show(element,query){
+ if(!element.matches(SEARCH))return render(element,query);
+ if(internal.search)return internal.search(element,query);
+ if(!searchWaiting.push([element,query])-1){
+  var script=document.createElement('script');
+  script.src=new URL('clerk-search.js',base).href;
+  script.async=true;
+  document.head.append(script);
+ }
+}
+Object.assign(internal,{render,fill,safeUrl,sanitized,
+ searchLoaded:search=>{
+  internal.search=search;
+  searchWaiting.splice(0).forEach(([element,query])=>show(element,query));
+ }});
+internal.loaded({render:element=>show(element),ui});
 })();

@@ -1,6 +1,7 @@
 """The demo shop's pages embed Clerk contents as Clerk's plugins do: `@id` spans with the
 page's arguments, `Clerk('context')` for views, the powerstep popup once after an add to
-cart; the home page keeps the data-api + <template> form."""
+cart; the home page keeps the data-api + <template> form (the header's live search is a
+content on every page)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_the_product_page_logs_its_view_through_the_context(shop: TestClient):
     assert 'data-api="log/product"' not in html
     assert """Clerk('context', {product: "7", category: null, page: null});""" in html
     assert contents_on(html) == [
+        "live-search",  # the header's, on every page
         "product-page-alternatives",
         "product-page-others-also-bought",
         "exit-intent",
@@ -46,7 +48,7 @@ def test_the_product_page_logs_its_view_through_the_context(shop: TestClient):
 
 def test_the_category_page_excludes_its_popular_from_trending(shop: TestClient):
     html = shop.get("/category/gifts").text
-    assert contents_on(html)[:2] == ["category-page-popular", "category-page-trending"]
+    assert contents_on(html)[1:3] == ["category-page-popular", "category-page-trending"]
     assert "data-category='Gifts' data-exclude-from='.clerk_0'" in html
     assert """Clerk('context', {product: null, category: "Gifts", page: null});""" in html
 
@@ -54,7 +56,7 @@ def test_the_category_page_excludes_its_popular_from_trending(shop: TestClient):
 def test_the_home_page_keeps_the_template_form(shop: TestClient):
     html = shop.get("/").text
     assert html.count('data-template="#clerk-card"') == 3
-    assert contents_on(html) == ["exit-intent"]
+    assert contents_on(html) == ["live-search", "exit-intent"]
 
 
 def test_the_powerstep_shows_once_right_after_an_add_to_cart(shop: TestClient):
@@ -71,4 +73,8 @@ def test_the_powerstep_shows_once_right_after_an_add_to_cart(shop: TestClient):
 
 
 def test_an_empty_cart_shows_the_demos_own_content(shop: TestClient):
-    assert contents_on(shop.get("/cart").text) == ["empty-cart-popular", "exit-intent"]
+    assert contents_on(shop.get("/cart").text) == [
+        "live-search",
+        "empty-cart-popular",
+        "exit-intent",
+    ]

@@ -1,4 +1,5 @@
-"""/clerk.js and /clerk-render.js as served: cacheable, gzip-compressed, within budget."""
+"""/clerk.js, /clerk-render.js and /clerk-search.js as served: cacheable, gzip-compressed,
+within budget."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from collector.script import minify
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SCRIPT = STATIC / "clerk.js"
 RENDER = STATIC / "clerk-render.js"
+SEARCH = STATIC / "clerk-search.js"
 BUDGET = 4096  # the first script, gzipped
 RENDER_BUDGET = 8192  # the render module, gzipped: loaded only where something renders
+SEARCH_BUDGET = 6144  # the search module, gzipped: loaded only by search pages and live search
+SCRIPTS = [("/clerk.js", SCRIPT), ("/clerk-render.js", RENDER), ("/clerk-search.js", SEARCH)]
 
 
-@pytest.mark.parametrize(("url", "path"), [("/clerk.js", SCRIPT), ("/clerk-render.js", RENDER)])
+@pytest.mark.parametrize(("url", "path"), SCRIPTS)
 def test_scripts_are_served_gzipped_with_caching_headers(client, url, path):
     answer = client.get(url, headers={"accept-encoding": "gzip"})
     assert answer.status_code == 200
@@ -28,17 +32,17 @@ def test_scripts_are_served_gzipped_with_caching_headers(client, url, path):
     assert answer.content.decode() == minify(path.read_text())  # the client decoded the gzip
 
 
-@pytest.mark.parametrize("url", ["/clerk.js", "/clerk-render.js"])
+@pytest.mark.parametrize("url", [url for url, _ in SCRIPTS])
 def test_unchanged_script_answers_304(client, url):
     etag = client.get(url).headers["etag"]
     again = client.get(url, headers={"if-none-match": etag})
     assert again.status_code == 304 and again.content == b""
 
 
-def test_the_two_scripts_are_two_versions(client):
-    first, render = client.get("/clerk.js"), client.get("/clerk-render.js")
-    assert first.headers["etag"] != render.headers["etag"]
-    assert first.content != render.content
+def test_the_three_scripts_are_three_versions(client):
+    answers = [client.get(url) for url, _ in SCRIPTS]
+    assert len({answer.headers["etag"] for answer in answers}) == 3
+    assert len({answer.content for answer in answers}) == 3
 
 
 def served_size(client, url: str) -> int:
@@ -58,7 +62,13 @@ def test_render_module_within_its_budget_as_served(client):
     assert size <= RENDER_BUDGET
 
 
-@pytest.mark.parametrize("path", [SCRIPT, RENDER])
+def test_search_module_within_its_budget_as_served(client):
+    size = served_size(client, "/clerk-search.js")
+    print(f"clerk-search.js: {len(SEARCH.read_bytes())} bytes source, {size} gzipped")
+    assert size <= SEARCH_BUDGET
+
+
+@pytest.mark.parametrize("path", [SCRIPT, RENDER, SEARCH])
 def test_scripts_have_no_storage_apis(path):
     """The scripts never touch web storage: only the clerk_visitor cookie."""
     source = path.read_text()
@@ -72,3 +82,8 @@ def test_the_first_script_renders_nothing_itself():
     for marker in ("innerHTML", "cloneNode", "data-clerk-field", "liquid"):
         assert marker not in source
     assert "clerk-render.js" in source
+
+
+def test_the_render_module_loads_the_search_module_on_demand():
+    assert "clerk-search.js" not in SCRIPT.read_text()
+    assert "clerk-search.js" in RENDER.read_text()

@@ -156,12 +156,12 @@ def test_clerk_forms_store_the_same_rows_as_the_canonical_form(
 # (name, endpoint, private, canonical args, Clerk-style args, warnings of the latter)
 SAME_ANSWERS = [
     (
-        "popular: string limit, Clerk's template and attributes",
+        "popular: string limit, Clerk's template; attributes taken",
         "recommendations/popular",
         False,
-        {"limit": 2},
+        {"limit": 2, "attributes": ["name", "price"]},
         {"limit": "2", "template": "@home-page-popular", "attributes": ["name", "price"]},
-        warned("attributes", "template"),
+        warned("template"),
     ),
     (
         "complementary: integer seeds, Clerk's category",
@@ -183,9 +183,16 @@ SAME_ANSWERS = [
         "search: string limit and offset, extra args",
         "search/search",
         False,
-        {"query": "lamp", "limit": 2, "offset": 1},
-        {"query": "lamp", "limit": "2", "offset": "1", "attributes": ["name"], "facets": []},
-        warned("attributes", "facets"),
+        {"query": "lamp", "limit": 2, "offset": 1, "attributes": ["name"]},
+        {
+            "query": "lamp",
+            "limit": "2",
+            "offset": "1",
+            "attributes": ["name"],
+            "facets": [],
+            "template": "@search-page",
+        },
+        warned("template"),
     ),
     (
         "predictive: no offset there, so it is ignored",

@@ -184,3 +184,14 @@ def delete_items(conn: Connection, kind: Kind, *, store_id: int, ids: Sequence[s
     if result.rowcount:
         _touch(conn, kind, store_id)
     return int(result.rowcount)
+
+
+def category_names(conn: Connection, *, store_id: int, ids: Sequence[str]) -> dict[str, str]:
+    """The names of these categories (those the store has), by id: search facets."""
+    c = categories
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = select(c.c.id, c.c.name).where(c.c.store_id == store_id, c.c.id.in_(chunk))
+        found.update({row.id: row.name for row in conn.execute(query)})
+    return found

@@ -68,3 +68,16 @@
     }
   });
 })();
+
+/* Fjord & Pine: on a narrow screen the search page's facets fold behind a Filters button. */
+(function () {
+  'use strict';
+
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('.filters-toggle');
+    if (!button) return;
+    var open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    button.closest('.search-sidebar').classList.toggle('open', open);
+  });
+})();

@@ -39,8 +39,10 @@ match most of a catalogue and tell the shopper nothing.
 
 The modules: `index` (documents, texts, vocabulary, catalogue versions), `typos`
 (edits and the vocabulary lookup), `paging` (rank tiers and reading one page),
-`ranking_sqlite` and `ranking_postgres` (each engine's SQL), `query` (search_products
-and its caches), `popularity` (sales and views), `migration` (migrations 2 and 5).
+`ranking_sqlite` and `ranking_postgres` (each engine's SQL), `query` (search_products,
+search_page and their caches), `narrowed` (matches narrowed by a filter and ordered by an
+attribute), `facets` (facet counts over the narrowed matches), `popularity` (sales and
+views), `migration` (migrations 2 and 5).
 Text folding is storage/folding.py and the log of searches storage/searches.py (both
 outside this package, so that recording and erasing searches do not import it); the
 tables are in storage/schema.py.
@@ -51,10 +53,15 @@ from __future__ import annotations
 # What the search endpoints (collector/search.py) and the benchmarks use.
 from ..schema import searches
 from ..searches import search_row
+from .narrowed import Order
 from .popularity import popularity_changes, popularity_refreshed_at, save_popularity
-from .query import search_products
+from .query import Answer, Narrowing, search_page, search_products
 
 __all__ = [
+    "Answer",
+    "Narrowing",
+    "Order",
+    "search_page",
     "popularity_changes",
     "popularity_refreshed_at",
     "save_popularity",

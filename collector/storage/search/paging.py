@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,19 @@ class _Ranking:
         """(a WITH clause or "", the FROM items): each match as m (doc_id, rank) and its
         search_documents row as d."""
         raise NotImplementedError
+
+    def match_from(self) -> str:
+        """FROM items without a WITH clause (for a statement built with SQLAlchemy, which
+        narrows and orders the matches): each match as m (doc_id, rank) and its
+        search_documents row as d; parameters in self.params."""
+        raise NotImplementedError
+
+    def bound(self, sql: str) -> TextClause:
+        """`sql` as a text clause with the parameters it names bound (for a statement built
+        with SQLAlchemy around it)."""
+        used = set(_PARAMETER.findall(sql))
+        given = {"store": self.store_id, **self.params}
+        return text(sql).bindparams(**{k: v for k, v in given.items() if k in used})
 
 
 def _page(ranking: _Ranking, limit: int, offset: int) -> tuple[list[str], int | None]:

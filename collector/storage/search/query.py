@@ -10,9 +10,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from ... import filters
+from ...filters import Expr
 from ..caches import Cache, cache_for
 from ..folding import words
 from ..schema import search_catalogue, search_popularity
+from ..sitedata import category_names
+from . import facets as facet_counts
+from . import narrowed
 from .paging import Term, _page, _Ranking
 from .ranking_postgres import _PostgresRanking
 from .ranking_sqlite import _SqliteRanking
@@ -154,6 +159,120 @@ def search_products(
         return ids, total
     finally:
         plan.save()
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """What a call adds to its query: a filter, an order, facets (see narrowed.py and
+    facets.py)."""
+
+    filter: Expr | None = None
+    order: narrowed.Order | None = None
+    facets: tuple[str, ...] = ()
+    multiselect: tuple[str, ...] = ()
+
+
+@dataclass
+class Answer:
+    ids: list[str]
+    count: int
+    facets: dict[str, list[dict[str, Any]]] | None = None
+
+
+def search_page(
+    conn: Connection,
+    *,
+    store_id: int,
+    query: str,
+    prefix: bool,
+    limit: int,
+    offset: int = 0,
+    exclude: Sequence[str] = (),
+    narrowing: Narrowing = Narrowing(),
+) -> Answer:
+    """search_products with a filter, an order and facets. Without any of them it is
+    search_products (and its caches); with a filter or an order, the page is one pass
+    over the narrowed matches (narrowed.page: never from a cache of unfiltered answers);
+    facets are counted over all the narrowed matches (the excluded products too) and
+    cached per catalogue version, query, filter (its canonical text) and facets."""
+    if narrowing.filter is None and narrowing.order is None:
+        ids, total = search_products(
+            conn,
+            store_id=store_id,
+            query=query,
+            prefix=prefix,
+            limit=limit,
+            offset=offset,
+            exclude=exclude,
+        )
+        if not narrowing.facets:
+            return Answer(ids, total)
+    typed = list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]
+    if not typed:
+        return Answer([], 0, _empty(narrowing) if narrowing.facets else None)
+    state = _state(conn, store_id)
+    cache = _cache(conn.engine)
+    plan = _Plan(conn, cache, state, (store_id, state.version, tuple(typed), prefix))
+    try:
+        if narrowing.filter is not None or narrowing.order is not None:
+            ids, found = narrowed.page(
+                plan.ranking(), narrowing.filter, narrowing.order, limit, offset, exclude
+            )
+            total = (
+                narrowed.count(plan.ranking(), narrowing.filter, exclude)
+                if found is None
+                else found
+            )
+        answer = Answer(ids, total)
+        if narrowing.facets:
+            answer.facets = _facets(plan, narrowing)
+        return answer
+    finally:
+        plan.save()
+
+
+def _empty(narrowing: Narrowing) -> dict[str, list[dict[str, Any]]]:
+    return {name: [] for name in narrowing.facets}
+
+
+def _facets(plan: _Plan, narrowing: Narrowing) -> dict[str, list[dict[str, Any]]]:
+    expr = narrowing.filter
+    key = (
+        "facets",
+        *plan.asked,
+        "" if expr is None else filters.canonical(expr),
+        narrowing.facets,
+        narrowing.multiselect,
+    )
+    counts = plan.cache.get(key)
+    if counts is None:
+        kinds = _kinds(plan, narrowing.facets)
+        counts = facet_counts.count_facets(
+            plan.ranking(), expr, narrowing.facets, narrowing.multiselect, kinds
+        )
+        plan.cache.put(key, counts, weight=1 + sum(len(rows) for _, rows in counts.values()))
+    names: dict[str, str] = {}
+    if "categories" in counts:
+        ids = [value for value, _ in counts["categories"][1]]
+        names = category_names(plan.conn, store_id=plan.store_id, ids=ids) if ids else {}
+    return facet_counts.shaped(counts, names)
+
+
+def _kinds(plan: _Plan, names: Sequence[str]) -> dict[str, bool]:
+    """facets.numeric, through the cache (per catalogue version and attribute)."""
+    version = plan.state.version
+    kinds: dict[str, bool] = {}
+    missing = []
+    for name in names:
+        hit = plan.cache.get(("numeric", plan.store_id, version, name))
+        if hit is None:
+            missing.append(name)
+        else:
+            kinds[name] = bool(hit)
+    for name, is_numeric in facet_counts.numeric(plan.conn, plan.store_id, missing).items():
+        kinds[name] = is_numeric
+        plan.cache.put(("numeric", plan.store_id, version, name), is_numeric)
+    return kinds
 
 
 def _predictive(plan: _Plan, limit: int, offset: int, excluded: list[str]) -> tuple[list[str], int]:

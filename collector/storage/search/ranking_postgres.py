@@ -138,6 +138,18 @@ class _PostgresRanking(_Ranking):
         )
 
     def ranked_matches(self) -> tuple[str, str]:
+        # MATERIALIZED: ranked where the texts are read, before the join and the sort.
+        return f"WITH m AS MATERIALIZED ({self._ranked()})", self._joined("m")
+
+    def match_from(self) -> str:
+        # OFFSET 0: as MATERIALIZED above, the texts ranked before the join.
+        return self._joined(f"({self._ranked()} OFFSET 0) AS m")
+
+    @staticmethod
+    def _joined(m: str) -> str:
+        return f"{m} JOIN search_documents AS d ON d.doc_id = m.doc_id"
+
+    def _ranked(self) -> str:
         q = {name: _pg_query(name) for name in ("a0", "n0", "l0", "n1", "l1")}
         rank = (
             f"CASE WHEN t.head_tsv @@ {q['n0']} THEN 0 WHEN t.head_tsv @@ {q['l0']} THEN 1"
@@ -149,9 +161,7 @@ class _PostgresRanking(_Ranking):
                 " ELSE 5 END"
             )
             rank = f"CASE WHEN t.all_tsv @@ {q['a0']} THEN {rank} ELSE {typo} END"
-        # MATERIALIZED: ranked where the texts are read, before the join and the sort.
-        matches = (
-            f"WITH m AS MATERIALIZED (SELECT t.doc_id, {rank} AS rank FROM search_texts AS t"
-            f" WHERE t.all_tsv @@ {self.every})"
+        return (
+            f"SELECT t.doc_id, {rank} AS rank FROM search_texts AS t"
+            f" WHERE t.all_tsv @@ {self.every}"
         )
-        return matches, "m JOIN search_documents AS d ON d.doc_id = m.doc_id"

@@ -124,3 +124,6 @@ class _SqliteRanking(_Ranking):
         )
         self.params.update({f"m{rank}": tier.match for rank, tier in enumerate(self.tiers)})
         return "", f"({union}) AS m CROSS JOIN search_documents AS d ON d.doc_id = m.doc_id"
+
+    def match_from(self) -> str:
+        return self.ranked_matches()[1]
