@@ -5,8 +5,9 @@ search/categories and search/pages (the store's categories and pages that match 
         -> {"result": ["jacket", "jacket men", ...]}
     search/categories {query, limit (1-100, default 5), offset}
         -> {"result": [ids], "categories": [{id, name, url, ...}], "count": n}
-    search/pages {query, limit (1-100, default 5), offset}
+    search/pages {query, limit (1-100, default 5), offset, type}
         -> {"result": [ids], "pages": [{id, type, url, title, text, ...}], "count": n}
+        (type: keep pages of that type, any case; "" or "all": every page)
 
 The store's public key, as search/search. Not personal (their answers are the same for
 every shopper: served to any origin of a store without a list), and not logged as
@@ -54,6 +55,7 @@ SITE_FIELDS: Fields = {
     "limit": (integer(1, 100), 5),
     "offset": (integer(0, 10_000), 0),
 }
+PAGE_FIELDS: Fields = {**SITE_FIELDS, "type": (text(64), "")}
 
 
 @dataclass
@@ -139,6 +141,7 @@ def _site_search(plural: str) -> Any:
     kind = {"categories": sitedata.CATEGORIES, "pages": sitedata.PAGES}[plural]
 
     async def handler(call: Call) -> dict[str, Any]:
+        of_kind = call.data.get("type", "").strip()
         items, total = await call.services.storage.read(
             search_items,
             kind=kind,
@@ -146,6 +149,7 @@ def _site_search(plural: str) -> Any:
             query=_query(call),
             limit=call.data["limit"],
             offset=call.data["offset"],
+            of_kind="" if of_kind.casefold() == "all" else of_kind,
         )
         return {"result": [item["id"] for item in items], plural: items, "count": total}
 
@@ -161,9 +165,9 @@ routes = [
     *(
         Route(
             f"/v2/search/{plural}",
-            endpoint(SITE_FIELDS, _site_search(plural)),
+            endpoint(fields, _site_search(plural)),
             methods=["GET", "POST"],
         )
-        for plural in ("categories", "pages")
+        for plural, fields in (("categories", SITE_FIELDS), ("pages", PAGE_FIELDS))
     ),
 ]

@@ -135,6 +135,18 @@ SEARCH_FACETS = Facets(
     {"brand": "Brand", "price": "Price", "categories": "Category", "colour": "Colour"},
     ("brand", "colour", "categories"),
 )
+
+
+class SearchSections(NamedTuple):
+    """data-search-categories, -pages and -pages-type: how many of the shop's categories and
+    information pages (demo_shop/info.py) that match the query show above the results."""
+
+    categories: int
+    pages: int
+    pages_type: str
+
+
+SEARCH_SECTIONS = SearchSections(3, 3, "all")
 SEARCH_BESTSELLERS = Widget(
     "recommendations/popular", ("Search page", "Bestsellers"), 4, "Bestsellers"
 )

@@ -100,6 +100,9 @@ class Stack:
         self.shop_url = f"http://localhost:{self.shop_port}"
         self.env = {
             **os.environ,
+            # The checkout's own collector and shop, even where another checkout of the
+            # project is the one installed (the venv's `clerk-collector` imports that one).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "DATABASE_URL": f"sqlite:///{self.db_path}",
             **self.extra_env,
         }

@@ -116,6 +116,24 @@ def test_the_search_page_shows_results_and_four_facets_with_counts(
     assert page.is_hidden("#clerk-search-no-results")
 
 
+def test_matching_categories_and_pages_show_above_the_results(page: Page, stack: DemoSearchStack):
+    open_search(page, stack, "jacket")
+    wait_for(lambda: page.is_visible(".clerk-search-pages"), what="the pages", page=page)
+    links = page.eval_on_selector_all(
+        ".clerk-search-sections a", "els => els.map(e => [e.textContent, e.href])"
+    )
+    assert [stack.shop_url + "/category/jackets"] == [
+        href for name, href in links if name == "Jackets & Coats"
+    ]
+    assert ["Size guide", stack.shop_url + "/size-guide"] in links
+    assert len(links) <= 3 + 3  # data-search-categories='3', data-search-pages='3'
+    # above the results, in the main column
+    assert (
+        page.evaluate("document.querySelector('.clerk-search-sections').nextElementSibling.id")
+        == "clerk-search-results"
+    )
+
+
 def test_choosing_a_colour_narrows_the_results(page: Page, stack: DemoSearchStack):
     answers = open_search(page, stack)
     colours = answers[0]["answer"]["facets"]["colour"]

@@ -5,9 +5,9 @@ anorak whose name, brand and category are markup), categories and pages, and the
 two contents (`search-page`, `live-search`), all seeded through the API. Each test opens
 e2e/fixtures/plugins/magento2_search.html (Block\\Result's span, facets.phtml, livesearch.phtml)
 and checks what the shopper sees (results, facets with counts computed here from the
-catalogue, the address, load more, live search's sections and keys) and what is sent
-(the filter, facets, offsets, clicks with the content's api and labels, nothing identifying
-in null mode).
+catalogue, the address, load more, the categories and pages above the results, live
+search's sections and keys) and what is sent (the filter, facets, offsets, pages' type,
+clicks with the content's api and labels, nothing identifying in null mode).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .harness import FIXTURES, Recorder, Stack, http_json, wait_for
 HOSTILE_NAME = '<img src=x onerror="window.hacked=1"> Anorak'
 HOSTILE_BRAND = "<b>Evil</b>"
 HOSTILE_CATEGORY = '<img src=x onerror="window.hacked=2"> Anoraks'
+HOSTILE_PAGE = '<img src=x onerror="window.hacked=3"> Anorak care'
 
 # id, name, brand, colour, price: every jacket in category 10 ("Jackets")
 JACKETS = [
@@ -75,6 +76,13 @@ CONTENTS = [
         "design": LIVE_DESIGN,
     },
 ]
+# A search-page design of its own that renders the categories itself.
+PAGE_LIQUID_SECTIONS = {
+    **CONTENTS[0],
+    "id": "search-page-own-categories",
+    "design": '<ul class="own">{% for c in categories %}<li class="own-category">{{ c.name }}'
+    "</li>{% endfor %}</ul>" + DESIGN,
+}
 # A live-search design of its own that renders the suggestions itself.
 LIQUID_SECTIONS = {
     **CONTENTS[1],
@@ -102,6 +110,13 @@ PAGES = [
         "title": "Jackets of the year",
         "text": "Our favourites.",
     },
+    {
+        "id": "anorak-care",
+        "type": "cms page",
+        "url": "/fixture/pages/anorak-care",
+        "title": HOSTILE_PAGE,
+        "text": "Reproof it <b>yearly</b>.",
+    },
 ]
 STUB = "<!doctype html><title>elsewhere</title><h1>Elsewhere</h1>"
 
@@ -127,7 +142,8 @@ class SearchStack(Stack):
         http_json(f"{self.collector_url}/v2/categories", {**keys, "categories": CATEGORIES})
         http_json(f"{self.collector_url}/v2/pages", {**keys, "pages": PAGES})
         http_json(
-            f"{self.collector_url}/v2/contents", {**keys, "contents": [*CONTENTS, LIQUID_SECTIONS]}
+            f"{self.collector_url}/v2/contents",
+            {**keys, "contents": [*CONTENTS, LIQUID_SECTIONS, PAGE_LIQUID_SECTIONS]},
         )
 
 
@@ -145,9 +161,18 @@ def recorder(page: Page, stack: SearchStack) -> Recorder:
     return Recorder(page, stack.collector_url)
 
 
-def open_search(page: Page, stack: Stack, address: str = "", visitor_null: bool = False) -> None:
+def open_search(
+    page: Page,
+    stack: Stack,
+    address: str = "",
+    visitor_null: bool = False,
+    categories: str = "",
+    pages: str = "",
+    pages_type: str = "all",
+) -> None:
     """The Magento 2 page at its address plus `address` (?q=...), data-query filled in from
-    q as Magento does; other shop addresses answer a stub page."""
+    q as Magento does, and the search settings' categories, pages and pages' type (unset by
+    default: ''); other shop addresses answer a stub page."""
     name = "plugins/magento2_search.html"
     url = f"{stack.shop_url}/fixture/{name}"
     query = dict(parse_qsl(urlsplit(address).query)).get("q", "")
@@ -157,6 +182,9 @@ def open_search(page: Page, stack: Stack, address: str = "", visitor_null: bool 
         .replace("{{COLLECTOR}}", stack.collector_url)
         .replace("{{KEY}}", stack.public_key)
         .replace("{{QUERY}}", html.escape(query))
+        .replace("{{SEARCH_CATEGORIES}}", categories)
+        .replace("{{SEARCH_PAGES}}", pages)
+        .replace("{{SEARCH_PAGES_TYPE}}", pages_type)
     )
     page.context.grant_permissions(["local-network-access"], origin=stack.shop_url)
     page.route(
@@ -259,6 +287,90 @@ def test_the_magento_markup_renders_results_and_facets_with_counts(
     assert page.locator("#clerk-search-filters fieldset > legend").count() == 4
     assert page.get_by_role("checkbox", name="Borealis (3)").count() == 1
     assert page.is_hidden("#clerk-search-no-results")
+    # data-search-categories='' and data-search-pages='' (unset in the admin): none asked
+    assert not {"search/categories", "search/pages"} & set(recorder.endpoints())
+    assert page.locator(".clerk-search-sections li").count() == 0
+
+
+def search_sections(page: Page) -> dict[str, list[tuple[str, str | None]]]:
+    """The search page's sections above the results: title -> [(text, href)]."""
+    found = page.eval_on_selector_all(
+        ".clerk-search-sections:not([hidden]) .clerk-search-section",
+        """els => els.map(e => [e.querySelector('.clerk-search-title').textContent,
+            [...e.querySelectorAll('li')].map(li => [li.textContent,
+                (li.querySelector('a') || {href: null}).href])])""",
+    )
+    return {title: [tuple(item) for item in items] for title, items in found}
+
+
+def test_categories_and_pages_show_above_the_results_asked_once_per_query(
+    page: Page, stack: SearchStack, recorder: Recorder
+):
+    open_search(page, stack, "?q=jacket", categories="5", pages="5")
+    settled(page, 10)
+    wait_for(lambda: search_sections(page), what="categories and pages", page=page)
+    assert search_sections(page) == {
+        "Categories": [("Jackets", f"{stack.shop_url}/fixture/c/jackets")],
+        "Pages": [
+            ("Jacket care guide", f"{stack.shop_url}/fixture/pages/care"),
+            ("Jackets of the year", f"{stack.shop_url}/fixture/pages/year"),
+        ],
+    }
+    # above the results, each list labelled by its title
+    assert (
+        page.evaluate("document.querySelector('.clerk-search-sections').nextElementSibling.id")
+        == "clerk-search-results"
+    )
+    assert page.get_by_role("list", name="Pages").count() == 1
+    sent = {endpoint: payload for endpoint, payload in recorder.calls()}
+    assert sent["search/categories"] == {**sent["search/categories"], "query": "jacket", "limit": 5}
+    assert sent["search/pages"]["limit"] == 5 and "type" not in sent["search/pages"]  # 'all'
+    # facet choices, load more, back: the same query, not asked again; the sections stay
+    page.get_by_role("checkbox", name="Acme (4)").check()
+    settled(page, 4)
+    page.go_back()
+    settled(page, 10)
+    page.get_by_role("button", name="Load more").click()
+    wait_for(lambda: len(shown(page)) == 8, page=page)
+    assert recorder.endpoints().count("search/categories") == 1
+    assert recorder.endpoints().count("search/pages") == 1
+    assert page.locator(".clerk-search-sections").count() == 1
+    assert len(search_sections(page)["Pages"]) == 2
+
+
+def test_pages_type_keeps_that_type_and_0_shows_none(
+    page: Page, stack: SearchStack, recorder: Recorder
+):
+    open_search(page, stack, "?q=jacket", categories="0", pages="1", pages_type="cms page")
+    settled(page, 10)
+    wait_for(lambda: search_sections(page), what="the pages", page=page)
+    assert search_sections(page) == {
+        "Pages": [("Jacket care guide", f"{stack.shop_url}/fixture/pages/care")]
+    }
+    [sent] = recorder.wait_for_call("search/pages")
+    assert sent["type"] == "cms page" and sent["limit"] == 1
+    assert "search/categories" not in recorder.endpoints()
+    # nothing found: the sections are hidden, the results still render
+    open_search(page, stack, "?q=teapot", categories="5", pages="5")
+    settled(page, 1)
+    recorder.wait_for_call("search/pages", 2)
+    assert page.is_hidden(".clerk-search-sections") and search_sections(page) == {}
+
+
+def test_a_search_page_design_that_names_categories_renders_them_itself(
+    page: Page, stack: SearchStack
+):
+    open_search(page, stack, categories="5", pages="5")
+    page.evaluate("""() => {
+        const span = document.querySelector('#clerk-search');
+        span.setAttribute('data-template', '@search-page-own-categories');
+        span.setAttribute('data-query', 'jacket');
+        Clerk('content', '#clerk-search');
+    }""")
+    settled(page, 10)
+    wait_for(lambda: search_sections(page), what="the pages", page=page)
+    assert page.inner_text("#clerk-search-results .own-category") == "Jackets"
+    assert list(search_sections(page)) == ["Pages"]  # the categories not twice
 
 
 def test_two_brands_and_a_price_range_narrow_results_and_counts_and_back_restores(
@@ -471,8 +583,11 @@ def test_a_design_that_names_suggestions_renders_them_itself(page: Page, stack: 
 def test_null_mode_sends_nothing_identifying_from_search_or_live_search(
     page: Page, stack: SearchStack, recorder: Recorder
 ):
-    open_search(page, stack, "?q=jacket", visitor_null=True)
+    open_search(page, stack, "?q=jacket", visitor_null=True, categories="3", pages="3")
     settled(page, 10)
+    wait_for(lambda: search_sections(page), what="categories and pages", page=page)
+    sent = {endpoint: payload for endpoint, payload in recorder.calls()}
+    assert sent["search/categories"]["limit"] == 3 and sent["search/pages"]["limit"] == 3
     page.get_by_role("checkbox", name="Cirrus (3)").check()
     settled(page, 3)
     page.get_by_role("checkbox", name="Cirrus (3)").uncheck()
@@ -494,9 +609,14 @@ def test_null_mode_sends_nothing_identifying_from_search_or_live_search(
 def test_hostile_catalogue_text_renders_as_text(page: Page, stack: SearchStack):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    open_search(page, stack, "?q=anorak")
+    open_search(page, stack, "?q=anorak", categories="5", pages="5")
     settled(page, 1)
     assert page.inner_text("#clerk-search-results .result a") == HOSTILE_NAME
+    wait_for(lambda: search_sections(page), what="categories and pages", page=page)
+    assert search_sections(page) == {
+        "Categories": [(HOSTILE_CATEGORY, f"{stack.shop_url}/fixture/c/anoraks")],
+        "Pages": [(HOSTILE_PAGE, f"{stack.shop_url}/fixture/pages/anorak-care")],
+    }
     assert facet(page, "Brand") == {HOSTILE_BRAND: 1}
     assert facet(page, "Categories") == {HOSTILE_CATEGORY: 1}
     page.fill("#search", "anor")

@@ -1,5 +1,6 @@
 /* clerk-search.js: the search page (facets, load more, the address kept in step with the
-   shopper's choices) and live search's suggestions, categories and pages. clerk-render.js
+   shopper's choices, matching categories and pages above the results) and live search's
+   suggestions, categories and pages. clerk-render.js
    loads it on demand, only on pages with such an element, and renders through its own
    render/fill (the same arguments, designs, escaping, click tracking and response hooks). */
 (function(){
@@ -10,7 +11,7 @@ var {send,warn,render,fill,safeUrl,randomId}=internal,
  QUERY_PARAMS=['q','query','search','s'],
  CHOICE=/^(facet|range)\.([A-Za-z_][\w.]*)$/,
  NUMBER=/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/,
- SECTIONS=['suggestions','categories','pages'],
+ SECTIONS=['suggestions','categories','pages'],PAGE_SECTIONS=SECTIONS.slice(1),
  TITLES={suggestions:'Suggestions',categories:'Categories',pages:'Pages'},
  searchPages=new Set(),liveBoxes=new Set();
 
@@ -69,7 +70,11 @@ function filterOf(element,chosen){
  return parts.join(' and ')||undefined;
 }
 function searchPage(element){
- element.clerkState=fromAddress(element);
+ var before=element.clerkState,state=element.clerkState=fromAddress(element);
+ // data-search-categories="N", data-search-pages="N" (data-search-pages-type): asked once
+ // per query (not again for facet choices, load more, back and forward)
+ state.sites=before&&before.query==state.query?before.sites
+  :sitesOf(element,'search-',PAGE_SECTIONS,state.query);
  searchPages.add(element);
  ask(element);
 }
@@ -85,16 +90,25 @@ function ask(element,more){
    .filter(name=>facets.includes(name));
  }
  render(element,state.query,(answer,content)=>{
-  var page=answer.product_data||[],before=more?state.products.length:0,
-   target=targetOf(element),first;
-  state.products=(more?state.products:[]).concat(page);
-  state.offset=offset+(answer.result||page).length;
-  fill(element,content,Object.assign(answer,{product_data:state.products}),state.query);
-  facetsOf(element,answer.facets||{},facets);
-  loadMore(element,target,page.length&&state.products.length<answer.count);
-  // after "load more", keyboard users go on from the first new product
-  first=more&&target.querySelector('[data-clerk-n="'+(before+1)+'"]');
-  if(first)(first.matches('a[href]')?first:first.querySelector('a[href]')||first).focus();
+  var request=element.clerkRequest;
+  state.sites.then(lists=>{
+   if(element.clerkRequest!=request)return;
+   var page=answer.product_data||[],before=more?state.products.length:0,
+    target=targetOf(element),first,
+    holder=sectionsOf(element,answer,PAGE_SECTIONS,lists,'clerk-search-');
+   state.products=(more?state.products:[]).concat(page);
+   state.offset=offset+(answer.result||page).length;
+   fill(element,content,Object.assign(answer,{product_data:state.products}),state.query);
+   // the categories and pages go above the results (data-target), in place of the last ones
+   if(element.clerkSections)element.clerkSections.remove();
+   target.before(element.clerkSections=holder);
+   holder.hidden=!holder.children.length;
+   facetsOf(element,answer.facets||{},facets);
+   loadMore(element,target,page.length&&state.products.length<answer.count);
+   // after "load more", keyboard users go on from the first new product
+   first=more&&target.querySelector('[data-clerk-n="'+(before+1)+'"]');
+   if(first)(first.matches('a[href]')?first:first.querySelector('a[href]')||first).focus();
+  });
  },args);
 }
 // a button after the results while the answer's count is more than they show
@@ -165,32 +179,45 @@ window.addEventListener('popstate',()=>searchPages.forEach(element=>{
  else searchPages.delete(element);
 }));
 
+// --- suggestions, categories and pages -------------------------------------------------------
+// data-PREFIX-suggestions="N" (and -categories, -pages; -pages-type other than 'all' keeps one
+// type of page, asked of the collector): each with a count above 0 asked with the query and
+// that limit; a promise of the lists, in the order of the names (a list not asked: empty)
+function sitesOf(element,prefix,names,query){
+ var type=data(element,prefix+'pages-type').trim();
+ return Promise.all(names.map(name=>{
+  var limit=Math.min(+data(element,prefix+name)||0,name=='suggestions'?20:100),args={query,limit};
+  if(name=='pages'&&type&&type.toLowerCase()!='all')args.type=type;
+  return limit>0&&query?new Promise(done=>send('search/'+name,args,
+   answer=>done(answer[name=='suggestions'?'result':name]||[]),()=>done([]))):[];
+ }));
+}
+// the lists go into the answer (the design's context) and, unless the design names them
+// (then it renders them itself), into a div.PREFIXsections of a section per list not empty
+function sectionsOf(element,answer,names,lists,prefix){
+ var design=(answer.content||{}).design||'',holder=make('div',{className:prefix+'sections'});
+ names.forEach((name,index)=>{
+  var items=answer[name]=lists[index];
+  if(items.length&&!new RegExp('\\b'+name+'\\b').test(design)){
+   holder.append(section(element,name,items,prefix));
+  }
+ });
+ return holder;
+}
+
 // --- live search: suggestions, categories and pages beside the predictive products -----------
-// data-instant-search-suggestions="N" (and -categories, -pages; -pages-type keeps one type of
-// page): asked with the products, shown after them as lists of options that the arrow keys
-// reach (clerk-render.js moves through [role=option]); a design that names suggestions,
-// categories or pages renders that section itself.
+// data-instant-search-suggestions="N" (and -categories, -pages, -pages-type): asked with the
+// products, shown after them as lists of options that the arrow keys reach (clerk-render.js
+// moves through [role=option]).
 function liveSearch(box,query){
  liveBoxes.add(box);
- var asked=SECTIONS.map(name=>{
-  var limit=Math.min(+data(box,'instant-search-'+name)||0,name=='suggestions'?20:100);
-  return limit>0&&new Promise(done=>send('search/'+name,{query,limit},done,()=>done()));
- });
+ var asked=sitesOf(box,'instant-search-',SECTIONS,query);
  render(box,query,(answer,content)=>{
   var request=box.clerkRequest;
-  Promise.all(asked).then(answers=>{
+  asked.then(lists=>{
    if(box.clerkRequest!=request)return;
-   var type=data(box,'instant-search-pages-type'),design=(answer.content||{}).design||'',
-    sections=make('div',{className:'clerk-live-sections'}),found=(answer.product_data||[]).length;
-   SECTIONS.forEach((name,index)=>{
-    var items=answers[index]&&answers[index][name=='suggestions'?'result':name]||[];
-    if(name=='pages'&&type&&type!='all')items=items.filter(page=>page.type==type);
-    answer[name]=items;
-    found+=items.length;
-    if(items.length&&!new RegExp('\\b'+name+'\\b').test(design)){
-     sections.append(section(box,name,items));
-    }
-   });
+   var sections=sectionsOf(box,answer,SECTIONS,lists,'clerk-live-'),
+    found=(answer.product_data||[]).length+[].concat(...lists).length;
    fill(box,content,answer,query);
    targetOf(box).append(sections);
    box.hidden=!found;
@@ -202,22 +229,24 @@ function liveSearch(box,query){
 document.addEventListener('click',event=>liveBoxes.forEach(box=>{
  if(!box.contains(event.target)&&event.target!=find(data(box,'instant-search')))box.hidden=true;
 }),true);
-function section(box,name,items){
- var id='clerk-'+randomId(),list=make('ul',{className:'clerk-live-'+name});
- list.setAttribute('role','listbox');
+// a titled list (live search's: a listbox of options); catalogue text always as text, links
+// only to safe addresses
+function section(element,name,items,prefix){
+ var id='clerk-'+randomId(),live=prefix=='clerk-live-',list=make('ul',{className:prefix+name});
+ if(live)list.setAttribute('role','listbox');
  list.setAttribute('aria-labelledby',id);
  items.forEach(item=>{
-  var option=make('li',{className:'clerk-live-item'}),
+  var option=make('li',{className:prefix+'item'}),
    label=name=='suggestions'?item:name=='categories'?item.name:item.title,url=safeUrl(item.url);
-  option.setAttribute('role','option');
+  if(live)option.setAttribute('role','option');
   if(name=='suggestions'){
    option.append(make('button',{type:'button',tabIndex:-1,textContent:label}));
-   option.addEventListener('click',()=>suggest(box,String(label)));
+   option.addEventListener('click',()=>suggest(element,String(label)));
   }else option.append(url?make('a',{href:url,textContent:label}):make('span',{textContent:label}));
   list.append(option);
  });
- return make('div',{className:'clerk-live-section'},
-  make('p',{id,className:'clerk-live-title',textContent:TITLES[name]}),list);
+ return make('div',{className:prefix+'section'},
+  make('p',{id,className:prefix+'title',textContent:TITLES[name]}),list);
 }
 // a suggestion chosen: it goes into the input, and live search asks for it
 function suggest(box,text){

@@ -370,6 +370,32 @@ def test_pages_answer_the_stored_data(shop: Shop):
     }
 
 
+def test_pages_of_one_type_are_kept_before_the_limit_any_case(shop: Shop):
+    """The search page's and live search's data-*-pages-type: a page of the answer holds
+    `limit` pages of that type (kept before ranking and paging, not after)."""
+    posts = [page(f"post{i}", f"Shipping news {i}", "ship", type="blog") for i in range(4)]
+    shop.private("pages", pages=[*posts, *PAGES, page("cms", "Shipping", "x", type="CMS Page")])
+    everything = shop.ok("search/pages", query="shipping", limit=3)
+    assert everything["count"] == 7 and len(everything["result"]) == 3
+    for kept in ("cms page", "CMS PAGE", " cms page "):
+        found = shop.ok("search/pages", query="shipping", limit=3, type=kept)
+        assert found["result"] == ["cms"] and found["count"] == 1
+    blog = shop.ok("search/pages", query="shipping", limit=3, type="blog")
+    assert blog["count"] == 4 and len(blog["result"]) == 3
+    assert {p["type"] for p in blog["pages"]} == {"blog"}
+    assert shop.pages("shipping", limit=3, offset=3, type="blog") == [
+        p for p in ["post0", "post1", "post2", "post3"] if p not in blog["result"]
+    ]
+    assert shop.pages("shipping", type="cms") == ["ship", "faq"]
+    for every in ("", "all", "All"):
+        assert shop.ok("search/pages", query="shipping", type=every)["count"] == 7
+    assert shop.pages("shipping", type="recipe") == []
+    answer = shop.post("search/pages", query="shipping", type="x" * 65)
+    assert answer.status_code == 400 and answer.json()["message"].startswith("type:")
+    # categories have no type: the argument is ignored, as any unknown argument
+    assert "warnings" in shop.ok("search/categories", query="shipping", type="blog")
+
+
 # ---------------------------------------------------------------- every endpoint
 
 

@@ -18,6 +18,10 @@ characters; a word of 5+ letters without digits also matches the item's words on
 away (a typo). Ranked, best first: matches without a typo before those that need one;
 then every word in the name, before words found in the text; then the last word whole
 before only as a prefix; then shorter names; then by name and id.
+
+Pages may be kept to one `type` ("cms page", "blog": the search page's and live search's
+`data-*-pages-type`): compared without case (plugins write "CMS Page" and "cms page"),
+before ranking, so a page of the answer holds `limit` pages of that type when there are.
 """
 
 from __future__ import annotations
@@ -58,9 +62,11 @@ class _Index:
     in_text: dict[str, set[int]]
     vocabulary: list[str]  # every word, in order (for prefixes)
     postings: int
+    of_kind: dict[str, set[int]] = field(default_factory=dict)  # casefolded type -> items
     # Ranked matches of queries asked (a live search box's prefixes repeat from one
-    # shopper to the next): at most ANSWERS of them, each of at most ANSWER_ITEMS.
-    answers: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+    # shopper to the next), by (type kept, query words): at most ANSWERS of them, each of
+    # at most ANSWER_ITEMS.
+    answers: dict[tuple[str, tuple[str, ...]], list[int]] = field(default_factory=dict)
 
     def _beginning(self, prefix: str) -> list[str]:
         start = bisect.bisect_left(self.vocabulary, prefix)
@@ -96,11 +102,16 @@ def _build(conn: Connection, kind: Kind, store_id: int) -> _Index:
     # than its first per_item words can take.
     head = func.substr(text_column, 1, per_item * 12)
     index = _Index([], [], {}, {}, [], 0)
-    rows = conn.execute(select(table.c.id, name_column, head).where(mine).order_by(table.c.id))
-    for n, (item_id, name_terms, text_terms) in enumerate(rows):
+    columns = [table.c.id, name_column, head]
+    if kind.kind_column:
+        columns.append(table.c[kind.kind_column])
+    rows = conn.execute(select(*columns).where(mine).order_by(table.c.id))
+    for n, (item_id, name_terms, text_terms, *item_kind) in enumerate(rows):
         name = tuple(name_terms.split())
         index.ids.append(str(item_id))
         index.names.append(name)
+        for value in item_kind:
+            index.of_kind.setdefault((value or "").casefold(), set()).add(n)
         for w in set(name):
             index.in_name.setdefault(w, set()).add(n)
         text = list(dict.fromkeys(text_terms.split()))[:per_item]
@@ -124,9 +135,12 @@ def _index(conn: Connection, kind: Kind, store_id: int) -> _Index:
     return index
 
 
-def _rank(index: _Index, typed: Sequence[str], need: int) -> tuple[list[int], int]:
-    """The matching items, best first (see the docstring): all of them when there are
-    at most ANSWER_ITEMS, else the first `need`; and how many there are."""
+def _rank(
+    index: _Index, typed: Sequence[str], need: int, kept: set[int] | None = None
+) -> tuple[list[int], int]:
+    """The matching items (of those `kept`, when given), best first (see the docstring):
+    all of them when there are at most ANSWER_ITEMS, else the first `need`; and how many
+    there are."""
     last = len(typed) - 1
     tiers: list[tuple[set[int], set[int]]] = []  # per word: (in name, anywhere) exact
     fuzzy: list[tuple[set[int], set[int]]] = []  # the same with typos
@@ -159,27 +173,39 @@ def _rank(index: _Index, typed: Sequence[str], need: int) -> tuple[list[int], in
         return (typo, not in_name, n not in whole_last, len(index.names[n]), index.names[n], n)
 
     found = any_exact | any_fuzzy
+    if kept is not None:
+        found &= kept
     if len(found) <= ANSWER_ITEMS:
         return sorted(found, key=key), len(found)
     return heapq.nsmallest(need, found, key=key), len(found)
 
 
 def search_items(
-    conn: Connection, kind: Kind, *, store_id: int, query: str, limit: int, offset: int
+    conn: Connection,
+    kind: Kind,
+    *,
+    store_id: int,
+    query: str,
+    limit: int,
+    offset: int,
+    of_kind: str = "",
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the store's items of this kind that match the query, best first, and
-    the number of all matches."""
+    the number of all matches. `of_kind` (pages: a type; any case) keeps the items whose
+    kind_column holds it; "" keeps all."""
     typed = list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]
     if not typed:
         return [], 0
     index = _index(conn, kind, store_id)
     if not index.ids:
         return [], 0
-    key = tuple(typed)
+    wanted = of_kind.casefold() if kind.kind_column else ""
+    kept = index.of_kind.get(wanted, set()) if wanted else None
+    key = (wanted, tuple(typed))
     ranked = index.answers.get(key)
     total = len(ranked or ())
     if ranked is None:
-        ranked, total = _rank(index, typed, offset + limit)
+        ranked, total = _rank(index, typed, offset + limit, kept)
         if len(ranked) == total:
             if len(index.answers) >= ANSWERS:
                 index.answers.clear()

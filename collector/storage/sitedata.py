@@ -37,6 +37,7 @@ class Kind:
     json_columns: tuple[str, ...]  # stored as JSON text
     optional: tuple[str, ...]  # left out of an item when NULL
     terms: dict[str, str]  # terms column -> the field whose words it holds
+    kind_column: str | None = None  # a column a search may keep one value of (pages' type)
 
 
 CATEGORIES = Kind(
@@ -54,6 +55,7 @@ PAGES = Kind(
     json_columns=(),
     optional=("image",),
     terms={"title_terms": "title", "text_terms": "text"},
+    kind_column="type",
 )
 
 
