@@ -119,9 +119,26 @@ class Stack:
         )
         return done.stdout
 
+    def create_store(self) -> dict[str, str]:
+        """The store, made in this process as `clerk-collector create-store "E2E shop"
+        [--origin SHOP]` makes it (the migrations, then create_store): a process of its own
+        costs a second or more per test, and test_cli covers the command itself."""
+        from collector.origins import parse_origin
+        from collector.storage import Storage
+        from collector.storage.stores import create_store
+
+        origins = [parse_origin(self.shop_url)] if self.list_shop_origin else []
+        storage = Storage(self.env["DATABASE_URL"])
+        try:
+            storage.migrate()
+            return storage.run(
+                create_store, name="E2E shop", origins=origins, now=int(time.time() * 1000)
+            )
+        finally:
+            storage.dispose()
+
     def start(self) -> Stack:
-        origin = ["--origin", self.shop_url] if self.list_shop_origin else []
-        keys = json.loads(self.cli("create-store", "E2E shop", *origin, "--json"))
+        keys = self.create_store()
         self.public_key, self.private_key = keys["public_key"], keys["private_key"]
         self._spawn(
             "collector",

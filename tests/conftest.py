@@ -1,18 +1,31 @@
-"""Fixtures: every test gets a fresh app over an empty store, on SQLite and PostgreSQL."""
+"""Fixtures: every test gets a fresh app over an empty store, on SQLite and PostgreSQL.
+
+Each test has a database of its own, already migrated: the schema is made once per test
+run (per pytest-xdist worker) in a template, and copied for each test. SQLite copies the
+file; PostgreSQL makes the test's database with CREATE DATABASE ... TEMPLATE (a copy of
+the files, faster than running the migrations again) and drops it in the background
+while the next test runs. Tests of the migrations themselves take `empty_database_url`.
+"""
 
 from __future__ import annotations
 
 import os
+import queue
+import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
 from collector.app import create_app
 from collector.services import Services
 from collector.settings import Settings
+from collector.storage import Storage
 
 from .factories import Clock, StoreKeys, make_store
 
@@ -21,33 +34,130 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def _migrate(url: str) -> None:
+    storage = Storage(url)
+    try:
+        storage.migrate()
+        storage.checkpoint()  # SQLite: everything in the file itself, none in its log
+    finally:
+        storage.dispose()
+
+
+class PostgresDatabases:
+    """This run's databases on the PostgreSQL server: a migrated template, and one
+    database per test, made from it (or empty) and dropped once the test is done."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin: Engine = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        self.server = admin_url.rsplit("/", 1)[0]
+        self.prefix = f"clerk_test_{uuid.uuid4().hex[:10]}"
+        self.made = 0
+        self.template: str | None = None
+        self.errors: list[BaseException] = []
+        # Dropping a database waits for the server's files to go; a thread of its own
+        # does it while the next test runs.
+        self.to_drop: queue.Queue[str | None] = queue.Queue()
+        self.dropper = threading.Thread(target=self._drop_queued, daemon=True)
+        self.dropper.start()
+
+    def url(self, name: str) -> str:
+        return f"{self.server}/{name}"
+
+    def _execute(self, sql: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(sql))
+
+    def _new_name(self) -> str:
+        self.made += 1
+        return f"{self.prefix}_{self.made}"
+
+    def create(self, *, migrated: bool) -> str:
+        name = self._new_name()
+        if not migrated:
+            self._execute(f'CREATE DATABASE "{name}"')
+            return name
+        if self.template is None:
+            template = f"{self.prefix}_template"
+            self._execute(f'CREATE DATABASE "{template}"')
+            _migrate(self.url(template))
+            self.template = template
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def drop_later(self, name: str) -> None:
+        self.to_drop.put(name)
+
+    def _drop(self, name: str) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _drop_queued(self) -> None:
+        while (name := self.to_drop.get()) is not None:
+            try:
+                self._drop(name)
+            except Exception as exc:  # raised again in close(), in the main thread
+                self.errors.append(exc)
+
+    def close(self) -> None:
+        self.to_drop.put(None)
+        self.dropper.join()
+        if self.template is not None:
+            self._drop(self.template)
+        self.admin.dispose()
+        if self.errors:
+            raise self.errors[0]
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database of its own for this test run, dropped at the end."""
+def postgres_databases() -> Iterator[PostgresDatabases]:
     if os.environ.get("SKIP_POSTGRES") == "1":
         pytest.skip("SKIP_POSTGRES=1")
-    name = f"clerk_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    databases = PostgresDatabases(POSTGRES_ADMIN_URL)
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "clerk.db"
+    _migrate(f"sqlite:///{path}")
+    return path
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/clerk.db"
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database server a test runs on: every storage test runs on both."""
+    return str(request.param)
+
+
+def _database(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool
+) -> str:
+    path = tmp_path / "clerk.db"
+    if backend == "sqlite":
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.create(migrated=migrated)
+    request.addfinalizer(lambda: databases.drop_later(name))
+    return databases.url(name)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of the test's own with the current schema and no data."""
+    return _database(backend, request, tmp_path, migrated=True)
+
+
+@pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of the test's own with nothing in it, not even the schema."""
+    return _database(backend, request, tmp_path, migrated=False)
 
 
 @pytest.fixture
@@ -67,7 +177,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     services = Services(settings, clock=clock)
-    services.storage.migrate()
+    services.storage.migrate()  # a no-op on a copy of the template; not on an empty one
     yield services
     services.storage.dispose()
 

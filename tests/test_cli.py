@@ -17,6 +17,12 @@ def db(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture
+def empty_db(monkeypatch: pytest.MonkeyPatch, empty_database_url: str) -> str:
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    return empty_database_url
+
+
 def one(url: str, sql: str) -> dict[str, object]:
     engine = create_engine(url)
     try:
@@ -65,7 +71,7 @@ def test_create_admin_refuses_a_short_password(db, capsys):
     assert "8 characters" in capsys.readouterr().err
 
 
-def test_migrate_twice_is_a_no_op(db, capsys):
+def test_migrate_twice_is_a_no_op(empty_db, capsys):
     assert main(["migrate"]) == 0
     assert "applied migrations [1, " in capsys.readouterr().out
     assert main(["migrate"]) == 0

@@ -20,6 +20,13 @@ from .factories import StoreKeys, make_store, product, rows
 TABLES = ("product_categories", "events", "order_lines", "rollup_widgets")
 
 
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """Here the migrations run from an empty database (the `services` fixture runs them),
+    not from the test run's migrated template."""
+    return empty_database_url
+
+
 def indexes(engine: Engine, table: str) -> dict[str, list[str]]:
     return {ix["name"]: list(ix["column_names"]) for ix in inspect(engine).get_indexes(table)}
 
