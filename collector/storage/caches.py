@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -118,9 +118,11 @@ def cache_for(
         return named[name]
 
 
-def clear_all() -> None:
-    """Empty every cache (benchmarks time answers computed afresh)."""
+def clear_all(keep: Collection[str] = ()) -> None:
+    """Empty every cache but those named in `keep` (benchmarks time answers computed
+    afresh)."""
     with _caches_lock:
         for named in _caches.values():
-            for cache in named.values():
-                cache.clear()
+            for name, cache in named.items():
+                if name not in keep:
+                    cache.clear()

@@ -17,10 +17,10 @@ in the "columns" cache, keyed by the store and the version read with each call (
 change to the catalogue, here or in another process, is a new key; the older version's
 entry is dropped when the newer is built), built once however many calls ask at the
 same time (Cache.once), its columns each loaded once under its lock. The cache weighs an
-entry by its positions and value rows and keeps at most COLUMNS_WEIGHT of them (the
-least recently used store goes first). Data read after the version can only be newer
-than it (never older): an entry is at worst as new as the next version, for the calls
-that have not read that version yet.
+entry by the bytes it holds (an estimate: `Columns.weight`) and keeps at most
+COLUMNS_BYTES in all (the least recently used store goes first). Data read after the
+version can only be newer than it (never older): an entry is at worst as new as the
+next version, for the calls that have not read that version yet.
 """
 
 from __future__ import annotations
@@ -38,16 +38,21 @@ from ..caches import Cache, cache_for
 from ..schema import VALUE_INDEXED, product_values, search_documents
 
 COLUMNS_STORES = 16
-# Positions and value rows in all the stores' columns kept: about 1,700,000 for
-# 100,000 products with ten attributes loaded, 40 to 60 bytes each (docs/benchmarks.md).
-COLUMNS_WEIGHT = 4_000_000
+# What the kept columns of all stores may weigh, in bytes as estimated below from what
+# tracemalloc counted at 100,000 products (docs/benchmarks.md): 13 MB for the products'
+# positions, and per column 4 bytes a product (0.7 MB) plus about 200 a distinct value
+# list (a brand: 10 lists, nothing; a name or an id: 100,000 lists, 20 MB).
+COLUMNS_BYTES = 128_000_000
+BYTES_PER_PRODUCT = 130
+BYTES_PER_CODE = 4
+BYTES_PER_LIST = 200
 CHUNK = 500
 
 _serials = itertools.count(1)
 
 
 def _cache(engine: Engine) -> Cache:
-    return cache_for(engine, "columns", entries=COLUMNS_STORES, seconds=None, weight=COLUMNS_WEIGHT)
+    return cache_for(engine, "columns", entries=COLUMNS_STORES, seconds=None, weight=COLUMNS_BYTES)
 
 
 class Column:
@@ -76,7 +81,12 @@ class Columns:
 
     @property
     def weight(self) -> int:
-        return len(self.ids) + sum(c.rows for c in self.columns.values())
+        """About the bytes held (see COLUMNS_BYTES)."""
+        products = len(self.ids)
+        return BYTES_PER_PRODUCT * products + sum(
+            BYTES_PER_CODE * products + BYTES_PER_LIST * len(c.values)
+            for c in self.columns.values()
+        )
 
     def column(self, conn: Connection, attribute: str) -> Column:
         """The attribute's column, loaded the first time."""
