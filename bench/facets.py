@@ -144,6 +144,9 @@ def footprint(engine: Any, store_id: int, log: Any) -> dict[str, Any]:
                 entry["rows"] = columns.columns[name].rows
                 entry["distinct"] = len(columns.columns[name].values) - 1
             started = time.perf_counter()
+            columns.ranking(conn, state.popularity)
+            found["ranking" + ("_mb" if traced else "_ms")] = _mark(started, traced)
+            started = time.perf_counter()
             plan = query._Plan(
                 conn, query._cache(engine), state, (store_id, state.version, (QUERY,), False)
             )
@@ -159,6 +162,7 @@ def footprint(engine: Any, store_id: int, log: Any) -> dict[str, Any]:
         )
     log(
         f"  positions {found['positions_ms']:.1f} ms {found['positions_mb']:.1f} MB;"
+        f" ranking order {found['ranking_ms']:.1f} ms {found['ranking_mb']:.1f} MB;"
         f" match set of {QUERY!r} ({found['match_set_ids']:,}) {found['match_set_ms']:.1f} ms"
         f" {found['match_set_mb']:.2f} MB"
     )

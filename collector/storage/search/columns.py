@@ -3,11 +3,12 @@ filter, facets or an order reads instead of product_values (narrowed.py, facets.
 
 `columns_for(conn, store_id, version)` is the store's `Columns` at that catalogue
 version: its products (every search document of the store, each at a position: 0, 1,
-...), and, loaded the first time a call names it, one `Column` per attribute: for each
-position the code of the product's list of values (0: none), each distinct list held
-once (`values[code]`, in the product's order). A column is one read of the attribute's
-rows of product_values (covered by ix_product_values_value: product, position, text;
-the rare texts longer than the index keeps read by key after); numbers are not read, as
+...), their ranking order (read again after a popularity recount), and, loaded the
+first time a call names it, one `Column` per attribute: for each position the code of
+the product's list of values (0: none), each distinct list held once (`values[code]`,
+in the product's order). A column is one read of the attribute's rows of
+product_values (covered by ix_product_values_value: product, position, text; the rare
+texts longer than the index keeps read by key after); numbers are not read, as
 filters.stored_value gives each text's. So a filter's comparison is decided once per
 distinct list of values (filters.holds, as filters.evaluate decides it per product),
 and facets count codes.
@@ -30,7 +31,7 @@ import threading
 from array import array
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from ... import filters
 from ...filters import Value
@@ -39,11 +40,12 @@ from ..schema import VALUE_INDEXED, product_values, search_documents
 
 COLUMNS_STORES = 16
 # What the kept columns of all stores may weigh, in bytes as estimated below from what
-# tracemalloc counted at 100,000 products (docs/benchmarks.md): 13 MB for the products'
-# positions, and per column 4 bytes a product (0.7 MB) plus about 200 a distinct value
-# list (a brand: 10 lists, nothing; a name or an id: 100,000 lists, 20 MB).
+# tracemalloc counted at 100,000 products (docs/benchmarks.md): 25 MB for the products'
+# positions (by id and by document) and ranking order, and per column 4 bytes a product
+# (0.7 MB) plus about 200 a distinct value list (a brand: 10 lists, nothing; a name or
+# an id: 100,000 lists, 20 MB).
 COLUMNS_BYTES = 128_000_000
-BYTES_PER_PRODUCT = 130
+BYTES_PER_PRODUCT = 250
 BYTES_PER_CODE = 4
 BYTES_PER_LIST = 200
 CHUNK = 500
@@ -69,15 +71,46 @@ class Column:
 
 
 class Columns:
-    """One store's products at one catalogue version, and the columns loaded so far."""
+    """One store's products at one catalogue version (their ids and search documents by
+    position), their ranking order, and the columns loaded so far."""
 
-    def __init__(self, store_id: int, version: int, ids: list[str]) -> None:
-        self.store_id, self.version, self.ids = store_id, version, ids
-        self.position = {pid: i for i, pid in enumerate(ids)}
+    def __init__(self, store_id: int, version: int, rows: Sequence[tuple[int, str]]) -> None:
+        self.store_id, self.version = store_id, version
+        self.ids = [pid for _, pid in rows]
+        self.position = {pid: i for i, pid in enumerate(self.ids)}
+        self.document = {doc: i for i, (doc, _) in enumerate(rows)}
         self.serial = next(_serials)  # what match sets (matchset.py) are positions of
         self.columns: dict[str, Column] = {}
+        self._ranking: tuple[int, array[int], array[int]] | None = None
         self._lock = threading.Lock()
         self._cache: Cache | None = None
+
+    def ranking(self, conn: Connection, popularity: int) -> tuple[array[int], array[int]]:
+        """The products in stock in ranking order (sales, views, id: as paging._RANKING
+        sorts them) as positions, and each position's place in that order (-1: out of
+        stock); read again after a popularity recount (`popularity`: its time)."""
+        found = self._ranking
+        if found is None or found[0] != popularity:
+            with self._lock:
+                found = self._ranking
+                if found is None or found[0] != popularity:
+                    d = search_documents
+                    query = (
+                        select(d.c.doc_id)
+                        .where(
+                            d.c.store_id == self.store_id, or_(d.c.stock.is_(None), d.c.stock > 0)
+                        )
+                        .order_by(d.c.sales.desc(), d.c.views.desc(), d.c.product_id)
+                    )
+                    document = self.document
+                    order = array(
+                        "i", [p for p in map(document.get, conn.scalars(query)) if p is not None]
+                    )
+                    place = array("i", [-1]) * len(self.ids)
+                    for i, p in enumerate(order):
+                        place[p] = i
+                    found = self._ranking = (popularity, order, place)
+        return found[1], found[2]
 
     @property
     def weight(self) -> int:
@@ -111,8 +144,8 @@ def columns_for(conn: Connection, store_id: int, version: int) -> Columns:
             if isinstance(key, tuple) and key[0] == store_id and key[1] < version:
                 cache.discard(key)
         d = search_documents
-        ids = list(conn.scalars(select(d.c.product_id).where(d.c.store_id == store_id)))
-        built = Columns(store_id, version, ids)
+        rows = conn.execute(select(d.c.doc_id, d.c.product_id).where(d.c.store_id == store_id))
+        built = Columns(store_id, version, [(int(doc), pid) for doc, pid in rows])
         built._cache = cache
         return built, built.weight
 

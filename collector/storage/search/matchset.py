@@ -1,6 +1,10 @@
 """A query's match set: the positions (columns.py) of all its matches in stock, in
-ranking order, read in one statement (paging._Ranking.ranked_ids) and cached, so that
-a filter, an order and facets are worked out in memory (narrowed.py, facets.py).
+ranking order, so that a filter, an order and facets are worked out in memory
+(narrowed.py, facets.py). Read in one statement of the full-text index alone (each
+matching document and its rank tier: paging._Ranking.ranked_docs), then ranked in
+memory: by tier, then by the store's ranking order (Columns.ranking: sales, views, id,
+read once per popularity recount), which leaves out the out-of-stock products and other
+stores' documents. So no row of search_documents is read per match.
 
 Cached per process in the "matches" cache under the store, its catalogue version, the
 time of the last popularity recount (the order follows sales and views), the query's
@@ -34,9 +38,15 @@ def match_set(plan: Any, columns: Columns) -> array[int]:
     key = ("matches", *plan.asked, plan.state.popularity, columns.serial)
 
     def read() -> tuple[array[int], int]:
-        position = columns.position
-        ids = plan.ranking().ranked_ids()
-        found = array("i", [p for p in map(position.get, ids) if p is not None])
+        order, place = columns.ranking(plan.conn, plan.state.popularity)
+        get, n = columns.document.get, len(order)
+        keys = [
+            rank * n + place[p]
+            for doc, rank in plan.ranking().ranked_docs()
+            if (p := get(doc)) is not None and place[p] >= 0  # another store's; out of stock
+        ]
+        keys.sort()
+        found = array("i", [order[key % n] for key in keys])
         return found, len(found) + 1
 
     found: array[int] = _cache(plan.conn.engine).once(key, read)

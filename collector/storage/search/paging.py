@@ -118,14 +118,10 @@ class _Ranking:
             return [r.product_id for r in rows], int(rows[0].total)
         return [], (None if offset else 0)
 
-    def ranked_ids(self) -> list[str]:
-        """Every match in stock, in ranking order (the match sets of matchset.py)."""
-        with_matches, matches = self.ranked_matches()
-        rows = self.rows(
-            f"{with_matches} SELECT d.product_id FROM {matches}"
-            f" WHERE d.store_id = :store AND {_AVAILABLE} ORDER BY m.rank, {_RANKING}"
-        )
-        return [r.product_id for r in rows]
+    def ranked_docs(self) -> Sequence[tuple[int, int]]:
+        """(doc_id, rank tier) of every document that matches, of any store, in stock or
+        not, in no order (matchset.py ranks them in memory)."""
+        raise NotImplementedError
 
     def sparse(self) -> bool:
         """Whether so few documents match that one pass costs less than the tiers."""
