@@ -130,8 +130,9 @@ class Columns:
                 if found is None:
                     found = _load(conn, self, attribute)
                     self.columns[attribute] = found
-                    if self._cache is not None:  # weighed again
-                        self._cache.put((self.store_id, self.version), self, weight=self.weight)
+                    key = (self.store_id, self.version)
+                    if self._cache is not None and self._cache.get(key) is self:  # weighed again
+                        self._cache.put(key, self, weight=self.weight)
         return found
 
 
