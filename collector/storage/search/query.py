@@ -32,13 +32,16 @@ MAX_TYPO_WORDS = 4  # words per query that get typo variants (each costs ~70 x l
 # ---------------------------------------------------------------- caches
 #
 # Per process and database: predictive answers, the counts of full searches' matches,
-# typo corrections and what a query's plan learnt (how many documents match each tier
-# or level), each under the store's catalogue version (search_catalogue, read with
-# every query), so an entry is never used after a product was added, changed or
-# deleted, in this process or another; predictive answers also under the time of the
-# last popularity recount. Entries also expire after CACHE_SECONDS, and the least
-# recently used go when there are CACHE_ENTRIES, or more than CACHE_IDS product ids in
-# all the answers (about 70 bytes each: 200,000 are about 14 MB).
+# typo corrections, facet counts and what a query's plan learnt (how many documents
+# match each tier or level), each under the store's catalogue version
+# (search_catalogue, read with every query), so an entry is never used after a product
+# was added, changed or deleted, in this process or another; predictive answers also
+# under the time of the last popularity recount. Entries also expire after
+# CACHE_SECONDS, and the least recently used go when there are CACHE_ENTRIES, or more
+# than CACHE_IDS product ids in all the answers (about 70 bytes each: 200,000 are about
+# 14 MB). The store's columns
+# and the queries' match sets, which a call with a filter, an order or facets reads,
+# have caches of their own (columns.py, matchset.py).
 #
 # No key holds an `exclude` list: every shopper's box sends its own, and a key with the
 # list made one entry per list (1,500 calls with 60 KB lists: +135 MB). A predictive
