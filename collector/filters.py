@@ -1,7 +1,7 @@
 r"""Clerk's filter language: parsed here, evaluated in Python here, in SQL by
 storage/attributes.py.
 
-This module is some 530 lines: the tokenizer, the parser and the Python evaluation
+This module is some 550 lines: the tokenizer, the parser and the Python evaluation
 share one value model and one error type, and read best side by side.
 
 A filter names product attributes (built-in `id name price list_price brand categories
@@ -58,7 +58,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -458,11 +458,22 @@ def value_of(item: Any) -> Value | None:
             return None
         return Value(number_text(number), number)
     if isinstance(item, str):
-        decimal: float | None = None
-        if len(item) <= 400 and _DECIMAL.fullmatch(item):
-            parsed = float(item)
-            decimal = parsed if math.isfinite(parsed) else None
-        return Value(item, decimal)
+        return Value(item, _decimal(item))
+    return None
+
+
+def stored_value(text: str) -> Value:
+    """The Value of a text as product_values stores it (its `value`, or `long_value` when
+    longer): the number is a function of the text in this model (a number's text is its
+    canonical text, which reads back to it; a string's number is its decimal reading;
+    "true" and "false" have none), so a reader of the texts need not read the numbers."""
+    return Value(text, _decimal(text))
+
+
+def _decimal(text: str) -> float | None:
+    if len(text) <= 400 and _DECIMAL.fullmatch(text):
+        parsed = float(text)
+        return parsed if math.isfinite(parsed) else None
     return None
 
 
@@ -505,13 +516,19 @@ def _ordered(op: str, number: float | None, bound: float) -> bool:
     return number <= bound
 
 
-def evaluate(expr: Expr, values: Mapping[str, list[Value]]) -> bool:
+def evaluate(expr: Expr, values: Mapping[str, Sequence[Value]]) -> bool:
     """Whether a product with these values (values_of) satisfies the filter."""
     if isinstance(expr, And):
         return all(evaluate(p, values) for p in expr.parts)
     if isinstance(expr, Or):
         return any(evaluate(p, values) for p in expr.parts)
-    held = values.get(expr.attribute) or []
+    return holds(expr, values.get(expr.attribute) or ())
+
+
+def holds(expr: Comparison, held: Sequence[Value]) -> bool:
+    """Whether a product whose attribute (the comparison's) holds these values satisfies
+    one comparison: the table above. `evaluate` asks it per product; the search's
+    columns (storage/search/columns.py) once per distinct list of values."""
     if isinstance(expr, Contains):
         if isinstance(expr.value, str):
             needle = expr.value

@@ -1,6 +1,7 @@
 """Property test of facets: over random small catalogues, filters and facet choices, the
-counts search_page gives (SQL GROUP BY over product_values) are those of a plain Python
-count over the products (filters.values_of and filters.evaluate), and so is `count`.
+counts search_page gives (counted over the store's columns, loaded from product_values)
+are those of a plain Python count over the products (filters.values_of and
+filters.evaluate), and so are `count`, the page and its order (`orderby`).
 
 Derandomized and bounded, as tests/test_filter_properties.py."""
 
@@ -16,7 +17,8 @@ from collector import fields, filters
 from collector.filters import Expr
 from collector.services import Services
 from collector.storage.catalogue import list_products, upsert_products
-from collector.storage.search import Narrowing, search_page
+from collector.storage.schema import VALUE_INDEXED
+from collector.storage.search import Narrowing, Order, search_page
 from collector.storage.search.facets import UNIT_ATTRIBUTES, buckets, shaped_range
 
 from .factories import make_store
@@ -63,6 +65,27 @@ def expected_facets(
     return answer
 
 
+ORDERS = [*FACETS, "name", "id", "nobody"]
+
+
+def expected_order(
+    listed: list[dict[str, Any]], matched: list[str], order: Order | None
+) -> list[str]:
+    """Relevance ("lamp" is in every name: by id), then by the attribute's first value,
+    numbers (by number, then text) before texts, those without it after."""
+    ids = sorted(matched)
+    if order is None:
+        return ids
+    first = {p["id"]: filters.values_of(p).get(order.attribute, [None])[0] for p in listed}
+    numbers = [i for i in ids if first[i] is not None and first[i].number is not None]
+    texts = [i for i in ids if first[i] is not None and first[i].number is None]
+    numbers.sort(
+        key=lambda i: (first[i].number, first[i].text[:VALUE_INDEXED]), reverse=order.descending
+    )
+    texts.sort(key=lambda i: first[i].text[:VALUE_INDEXED], reverse=order.descending)
+    return numbers + texts + [i for i in ids if first[i] is None]
+
+
 @settings(PROPERTIES, max_examples=60)
 @given(
     catalogue=catalogues,
@@ -85,9 +108,12 @@ def test_facet_counts_are_a_python_count_of_the_filtered_matches(
     services.storage.run(upsert_products, store_id=store.id, items=items, now=0)
     listed, _ = services.storage.run(list_products, store_id=store.id, limit=100, offset=0)
     multiselect = data.draw(st.lists(st.sampled_from(names), unique=True))
+    order = data.draw(
+        st.one_of(st.none(), st.builds(Order, st.sampled_from(ORDERS), st.booleans()))
+    )
     if expr is not None:
         expr = filters.parse(filters.canonical(expr))  # as a call would give it
-    narrowing = Narrowing(expr, None, tuple(names), tuple(multiselect))
+    narrowing = Narrowing(expr, order, tuple(names), tuple(multiselect))
     found = services.storage.run(
         search_page, store_id=store.id, query="lamp", prefix=False, limit=100, narrowing=narrowing
     )
@@ -97,6 +123,6 @@ def test_facet_counts_are_a_python_count_of_the_filtered_matches(
         for p in listed
         if _in_stock(p) and (expr is None or filters.evaluate(expr, filters.values_of(p)))
     ]
-    assert sorted(found.ids) == sorted(matched), shown
+    assert found.ids == expected_order(listed, matched, order), shown
     assert found.count == len(matched), shown
     assert found.facets == expected_facets(listed, expr, names, multiselect), shown

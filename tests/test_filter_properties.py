@@ -1,6 +1,8 @@
 """Property tests of the filter language: over random catalogues and random filters, the
-SQL (storage/attributes.matching and .condition, on SQLite and PostgreSQL) selects
-exactly the products that the Python evaluation (filters.evaluate) keeps; canonical
+SQL (storage/attributes.matching and .condition, on SQLite and PostgreSQL) and the
+search's in-memory columns (storage/search/columns.py and narrowed.narrow, loaded from
+product_values on either engine) select exactly the products that the Python evaluation
+(filters.evaluate) keeps; canonical
 text parses back to the same filter; any text either parses or fails with a FilterError.
 
 Derandomized (the same examples on every run, as CI needs) and bounded: a few seconds
@@ -18,6 +20,8 @@ from collector.filters import And, Compare, Contains, Expr, In, Or
 from collector.services import Services
 from collector.storage import attributes
 from collector.storage.catalogue import list_products, upsert_products
+from collector.storage.search import narrowed, query
+from collector.storage.search.columns import columns_for
 
 from .factories import make_store, product
 from .test_filters import checked_ids
@@ -121,9 +125,19 @@ def test_sql_selects_what_the_python_evaluation_keeps(
         expr = filters.parse(filters.canonical(expr))  # as a call would give it
         in_sql = services.storage.run(attributes.matching_ids, store_id=store.id, expr=expr)
         per_row = services.storage.run(checked_ids, store_id=store.id, expr=expr)
+        in_columns = services.storage.run(column_ids, store_id=store.id, expr=expr)
         expected = {p["id"] for p in listed if filters.evaluate(expr, filters.values_of(p))}
         assert in_sql == expected, filters.canonical(expr)
         assert per_row == expected, filters.canonical(expr)
+        assert in_columns == expected, filters.canonical(expr)
+
+
+def column_ids(conn: Any, *, store_id: int, expr: Expr) -> set[str]:
+    """The ids narrowed.narrow keeps of all the store's products, over its columns."""
+    version = query._state(conn, store_id).version
+    columns = columns_for(conn, store_id, version)
+    every = list(range(len(columns.ids)))
+    return {columns.ids[p] for p in narrowed.narrow(conn, columns, every, expr)}
 
 
 @settings(derandomize=True, database=None, max_examples=300)

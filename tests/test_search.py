@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -476,6 +477,31 @@ def test_the_cache_is_bounded_by_the_weight_of_its_entries():
     assert (len(cache.entries), cache.weight) == (3, 900)
     cache.put("big", ("ids",) * 5_000, weight=5_000)
     assert (list(cache.entries), cache.weight) == (["big"], 5_000)  # the last one stays
+
+
+def test_an_entry_asked_by_many_threads_at_once_is_built_once():
+    cache = Cache(entries=10)
+    builds: list[int] = []
+    started = threading.Event()
+
+    def build() -> tuple[str, int]:
+        builds.append(1)
+        started.set()
+        time.sleep(0.2)  # the others ask meanwhile
+        return "columns", 1
+
+    found: list[str] = []
+    threads = [threading.Thread(target=lambda: found.append(cache.once("k", build)))]
+    threads[0].start()
+    started.wait()
+    threads += [threading.Thread(target=lambda: found.append(cache.once("k", build)))]
+    threads += [threading.Thread(target=lambda: found.append(cache.once("k", build)))]
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (builds, found) == ([1], ["columns"] * 3)
+    assert cache._building == {}  # no lock left behind
 
 
 def test_exclude_is_applied_after_the_cache_one_entry_per_query(shop: Shop, services):

@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -37,6 +37,7 @@ class Cache:
         self.entries: OrderedDict[Hashable, tuple[float, Any, int]] = OrderedDict()
         self.weight = 0  # of all the entries
         self.lock = threading.Lock()
+        self._building: dict[Hashable, list[Any]] = {}  # key -> [its lock, waiters]
 
     def get(self, key: Hashable) -> Any:
         """The value, or None (absent or expired)."""
@@ -62,8 +63,39 @@ class Cache:
             ):
                 self._drop(next(iter(self.entries)))
 
+    def once(self, key: Hashable, build: Callable[[], tuple[Any, int]]) -> Any:
+        """The value of `key`, built by `build` (value, weight) and put when absent: once
+        for all the threads that ask at the same time (the others wait for it)."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        with self.lock:
+            building = self._building.setdefault(key, [threading.Lock(), 0])
+            building[1] += 1
+        try:
+            with building[0]:
+                found = self.get(key)
+                if found is None:
+                    found, weight = build()
+                    self.put(key, found, weight=weight)
+                return found
+        finally:
+            with self.lock:
+                building[1] -= 1
+                if not building[1]:
+                    del self._building[key]
+
     def _drop(self, key: Hashable) -> None:
         self.weight -= self.entries.pop(key)[2]
+
+    def keys(self) -> list[Hashable]:
+        with self.lock:
+            return list(self.entries)
+
+    def discard(self, key: Hashable) -> None:
+        with self.lock:
+            if key in self.entries:
+                self._drop(key)
 
     def clear(self) -> None:
         with self.lock:
@@ -86,9 +118,11 @@ def cache_for(
         return named[name]
 
 
-def clear_all() -> None:
-    """Empty every cache (benchmarks time answers computed afresh)."""
+def clear_all(keep: Collection[str] = ()) -> None:
+    """Empty every cache but those named in `keep` (benchmarks time answers computed
+    afresh)."""
     with _caches_lock:
         for named in _caches.values():
-            for cache in named.values():
-                cache.clear()
+            for name, cache in named.items():
+                if name not in keep:
+                    cache.clear()

@@ -40,9 +40,11 @@ match most of a catalogue and tell the shopper nothing.
 The modules: `index` (documents, texts, vocabulary, catalogue versions), `typos`
 (edits and the vocabulary lookup), `paging` (rank tiers and reading one page),
 `ranking_sqlite` and `ranking_postgres` (each engine's SQL), `query` (search_products,
-search_page and their caches), `narrowed` (matches narrowed by a filter and ordered by an
-attribute), `facets` (facet counts over the narrowed matches), `popularity` (sales and
-views), `migration` (migrations 2 and 5).
+search_page and their caches), `columns` (the store's product_values in memory, per
+catalogue version), `matchset` (a query's matches in ranking order, cached), `narrowed`
+(matches narrowed by a filter and ordered by an attribute, in memory), `facets` (facet
+counts over the narrowed matches), `popularity` (sales and views), `migration`
+(migrations 2 and 5).
 Text folding is storage/folding.py and the log of searches storage/searches.py (both
 outside this package, so that recording and erasing searches do not import it); the
 tables are in storage/schema.py.

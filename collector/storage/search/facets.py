@@ -1,10 +1,11 @@
 """Facet counts of a search: for each attribute asked, how many of the query's narrowed
-matches (narrowed.matches: in stock, the filter satisfied) hold each value, counted in
-SQL (GROUP BY over product_values, joined to the match set), never by loading products.
+matches (narrowed.narrow: in stock, the filter satisfied) hold each value, counted in
+memory over the store's columns (columns.py): the matches' codes are counted (each
+distinct list of values once, with its number of products), then each list's values.
 
 Two kinds, as Clerk's facets:
 - unit: a value and the number of matches that hold it, by count (most first), then
-  value; at most UNIT_MAX values (categories: CATEGORY_ROWS read, as they are sorted by
+  value; at most UNIT_MAX values (categories: CATEGORY_ROWS kept, as they are sorted by
   their names after, which the collector reads from the categories data);
 - range: for an attribute whose every value in the store is a number (categories
   excepted: their ids are names): buckets of round width (1, 2, 2.5 or 5 x 10^k) that
@@ -16,40 +17,23 @@ Two kinds, as Clerk's facets:
 
 A multiselect facet is counted with the filter less its own part (filters.without), so
 the other values of a chosen facet keep their counts; the others with the whole filter.
-Each distinct filter is one common table expression of the match set (read once however
-many facets use it), and every facet's counts are one UNION ALL: one statement for all
-unit facets and the spans of the range ones, and one more for the range buckets.
+Each distinct filter narrows the matches once per call (the caller's `narrowed`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Sequence
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import (
-    CTE,
-    Connection,
-    Float,
-    Integer,
-    Text,
-    and_,
-    case,
-    cast,
-    func,
-    literal_column,
-    null,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import Connection
 
 from ... import filters
 from ...filters import Expr
-from ..schema import product_values
-from .narrowed import PRODUCT_ID, matches
-from .paging import _Ranking
+from .columns import Column, Columns
 
 UNIT_MAX = 50
 CATEGORY_ROWS = 1000  # categories are sorted by name after: read more, cut after naming
@@ -58,28 +42,8 @@ NICE = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
 UNIT_ATTRIBUTES = frozenset({"categories", "id"})  # never ranges, even when numeric
 
 Unit = tuple[str, int]  # value, count
-Range = tuple[float, float, int]  # min, max, count
+Range = tuple[Decimal, Decimal, int]  # min, max, count
 Counts = dict[str, tuple[str, list[Any]]]  # facet -> ("unit", [Unit]) | ("range", [Range])
-
-
-def numeric(conn: Connection, store_id: int, names: Sequence[str]) -> dict[str, bool]:
-    """For each attribute, whether the store holds it and every value of it is a number
-    (one index seek each, by ix_product_values_number, where text values sort together)."""
-    pv = product_values
-    columns = []
-    for name in names:
-        own = and_(pv.c.store_id == store_id, pv.c.attribute == name)
-        columns.append(select(pv.c.position).where(own).limit(1).scalar_subquery())
-        columns.append(
-            select(pv.c.position).where(own, pv.c.number.is_(None)).limit(1).scalar_subquery()
-        )
-    if not columns:
-        return {}
-    row = conn.execute(select(*columns)).one()
-    return {
-        name: name not in UNIT_ATTRIBUTES and row[2 * i] is not None and row[2 * i + 1] is None
-        for i, name in enumerate(names)
-    }
 
 
 def _text(value: Decimal) -> str:
@@ -126,125 +90,53 @@ def shaped_range(low: Decimal, high: Decimal, n: int) -> dict[str, Any]:
     }
 
 
-def _joined(f: CTE, store_id: int, name: str, alias: str) -> tuple[Any, Any]:
-    pv = product_values.alias(alias)
-    on = and_(pv.c.store_id == store_id, pv.c.product_id == f.c.product_id, pv.c.attribute == name)
-    return pv, f.join(pv, on)
-
-
-def _tag(i: int) -> Any:
-    return literal_column(str(i), Integer).label("facet")
-
-
 def count_facets(
-    ranking: _Ranking,
+    conn: Connection,
+    columns: Columns,
+    narrowed: Callable[[Expr | None], list[int]],
     expr: Expr | None,
     names: Sequence[str],
     multiselect: Sequence[str],
-    kinds: dict[str, bool],
 ) -> Counts:
-    """Each facet's counts over the narrowed matches (kinds: numeric() of the names)."""
-    store_id = ranking.store_id
-    sets: dict[str, CTE] = {}
-
-    def match_set(name: str) -> CTE:
+    """Each facet's counts over the narrowed matches (`narrowed(filter)`: the positions of
+    the matches that satisfy it)."""
+    counts: Counts = {}
+    for name in names:
         own = filters.without(expr, name) if expr is not None and name in multiselect else expr
-        key = "" if own is None else filters.canonical(own)
-        if key not in sets:
-            query = matches(ranking, own).add_columns(PRODUCT_ID.label("product_id"))
-            sets[key] = query.cte(f"f{len(sets)}")
-        return sets[key]
-
-    members = []
-    for i, name in enumerate(names):
-        pv, joined = _joined(match_set(name), store_id, name, f"v{i}")
-        if kinds[name]:
-            members.append(
-                select(
-                    _tag(i),
-                    cast(null(), Text).label("value"),
-                    cast(null(), Text).label("long_value"),
-                    func.count().label("n"),
-                    func.min(pv.c.number).label("lo"),
-                    func.max(pv.c.number).label("hi"),
-                ).select_from(joined)
-            )
+        column = columns.column(conn, name)
+        per_code = Counter(map(column.codes.__getitem__, narrowed(own)))
+        per_code.pop(0, None)
+        if column.numbers_only and name not in UNIT_ATTRIBUTES:
+            counts[name] = ("range", _ranges(column, per_code))
             continue
+        per_value: Counter[str] = Counter()
+        for code, n in per_code.items():
+            for value in column.values[code]:
+                per_value[value.text] += n
         top = CATEGORY_ROWS if name == "categories" else UNIT_MAX
-        n = func.count().label("n")
-        inner = (
-            select(pv.c.value, pv.c.long_value, n)
-            .select_from(joined)
-            .group_by(pv.c.value, pv.c.long_value)
-            .order_by(n.desc(), pv.c.value, pv.c.long_value)
-            .limit(top)
-            .subquery(f"u{i}")
-        )
-        members.append(
-            select(
-                _tag(i),
-                inner.c.value,
-                inner.c.long_value,
-                inner.c.n,
-                cast(null(), Float).label("lo"),
-                cast(null(), Float).label("hi"),
-            )
-        )
-    counts: Counts = {name: ("range" if kinds[name] else "unit", []) for name in names}
-    if not members:
-        return counts
-    spans: dict[int, tuple[float, float]] = {}
-    for row in ranking.conn.execute(union_all(*members)).all():
-        name = names[row.facet]
-        if kinds[name]:
-            if row.n:
-                spans[row.facet] = (float(row.lo), float(row.hi))
-        else:
-            counts[name][1].append((row.long_value or row.value, int(row.n)))
-    if spans:
-        _count_ranges(ranking, store_id, names, spans, match_set, counts)
+        counts[name] = ("unit", sorted(per_value.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
     return counts
 
 
-def _count_ranges(
-    ranking: _Ranking,
-    store_id: int,
-    names: Sequence[str],
-    spans: dict[int, tuple[float, float]],
-    match_set: Any,
-    counts: Counts,
-) -> None:
-    members = []
-    edges: dict[int, list[tuple[Decimal, Decimal]]] = {}
-    for i, (low, high) in spans.items():
-        edges[i] = buckets(low, high)
-        pv, joined = _joined(match_set(names[i]), store_id, names[i], f"r{i}")
-        bucket = case(
-            *[
-                (and_(pv.c.number >= float(a), pv.c.number <= float(b)), j)
-                for j, (a, b) in enumerate(edges[i])
-            ],
-            else_=None,
-        )
-        inner = (
-            select(bucket.label("bucket"), pv.c.product_id)
-            .select_from(joined)
-            .where(or_(*[pv.c.number.between(float(a), float(b)) for a, b in edges[i]]))
-            .distinct()
-            .subquery(f"b{i}")
-        )
-        members.append(
-            select(_tag(i), inner.c.bucket, func.count().label("n")).group_by(inner.c.bucket)
-        )
-    found: dict[int, dict[int, int]] = {}
-    for row in ranking.conn.execute(union_all(*members)).all():
-        if row.bucket is not None:
-            found.setdefault(row.facet, {})[int(row.bucket)] = int(row.n)
-    for i, bounds in edges.items():
-        got = found.get(i, {})
-        counts[names[i]][1].extend(
-            (bounds[j][0], bounds[j][1], got[j]) for j in range(len(bounds)) if got.get(j)
-        )
+def _ranges(column: Column, per_code: Counter[int]) -> list[Range]:
+    """A numeric column's buckets (every value has a number: numbers_only)."""
+    numbers = {code: [v.number or 0.0 for v in column.values[code]] for code in per_code}
+    held = [x for xs in numbers.values() for x in xs]
+    if not held:
+        return []
+    edges = buckets(min(held), max(held))
+    starts = [float(low) for low, _ in edges]
+    ends = [float(high) for _, high in edges]
+    found = [0] * len(edges)
+    for code, n in per_code.items():
+        hit = set()
+        for x in numbers[code]:
+            j = bisect_right(starts, x) - 1
+            if j >= 0 and x <= ends[j]:
+                hit.add(j)
+        for j in hit:
+            found[j] += n
+    return [(low, high, found[j]) for j, (low, high) in enumerate(edges) if found[j]]
 
 
 def shaped(counts: Counts, names_of: dict[str, str]) -> dict[str, list[dict[str, Any]]]:

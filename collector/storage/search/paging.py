@@ -118,6 +118,11 @@ class _Ranking:
             return [r.product_id for r in rows], int(rows[0].total)
         return [], (None if offset else 0)
 
+    def ranked_docs(self) -> Sequence[tuple[int, int]]:
+        """(doc_id, rank tier) of every document that matches, of any store, in stock or
+        not, in no order (matchset.py ranks them in memory)."""
+        raise NotImplementedError
+
     def sparse(self) -> bool:
         """Whether so few documents match that one pass costs less than the tiers."""
         return False

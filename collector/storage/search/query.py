@@ -18,6 +18,8 @@ from ..schema import search_catalogue, search_popularity
 from ..sitedata import category_names
 from . import facets as facet_counts
 from . import narrowed
+from .columns import Columns, columns_for
+from .matchset import match_set
 from .paging import Term, _page, _Ranking
 from .ranking_postgres import _PostgresRanking
 from .ranking_sqlite import _SqliteRanking
@@ -30,13 +32,16 @@ MAX_TYPO_WORDS = 4  # words per query that get typo variants (each costs ~70 x l
 # ---------------------------------------------------------------- caches
 #
 # Per process and database: predictive answers, the counts of full searches' matches,
-# typo corrections and what a query's plan learnt (how many documents match each tier
-# or level), each under the store's catalogue version (search_catalogue, read with
-# every query), so an entry is never used after a product was added, changed or
-# deleted, in this process or another; predictive answers also under the time of the
-# last popularity recount. Entries also expire after CACHE_SECONDS, and the least
-# recently used go when there are CACHE_ENTRIES, or more than CACHE_IDS product ids in
-# all the answers (about 70 bytes each: 200,000 are about 14 MB).
+# typo corrections, facet counts and what a query's plan learnt (how many documents
+# match each tier or level), each under the store's catalogue version
+# (search_catalogue, read with every query), so an entry is never used after a product
+# was added, changed or deleted, in this process or another; predictive answers also
+# under the time of the last popularity recount. Entries also expire after
+# CACHE_SECONDS, and the least recently used go when there are CACHE_ENTRIES, or more
+# than CACHE_IDS product ids in all the answers (about 70 bytes each: 200,000 are about
+# 14 MB). The store's columns
+# and the queries' match sets, which a call with a filter, an order or facets reads,
+# have caches of their own (columns.py, matchset.py).
 #
 # No key holds an `exclude` list: every shopper's box sends its own, and a key with the
 # list made one entry per list (1,500 calls with 60 KB lists: +135 MB). A predictive
@@ -191,10 +196,11 @@ def search_page(
     narrowing: Narrowing = Narrowing(),
 ) -> Answer:
     """search_products with a filter, an order and facets. Without any of them it is
-    search_products (and its caches); with a filter or an order, the page is one pass
-    over the narrowed matches (narrowed.page: never from a cache of unfiltered answers);
-    facets are counted over all the narrowed matches (the excluded products too) and
-    cached per catalogue version, query, filter (its canonical text) and facets."""
+    search_products (and its caches). With a filter or an order, the page is cut from the
+    query's match set (matchset.py), narrowed and ordered in memory over the store's
+    columns (narrowed.py, columns.py; never from a cache of unfiltered answers); facets
+    are counted over all the narrowed matches (the excluded products too) and cached per
+    catalogue version, query, filter (its canonical text) and facets."""
     if narrowing.filter is None and narrowing.order is None:
         ids, total = search_products(
             conn,
@@ -213,29 +219,55 @@ def search_page(
     state = _state(conn, store_id)
     cache = _cache(conn.engine)
     plan = _Plan(conn, cache, state, (store_id, state.version, tuple(typed), prefix))
+    found = _Narrowed(plan)
     try:
         if narrowing.filter is not None or narrowing.order is not None:
-            ids, found = narrowed.page(
-                plan.ranking(), narrowing.filter, narrowing.order, limit, offset, exclude
+            matches = narrowed.ordered(
+                conn, found.columns(), found(narrowing.filter), narrowing.order
             )
-            total = (
-                narrowed.count(plan.ranking(), narrowing.filter, exclude)
-                if found is None
-                else found
-            )
+            ids, total = narrowed.page(found.columns(), matches, limit, offset, exclude)
         answer = Answer(ids, total)
         if narrowing.facets:
-            answer.facets = _facets(plan, narrowing)
+            answer.facets = _facets(plan, narrowing, found)
         return answer
     finally:
         plan.save()
+
+
+class _Narrowed:
+    """A call's narrowed matches: the store's columns and the query's match set, read
+    when first needed, and the matches narrowed by each filter asked (once each)."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self._columns: Columns | None = None
+        self._found: dict[str, list[int]] = {}
+
+    def columns(self) -> Columns:
+        if self._columns is None:
+            plan = self.plan
+            self._columns = columns_for(plan.conn, plan.store_id, plan.state.version)
+        return self._columns
+
+    def __call__(self, expr: Expr | None) -> list[int]:
+        key = "" if expr is None else filters.canonical(expr)
+        found = self._found.get(key)
+        if found is None:
+            if "" not in self._found:
+                self._found[""] = list(match_set(self.plan, self.columns()))
+            found = self._found[""]
+            if expr is not None:
+                found = self._found[key] = narrowed.narrow(
+                    self.plan.conn, self.columns(), found, expr
+                )
+        return found
 
 
 def _empty(narrowing: Narrowing) -> dict[str, list[dict[str, Any]]]:
     return {name: [] for name in narrowing.facets}
 
 
-def _facets(plan: _Plan, narrowing: Narrowing) -> dict[str, list[dict[str, Any]]]:
+def _facets(plan: _Plan, narrowing: Narrowing, found: _Narrowed) -> dict[str, list[dict[str, Any]]]:
     expr = narrowing.filter
     key = (
         "facets",
@@ -246,9 +278,8 @@ def _facets(plan: _Plan, narrowing: Narrowing) -> dict[str, list[dict[str, Any]]
     )
     counts = plan.cache.get(key)
     if counts is None:
-        kinds = _kinds(plan, narrowing.facets)
         counts = facet_counts.count_facets(
-            plan.ranking(), expr, narrowing.facets, narrowing.multiselect, kinds
+            plan.conn, found.columns(), found, expr, narrowing.facets, narrowing.multiselect
         )
         plan.cache.put(key, counts, weight=1 + sum(len(rows) for _, rows in counts.values()))
     names: dict[str, str] = {}
@@ -256,23 +287,6 @@ def _facets(plan: _Plan, narrowing: Narrowing) -> dict[str, list[dict[str, Any]]
         ids = [value for value, _ in counts["categories"][1]]
         names = category_names(plan.conn, store_id=plan.store_id, ids=ids) if ids else {}
     return facet_counts.shaped(counts, names)
-
-
-def _kinds(plan: _Plan, names: Sequence[str]) -> dict[str, bool]:
-    """facets.numeric, through the cache (per catalogue version and attribute)."""
-    version = plan.state.version
-    kinds: dict[str, bool] = {}
-    missing = []
-    for name in names:
-        hit = plan.cache.get(("numeric", plan.store_id, version, name))
-        if hit is None:
-            missing.append(name)
-        else:
-            kinds[name] = bool(hit)
-    for name, is_numeric in facet_counts.numeric(plan.conn, plan.store_id, missing).items():
-        kinds[name] = is_numeric
-        plan.cache.put(("numeric", plan.store_id, version, name), is_numeric)
-    return kinds
 
 
 def _predictive(plan: _Plan, limit: int, offset: int, excluded: list[str]) -> tuple[list[str], int]:

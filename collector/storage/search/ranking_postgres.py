@@ -165,3 +165,7 @@ class _PostgresRanking(_Ranking):
             f"SELECT t.doc_id, {rank} AS rank FROM search_texts AS t"
             f" WHERE t.all_tsv @@ {self.every}"
         )
+
+    def ranked_docs(self) -> Sequence[tuple[int, int]]:
+        # search_texts alone: no row of search_documents read.
+        return self.rows(self._ranked())

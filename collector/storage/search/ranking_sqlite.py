@@ -127,3 +127,12 @@ class _SqliteRanking(_Ranking):
 
     def match_from(self) -> str:
         return self.ranked_matches()[1]
+
+    def ranked_docs(self) -> Sequence[tuple[int, int]]:
+        # The full-text index alone: no row of search_documents read.
+        union = " UNION ALL ".join(
+            f"SELECT rowid, {rank} FROM search_fts WHERE search_fts MATCH :m{rank}"
+            for rank in range(len(self.tiers))
+        )
+        matches = {f"m{rank}": tier.match for rank, tier in enumerate(self.tiers)}
+        return self.rows(union, **matches)
