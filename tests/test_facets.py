@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from collector.services import Services
+from collector.storage.caches import clear_all
+from collector.storage.search import columns
 from collector.storage.search.facets import buckets, range_name
 
 from .factories import StoreKeys, rows
@@ -87,6 +90,23 @@ def test_facets_count_every_match_of_the_query_in_clerks_shape(shop: Shop):
     ]
     assert facets["nobody"] == []
     assert "facets" not in shop.search("jacket")  # none asked, none given
+
+
+def test_one_stores_columns_stay_within_their_bound_and_answers_stay_right(
+    shop: Shop, services: Services, monkeypatch: pytest.MonkeyPatch
+):
+    args: dict[str, Any] = {
+        "facets": ["brand", "price", "categories", "colour"],
+        "filter": 'colour != "green" and created_at >= 0',
+        "orderby": "name",
+    }
+    unbounded = shop.search("jacket", **args)
+    clear_all()
+    monkeypatch.setattr(columns, "COLUMNS_BYTES", 1)  # room for the newest column only
+    assert shop.search("jacket", **args) == unbounded
+    cached = columns._cache(services.storage.engine)
+    [held] = [cached.get(key) for key in cached.keys()]
+    assert len(held.columns) == 1  # the column read last
 
 
 def test_predictive_takes_filter_and_facets_too(shop: Shop):

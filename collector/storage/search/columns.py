@@ -19,7 +19,8 @@ change to the catalogue, here or in another process, is a new key; the older ver
 entry is dropped when the newer is built), built once however many calls ask at the
 same time (Cache.once), its columns each loaded once under its lock. The cache weighs an
 entry by the bytes it holds (an estimate: `Columns.weight`) and keeps at most
-COLUMNS_BYTES in all (the least recently used store goes first). Data read after the
+COLUMNS_BYTES in all (the least recently used store goes first; within one store's
+entry, its oldest columns). Data read after the
 version can only be newer than it (never older): an entry is at worst as new as the
 next version, for the calls that have not read that version yet.
 """
@@ -130,6 +131,14 @@ class Columns:
                 if found is None:
                     found = _load(conn, self, attribute)
                     self.columns[attribute] = found
+                    # One store's entry stays in its cache however much it weighs (the
+                    # entry put last always does), and a call may name any attribute: the
+                    # bound holds within the entry too, the oldest columns going first (a
+                    # call still holds those it read; a later call loads them again).
+                    for older in [a for a in self.columns if a != attribute]:
+                        if self.weight <= COLUMNS_BYTES:
+                            break
+                        del self.columns[older]
                     key = (self.store_id, self.version)
                     if self._cache is not None and self._cache.get(key) is self:  # weighed again
                         self._cache.put(key, self, weight=self.weight)
