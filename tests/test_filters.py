@@ -503,7 +503,7 @@ def test_an_unchanged_product_is_not_rewritten_and_a_changed_value_is_a_new_vers
     same = valid(CATALOGUE)
     before = version()
     changed = services.storage.run(attributes.write_values, store_id=shop.id, items=same)
-    assert changed == 0
+    assert changed == []
     services.storage.run(upsert_products, store_id=shop.id, items=same, now=1)
     assert version() == before
     recoloured = valid([{**CATALOGUE[2], "colour": "Green"}])

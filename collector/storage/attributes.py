@@ -95,10 +95,12 @@ def _stored(conn: Connection, store_id: int, ids: Sequence[str]) -> dict[str, se
 _ROW = ("product_id", "attribute", "position", "value", "long_value", "number")
 
 
-def write_values(conn: Connection, *, store_id: int, items: Sequence[Mapping[str, Any]]) -> int:
+def write_values(
+    conn: Connection, *, store_id: int, items: Sequence[Mapping[str, Any]]
+) -> list[str]:
     """Bring these products' values (validated product dicts, or product_dict) in step;
     a product whose values are as stored is not rewritten (a shop sends its whole
-    catalogue again and again). The number of products whose values changed."""
+    catalogue again and again). The ids of the products whose values changed."""
     latest = {item["id"]: item for item in items}  # an id given twice: the last one holds
     stored = _stored(conn, store_id, list(latest))
     changed: list[str] = []
@@ -111,7 +113,7 @@ def write_values(conn: Connection, *, store_id: int, items: Sequence[Mapping[str
     delete_values(conn, store_id=store_id, ids=[pid for pid in changed if pid in stored])
     for start in range(0, len(rows), 5000):
         conn.execute(product_values.insert(), rows[start : start + 5000])
-    return len(changed)
+    return changed
 
 
 # ---------------------------------------------------------------- compiling filters

@@ -58,10 +58,11 @@ def upsert_products(
     )
     _set_categories(conn, store_id, items)
     index.index_products(conn, store_id=store_id, items=items)
-    if attributes.write_values(conn, store_id=store_id, items=items):
+    changed = attributes.write_values(conn, store_id=store_id, items=items)
+    if changed:
         # Search answers cached per catalogue version hold filtered results: a change of
         # filterable values alone (a colour) is a new version too.
-        index._touch(conn, store_id, 0)
+        index._touch(conn, store_id, 0, changed)
     return len(rows)
 
 

@@ -448,6 +448,19 @@ search_catalogue = Table(
     Column("documents", Integer, nullable=False),
 )
 
+# Which products each catalogue version changed (added, rewritten, restocked, deleted,
+# or their filterable values), so that a process holding the store's columns at an
+# older version updates them from these products alone (search/columns.py). A change
+# of more than CHANGES_LISTED products is one row with product_id "" (every product).
+# The last CHANGES_KEPT versions of a store are kept.
+search_changes = Table(
+    "search_changes",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("product_id", String(128), primary_key=True),
+)
+
 # Every search and predictive query, zero-result ones included (hits = 0).
 searches = Table(
     "searches",

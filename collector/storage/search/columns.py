@@ -16,7 +16,12 @@ and facets count codes.
 Shared by every call of the process (readers run in threads): one `Columns` per store,
 in the "columns" cache, keyed by the store and the version read with each call (so a
 change to the catalogue, here or in another process, is a new key; the older version's
-entry is dropped when the newer is built), built once however many calls ask at the
+entry is dropped when the newer is built). A newer version is made from the older
+entry when the versions between record which products they changed (search_changes,
+written by index._touch): those products' documents and rows are read again, for the
+columns loaded (`Columns.updated`), instead of everything; the ranking order is read
+again when next needed. So a back office saving a product costs the next search the
+changed rows, not the store's (1-2 s at 100,000 products). Each entry is built once however many calls ask at the
 same time (Cache.once), its columns each loaded once under its lock. The cache weighs an
 entry by the bytes it holds (an estimate: `Columns.weight`) and keeps at most
 COLUMNS_BYTES in all (the least recently used store goes first; within one store's
@@ -30,14 +35,16 @@ from __future__ import annotations
 import itertools
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import repeat
 
 from sqlalchemy import Connection, Engine, or_, select
 
 from ... import filters
 from ...filters import Value
 from ..caches import Cache, cache_for
-from ..schema import VALUE_INDEXED, product_values, search_documents
+from ..schema import VALUE_INDEXED, product_values, search_changes, search_documents
+from .index import CHANGES_LISTED
 
 COLUMNS_STORES = 16
 # What the kept columns of all stores may weigh, in bytes as estimated below from what
@@ -50,6 +57,8 @@ BYTES_PER_PRODUCT = 250
 BYTES_PER_CODE = 4
 BYTES_PER_LIST = 200
 CHUNK = 500
+UPDATED_VERSIONS = 200  # columns this many versions old or more are read again, not updated
+UPDATED_CODES = 10_000  # a column updated with more new codes than this is read again
 
 _serials = itertools.count(1)
 
@@ -60,15 +69,27 @@ def _cache(engine: Engine) -> Cache:
 
 class Column:
     """One attribute: per position the code of the product's values (`values[code]`;
-    0 and () for none), whether every value of it in the store is a number, and the
-    number of its rows."""
+    0 and () for none), the number of its rows (of products with a position) and of
+    those whose value is not a number, and the codes added by updates (see
+    Columns.updated: an updated product's list is coded anew, not looked up)."""
 
-    __slots__ = ("codes", "values", "numbers_only", "rows")
+    __slots__ = ("codes", "values", "rows", "others", "added")
 
     def __init__(
-        self, codes: array[int], values: list[tuple[Value, ...]], numbers_only: bool, rows: int
+        self,
+        codes: array[int],
+        values: list[tuple[Value, ...]],
+        rows: int,
+        others: int,
+        added: int = 0,
     ) -> None:
-        self.codes, self.values, self.numbers_only, self.rows = codes, values, numbers_only, rows
+        self.codes, self.values, self.rows, self.others = codes, values, rows, others
+        self.added = added
+
+    @property
+    def numbers_only(self) -> bool:
+        """Whether every value of it in the store is a number (a range facet)."""
+        return self.rows > 0 and self.others == 0
 
 
 class Columns:
@@ -78,18 +99,21 @@ class Columns:
     def __init__(self, store_id: int, version: int, rows: Sequence[tuple[int, str]]) -> None:
         self.store_id, self.version = store_id, version
         self.ids = [pid for _, pid in rows]
+        self.docs = [doc for doc, _ in rows]  # -1: the product was deleted since
         self.position = {pid: i for i, pid in enumerate(self.ids)}
-        self.document = {doc: i for i, (doc, _) in enumerate(rows)}
+        self.document = {doc: i for i, doc in enumerate(self.docs)}
+        self.updated_from: int | None = None  # the version this was updated from (if so)
         self.serial = next(_serials)  # what match sets (matchset.py) are positions of
         self.columns: dict[str, Column] = {}
-        self._ranking: tuple[int, array[int], array[int]] | None = None
+        self._ranking: tuple[int, array[int], dict[int, int]] | None = None
         self._lock = threading.Lock()
         self._cache: Cache | None = None
 
-    def ranking(self, conn: Connection, popularity: int) -> tuple[array[int], array[int]]:
+    def ranking(self, conn: Connection, popularity: int) -> tuple[array[int], dict[int, int]]:
         """The products in stock in ranking order (sales, views, id: as paging._RANKING
-        sorts them) as positions, and each position's place in that order (-1: out of
-        stock); read again after a popularity recount (`popularity`: its time)."""
+        sorts them) as positions, and the place in that order of each of their search
+        documents (by doc_id; out of stock: absent); read again after a popularity
+        recount (`popularity`: its time)."""
         found = self._ranking
         if found is None or found[0] != popularity:
             with self._lock:
@@ -104,13 +128,13 @@ class Columns:
                         .order_by(d.c.sales.desc(), d.c.views.desc(), d.c.product_id)
                     )
                     document = self.document
-                    order = array(
-                        "i", [p for p in map(document.get, conn.scalars(query)) if p is not None]
+                    docs = [doc for doc in conn.scalars(query) if doc in document]
+                    order = array("i", map(document.__getitem__, docs))
+                    found = self._ranking = (
+                        popularity,
+                        order,
+                        {doc: i for i, doc in enumerate(docs)},
                     )
-                    place = array("i", [-1]) * len(self.ids)
-                    for i, p in enumerate(order):
-                        place[p] = i
-                    found = self._ranking = (popularity, order, place)
         return found[1], found[2]
 
     @property
@@ -121,6 +145,46 @@ class Columns:
             BYTES_PER_CODE * products + BYTES_PER_LIST * len(c.values)
             for c in self.columns.values()
         )
+
+    def updated(self, conn: Connection, version: int, changed: set[str]) -> Columns:
+        """These columns at a later version, at which these products changed (added,
+        rewritten, restocked, deleted, their values): their documents and the loaded
+        columns' rows read again for them alone. A product added gets the next position;
+        a deleted one's position is left empty (no document maps to it). The ranking
+        order is read again when next asked (stock may have changed)."""
+        d = search_documents
+        now: dict[str, int] = {}
+        for chunk in _chunks(sorted(changed)):
+            query = select(d.c.doc_id, d.c.product_id).where(
+                d.c.store_id == self.store_id, d.c.product_id.in_(chunk)
+            )
+            now.update((pid, int(doc)) for doc, pid in conn.execute(query))
+        new = Columns(self.store_id, version, ())
+        new.ids, new.docs = list(self.ids), list(self.docs)
+        new.position, new.document = dict(self.position), dict(self.document)
+        new.updated_from = self.version
+        for pid in sorted(changed):
+            at, doc = new.position.get(pid), now.get(pid)
+            if at is not None and new.docs[at] != doc:  # deleted, or indexed anew
+                del new.document[new.docs[at]]
+                if doc is None:
+                    del new.position[pid]
+                    new.docs[at] = -1
+                else:
+                    new.docs[at], new.document[doc] = doc, at
+            elif at is None and doc is not None:
+                at = len(new.ids)
+                new.ids.append(pid)
+                new.docs.append(doc)
+                new.position[pid], new.document[doc] = at, at
+        with self._lock:
+            loaded = list(self.columns.items())
+        for attribute, column in loaded:
+            if column.added <= max(UPDATED_CODES, len(column.codes) // 4):
+                new.columns[attribute] = _updated(
+                    conn, new, self.position, attribute, column, changed
+                )
+        return new
 
     def column(self, conn: Connection, attribute: str) -> Column:
         """The attribute's column, loaded the first time."""
@@ -150,12 +214,22 @@ def columns_for(conn: Connection, store_id: int, version: int) -> Columns:
     cache = _cache(conn.engine)
 
     def build() -> tuple[Columns, int]:
+        older: Columns | None = None
         for key in cache.keys():
             if isinstance(key, tuple) and key[0] == store_id and key[1] < version:
+                found = cache.get(key)
+                if isinstance(found, Columns) and (older is None or found.version > older.version):
+                    older = found
                 cache.discard(key)
-        d = search_documents
-        rows = conn.execute(select(d.c.doc_id, d.c.product_id).where(d.c.store_id == store_id))
-        built = Columns(store_id, version, [(int(doc), pid) for doc, pid in rows])
+        changed = None if older is None else _changes(conn, store_id, older.version, version)
+        if older is not None and changed is not None:
+            built = older.updated(conn, version, changed)
+        else:
+            d = search_documents
+            query = select(d.c.doc_id, d.c.product_id).where(d.c.store_id == store_id)
+            built = Columns(
+                store_id, version, [(int(doc), pid) for doc, pid in conn.execute(query)]
+            )
         built._cache = cache
         return built, built.weight
 
@@ -163,28 +237,99 @@ def columns_for(conn: Connection, store_id: int, version: int) -> Columns:
     return found
 
 
-def _load(conn: Connection, columns: Columns, attribute: str) -> Column:
+def _changes(conn: Connection, store_id: int, since: int, until: int) -> set[str] | None:
+    """The products that the versions after `since` up to `until` changed (None: not
+    known, or too many to update rather than read again)."""
+    if not 0 < until - since <= UPDATED_VERSIONS:
+        return None
+    ch = search_changes
+    query = select(ch.c.version, ch.c.product_id).where(
+        ch.c.store_id == store_id, ch.c.version > since, ch.c.version <= until
+    )
+    rows = conn.execute(query).all()
+    if len({v for v, _ in rows}) != until - since:  # pruned, or from before migration 18
+        return None
+    ids = {pid for _, pid in rows}
+    return None if "" in ids or len(ids) > CHANGES_LISTED else ids
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _rows(
+    conn: Connection, store_id: int, attribute: str, products: list[str] | None = None
+) -> list[tuple[str, int, str]]:
+    """The attribute's rows (product id, position of the value, text), of these
+    products only if given."""
     pv = product_values
-    own = (pv.c.store_id == columns.store_id, pv.c.attribute == attribute)
-    query = select(pv.c.product_id, pv.c.position, pv.c.value).where(*own)
-    rows: Sequence[tuple[str, int, str]] = conn.execute(query).all()
+    own = (pv.c.store_id == store_id, pv.c.attribute == attribute)
+    rows: list[tuple[str, int, str]] = []
+    for chunk in [None] if products is None else _chunks(products):
+        query = select(pv.c.product_id, pv.c.position, pv.c.value).where(*own)
+        if chunk is not None:
+            query = query.where(pv.c.product_id.in_(chunk))
+        rows += [(pid, at, text) for pid, at, text in conn.execute(query)]
     cut = [pid for pid, _, text in rows if len(text) == VALUE_INDEXED]
     longer: dict[tuple[str, int], str] = {}
-    for start in range(0, len(cut), CHUNK):
+    for chunk in _chunks(cut):
         long = select(pv.c.product_id, pv.c.position, pv.c.long_value).where(
-            *own, pv.c.product_id.in_(cut[start : start + CHUNK]), pv.c.long_value.is_not(None)
+            *own, pv.c.product_id.in_(chunk), pv.c.long_value.is_not(None)
         )
         longer.update(((r.product_id, r.position), r.long_value) for r in conn.execute(long))
     if longer:
         rows = [(pid, at, longer.get((pid, at), text)) for pid, at, text in rows]
-    return column_of(columns.position, rows)
+    return rows
+
+
+def _load(conn: Connection, columns: Columns, attribute: str) -> Column:
+    return column_of(columns.position, _rows(conn, columns.store_id, attribute))
+
+
+def _updated(
+    conn: Connection,
+    columns: Columns,
+    before: dict[str, int],
+    attribute: str,
+    column: Column,
+    changed: set[str],
+) -> Column:
+    """The column of `columns` (updated) from the same attribute's column before
+    (positions `before`), the changed products' rows read again."""
+    codes = array("i", column.codes)
+    codes.extend(repeat(0, len(columns.ids) - len(codes)))
+    values = list(column.values)
+    rows, others = column.rows, column.others
+    for pid in changed:
+        at = before.get(pid)
+        if at is not None and codes[at]:
+            held = values[codes[at]]
+            rows -= len(held)
+            others -= sum(v.number is None for v in held)
+            codes[at] = 0
+    held_now: dict[str, list[tuple[int, str]]] = {}
+    present = sorted(pid for pid in changed if pid in columns.position)
+    for pid, at, text in _rows(conn, columns.store_id, attribute, present):
+        held_now.setdefault(pid, []).append((at, text))
+    known: dict[tuple[Value, ...], int] = {}
+    for pid, items in held_now.items():
+        key = tuple(filters.stored_value(text) for _, text in sorted(items))
+        if key not in known:
+            known[key] = len(values)
+            values.append(key)
+        codes[columns.position[pid]] = known[key]
+        rows += len(key)
+        others += sum(v.number is None for v in key)
+    return Column(codes, values, rows, others, column.added + len(known))
 
 
 def column_of(position: dict[str, int], rows: Sequence[tuple[str, int, str]]) -> Column:
     """A column from rows (product id, position of the value, text), in any order;
-    products without a position are left out (but count for `numbers_only`). Most
-    products hold one value: those are coded by their text in one pass (a list's code
-    per text, all made up front), the others per list of values."""
+    products without a position are left out. Most products hold one value: those are
+    coded by their text in one pass (a list's code per text, all made up front), the
+    others per list of values."""
+    rows = [row for row in rows if row[0] in position]
     distinct = {text for _, _, text in rows}
     texts = {text: filters.stored_value(text) for text in distinct}
     values: list[tuple[Value, ...]] = [()]
@@ -192,16 +337,9 @@ def column_of(position: dict[str, int], rows: Sequence[tuple[str, int, str]]) ->
     code_of = {text: code for code, text in enumerate(texts, 1)}
     several = {pid for pid, at, _ in rows if at}
     codes = array("i", [0]) * len(position)
-    none = len(codes)  # a product without a position: written past the end, dropped
-    single = [
-        (position.get(pid, none), code_of[text])
-        for pid, at, text in rows
-        if not at and pid not in several
-    ]
-    codes.append(0)
-    for where, code in single:
-        codes[where] = code
-    codes.pop()
+    for pid, at, text in rows:
+        if not at and pid not in several:
+            codes[position[pid]] = code_of[text]
     if several:
         held: dict[str, list[tuple[int, str]]] = {pid: [] for pid in several}
         for pid, at, text in rows:
@@ -209,12 +347,10 @@ def column_of(position: dict[str, int], rows: Sequence[tuple[str, int, str]]) ->
                 held[pid].append((at, text))
         known = {value: code for code, value in enumerate(values)}
         for pid, items in held.items():
-            if pid not in position:
-                continue
             key = tuple(texts[text] for _, text in sorted(items))
             if key not in known:
                 known[key] = len(values)
                 values.append(key)
             codes[position[pid]] = known[key]
-    numbers_only = bool(texts) and all(v.number is not None for v in texts.values())
-    return Column(codes, values, numbers_only, len(rows))
+    others = sum(texts[text].number is None for _, _, text in rows)
+    return Column(codes, values, len(rows), others)

@@ -17,6 +17,7 @@ from ..folding import words
 from ..schema import (
     VOCABULARY_MAX,
     search_catalogue,
+    search_changes,
     search_documents,
     search_texts,
     search_vocabulary,
@@ -24,6 +25,9 @@ from ..schema import (
 from .typos import VOCABULARY_MIN
 
 CHUNK = 500
+CHANGES_LISTED = 2_000  # a version that changed more products is recorded as "every product"
+CHANGES_KEPT = 1_000  # versions of a store whose changes are kept
+CHANGES_PRUNE = 100  # older changes are deleted every this many versions
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,13 @@ def index_products(conn: Connection, *, store_id: int, items: Sequence[dict[str,
     """Bring the index in step with upserted products; unchanged text is not re-indexed."""
     changed, added = _index(conn, store_id, items)
     if changed:
-        _touch(conn, store_id, added)
+        _touch(conn, store_id, added, changed)
 
 
-def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> tuple[bool, int]:
-    """index_products without the version bump (whether anything changed, documents added)."""
+def _index(
+    conn: Connection, store_id: int, items: Sequence[dict[str, Any]]
+) -> tuple[list[str], int]:
+    """index_products without the version bump (the products changed, documents added)."""
     docs = {item["id"]: document(item) for item in items}
     known = _indexed(conn, store_id, list(docs))
     d, t = search_documents, search_texts
@@ -138,7 +144,9 @@ def _index(conn: Connection, store_id: int, items: Sequence[dict[str, Any]]) -> 
             restocked,
         )
     _count_words(conn, store_id, counts)
-    return bool(new or rewritten or restocked), len(new)
+    changed = set(new)
+    changed.update(pid for pid, (doc_id, old) in known.items() if old != docs[pid])
+    return sorted(changed), len(new)
 
 
 def unindex_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> None:
@@ -152,12 +160,13 @@ def unindex_products(conn: Connection, *, store_id: int, ids: Sequence[str]) -> 
         conn.execute(delete(search_documents).where(search_documents.c.doc_id.in_(list(chunk))))
     _count_words(conn, store_id, counts)
     if known:
-        _touch(conn, store_id, -len(known))
+        _touch(conn, store_id, -len(known), sorted(known))
 
 
-def _touch(conn: Connection, store_id: int, added: int) -> None:
-    """A new catalogue version for the store, with `added` documents more (or fewer)."""
-    c = search_catalogue
+def _touch(conn: Connection, store_id: int, added: int, changed: Sequence[str]) -> None:
+    """A new catalogue version for the store, with `added` documents more (or fewer),
+    which changed these products (recorded in search_changes: see schema.py)."""
+    c, ch = search_catalogue, search_changes
     statement = upsert(conn, c).values(store_id=store_id, version=1, documents=added)
     conn.execute(
         statement.on_conflict_do_update(
@@ -168,6 +177,16 @@ def _touch(conn: Connection, store_id: int, added: int) -> None:
             },
         )
     )
+    version = conn.scalar(select(c.c.version).where(c.c.store_id == store_id))
+    listed = sorted(set(changed)) if len(set(changed)) <= CHANGES_LISTED else [""]
+    conn.execute(
+        ch.insert(),
+        [{"store_id": store_id, "version": version, "product_id": pid} for pid in listed or [""]],
+    )
+    if version is not None and version % CHANGES_PRUNE == 0:
+        conn.execute(
+            delete(ch).where(ch.c.store_id == store_id, ch.c.version <= version - CHANGES_KEPT)
+        )
 
 
 def _count_words(conn: Connection, store_id: int, counts: Counter[str]) -> None:

@@ -1,10 +1,12 @@
 """A query's match set: the positions (columns.py) of all its matches in stock, in
 ranking order, so that a filter, an order and facets are worked out in memory
 (narrowed.py, facets.py). Read in one statement of the full-text index alone (each
-matching document and its rank tier: paging._Ranking.ranked_docs), then ranked in
-memory: by tier, then by the store's ranking order (Columns.ranking: sales, views, id,
-read once per popularity recount), which leaves out the out-of-stock products and other
-stores' documents. So no row of search_documents is read per match.
+matching document by rank tier: paging._Ranking.tier_docs, no row object made per
+match), then ranked in memory: by tier, then by the store's ranking order
+(Columns.ranking: sales, views, id, read once per popularity recount: each in-stock
+document's place), which leaves out the out-of-stock products and other stores'
+documents; each tier is mapped and sorted by C-level calls (map, sorted), not a Python
+loop per match. So no row of search_documents is read per match.
 
 Cached per process in the "matches" cache under the store, its catalogue version, the
 time of the last popularity recount (the order follows sales and views), the query's
@@ -17,6 +19,8 @@ of them in all; they also expire after CACHE_SECONDS, as the search caches do.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Engine
@@ -39,14 +43,11 @@ def match_set(plan: Any, columns: Columns) -> array[int]:
 
     def read() -> tuple[array[int], int]:
         order, place = columns.ranking(plan.conn, plan.state.popularity)
-        get, n = columns.document.get, len(order)
-        keys = [
-            rank * n + place[p]
-            for doc, rank in plan.ranking().ranked_docs()
-            if (p := get(doc)) is not None and place[p] >= 0  # another store's; out of stock
-        ]
-        keys.sort()
-        found = array("i", [order[key % n] for key in keys])
+        end = len(order)  # the place of another store's or an out-of-stock document
+        found = array("i")
+        for docs in plan.ranking().tier_docs():
+            places = sorted(map(place.get, docs, repeat(end)))
+            found.extend(map(order.__getitem__, places[: bisect_left(places, end)]))
         return found, len(found) + 1
 
     found: array[int] = _cache(plan.conn.engine).once(key, read)

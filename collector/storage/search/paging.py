@@ -118,9 +118,10 @@ class _Ranking:
             return [r.product_id for r in rows], int(rows[0].total)
         return [], (None if offset else 0)
 
-    def ranked_docs(self) -> Sequence[tuple[int, int]]:
-        """(doc_id, rank tier) of every document that matches, of any store, in stock or
-        not, in no order (matchset.py ranks them in memory)."""
+    def tier_docs(self) -> list[Sequence[int]]:
+        """The doc_ids of every document that matches, of any store, in stock or not: one
+        sequence per rank tier, best tier first, each document in one tier, in no order
+        within it (matchset.py ranks them in memory)."""
         raise NotImplementedError
 
     def sparse(self) -> bool:

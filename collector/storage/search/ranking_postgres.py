@@ -166,6 +166,12 @@ class _PostgresRanking(_Ranking):
             f" WHERE t.all_tsv @@ {self.every}"
         )
 
-    def ranked_docs(self) -> Sequence[tuple[int, int]]:
-        # search_texts alone: no row of search_documents read.
-        return self.rows(self._ranked())
+    def tier_docs(self) -> list[Sequence[int]]:
+        # search_texts alone (no row of search_documents read); a row per tier, its
+        # documents in an array (no row made per match).
+        tiers = dict(
+            self.rows(
+                f"SELECT m.rank, array_agg(m.doc_id) FROM ({self._ranked()}) AS m GROUP BY m.rank"
+            )
+        )
+        return [tiers.get(rank, []) for rank in range(len(self.tiers))]

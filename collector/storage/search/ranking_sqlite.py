@@ -5,11 +5,14 @@ cheaper (see paging.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 
 from sqlalchemy import Connection
 
 from . import paging
 from .paging import _AVAILABLE, _RANKING, Term, _Ranking, _Tier
+
+_TIER = "SELECT rowid FROM search_fts WHERE search_fts MATCH ?"
 
 
 def _fts5(terms: Sequence[Term], fuzzy: bool) -> str:
@@ -128,11 +131,14 @@ class _SqliteRanking(_Ranking):
     def match_from(self) -> str:
         return self.ranked_matches()[1]
 
-    def ranked_docs(self) -> Sequence[tuple[int, int]]:
-        # The full-text index alone: no row of search_documents read.
-        union = " UNION ALL ".join(
-            f"SELECT rowid, {rank} FROM search_fts WHERE search_fts MATCH :m{rank}"
-            for rank in range(len(self.tiers))
-        )
-        matches = {f"m{rank}": tier.match for rank, tier in enumerate(self.tiers)}
-        return self.rows(union, **matches)
+    def tier_docs(self) -> list[Sequence[int]]:
+        # The full-text index alone (no row of search_documents read), one tier at a time,
+        # through the driver's own cursor: no SQLAlchemy row made per match.
+        cursor = self.conn.connection.cursor()
+        try:
+            return [
+                list(map(itemgetter(0), cursor.execute(_TIER, (tier.match,)).fetchall()))
+                for tier in self.tiers
+            ]
+        finally:
+            cursor.close()
