@@ -21,8 +21,9 @@ entry when the versions between record which products they changed (search_chang
 written by index._touch): those products' documents and rows are read again, for the
 columns loaded (`Columns.updated`), instead of everything; the ranking order is read
 again when next needed. So a back office saving a product costs the next search the
-changed rows, not the store's (1-2 s at 100,000 products). Each entry is built once however many calls ask at the
-same time (Cache.once), its columns each loaded once under its lock. The cache weighs an
+changed rows, not the store's (1-2 s at 100,000 products). Each entry is built once
+however many calls ask at the same time (Cache.once), its columns each loaded once
+under its lock. The cache weighs an
 entry by the bytes it holds (an estimate: `Columns.weight`) and keeps at most
 COLUMNS_BYTES in all (the least recently used store goes first; within one store's
 entry, its oldest columns). Data read after the
