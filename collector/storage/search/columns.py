@@ -104,6 +104,9 @@ class Columns:
         self.position = {pid: i for i, pid in enumerate(self.ids)}
         self.document = {doc: i for i, doc in enumerate(self.docs)}
         self.updated_from: int | None = None  # the version this was updated from (if so)
+        self.changed: set[int] = set()  # ... and the positions of the products changed,
+        self.changed_docs: set[int] = set()  # their documents before and after,
+        self.rechecked: list[int] = []  # and after (what matchset.py checks again)
         self.serial = next(_serials)  # what match sets (matchset.py) are positions of
         self.columns: dict[str, Column] = {}
         self._ranking: tuple[int, array[int], dict[int, int]] | None = None
@@ -152,18 +155,39 @@ class Columns:
         rewritten, restocked, deleted, their values): their documents and the loaded
         columns' rows read again for them alone. A product added gets the next position;
         a deleted one's position is left empty (no document maps to it). The ranking
-        order is read again when next asked (stock may have changed)."""
+        order is kept when no changed product entered or left it (added, deleted,
+        indexed anew, in or out of stock: a price or a name changed, say); else it is
+        read again when next asked."""
         d = search_documents
         now: dict[str, int] = {}
+        in_stock: set[int] = set()
         for chunk in _chunks(sorted(changed)):
-            query = select(d.c.doc_id, d.c.product_id).where(
+            query = select(d.c.doc_id, d.c.product_id, d.c.stock).where(
                 d.c.store_id == self.store_id, d.c.product_id.in_(chunk)
             )
-            now.update((pid, int(doc)) for doc, pid in conn.execute(query))
+            for doc, pid, stock in conn.execute(query):
+                now[pid] = int(doc)
+                if stock is None or stock > 0:
+                    in_stock.add(int(doc))
         new = Columns(self.store_id, version, ())
         new.ids, new.docs = list(self.ids), list(self.docs)
         new.position, new.document = dict(self.position), dict(self.document)
         new.updated_from = self.version
+        ranking = self._ranking
+        if ranking is not None:
+            place = ranking[2]
+            for pid in changed:
+                at = self.position.get(pid)
+                before = self.docs[at] if at is not None else None
+                ranked = before is not None and before in place
+                if ranked != (now.get(pid) in in_stock) or (ranked and before != now.get(pid)):
+                    ranking = None
+                    break
+        new._ranking = ranking
+        new.changed = {at for pid in changed if (at := self.position.get(pid)) is not None}
+        new.changed_docs = {self.docs[at] for at in new.changed} | set(now.values())
+        new.changed_docs.discard(-1)
+        new.rechecked = sorted(now.values())
         for pid in sorted(changed):
             at, doc = new.position.get(pid), now.get(pid)
             if at is not None and new.docs[at] != doc:  # deleted, or indexed anew
@@ -178,6 +202,8 @@ class Columns:
                 new.ids.append(pid)
                 new.docs.append(doc)
                 new.position[pid], new.document[doc] = at, at
+            if at is not None:
+                new.changed.add(at)
         with self._lock:
             loaded = list(self.columns.items())
         for attribute, column in loaded:

@@ -327,7 +327,9 @@ class _Plan:
         self.known: dict[Any, Any] = dict(cache.get(self._known_key) or {})
         self._learnt = len(self.known)
 
-    def ranking(self, exclude: list[str] | None = None) -> _Ranking:
+    @property
+    def terms(self) -> list[Term]:
+        """The query's words, each with its typo corrections (through the cache)."""
         if self._terms is None:
             long_words = [w for w in self.typed if len(w) >= TYPO_MIN and not _has_digit(w)]
             version, typos = self.state.version, long_words[:MAX_TYPO_WORDS]
@@ -336,8 +338,11 @@ class _Plan:
                 Term(w, self.prefix and len(w) >= PREFIX_MIN, tuple(fixes.get(w, ())))
                 for w in self.typed
             ]
+        return self._terms
+
+    def ranking(self, exclude: list[str] | None = None) -> _Ranking:
         kind = _SqliteRanking if self.conn.dialect.name == "sqlite" else _PostgresRanking
-        ranking = kind(self.conn, self.store_id, self.state.documents, exclude or [], self._terms)
+        ranking = kind(self.conn, self.store_id, self.state.documents, exclude or [], self.terms)
         ranking.known = self.known
         return ranking
 
