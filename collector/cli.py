@@ -183,7 +183,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from .backup import BackupError, backup
+    from .storage.backup import BackupError, backup
 
     try:
         result = backup(settings.database_url, Path(args.target))

@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from .storage.engine import normalise_url
+from .engine import normalise_url
 
 
 class BackupError(Exception):
