@@ -166,6 +166,15 @@ def test_backup_names_a_target_directory_it_cannot_use(source, tmp_path, capsys,
     assert says in capsys.readouterr().err
 
 
+def test_backup_says_when_it_cannot_write_its_file(source, tmp_path, capsys):
+    # Running as root, permissions do not stop a write; a directory where the backup's
+    # temporary file must go does, in the same way.
+    (tmp_path / ".b.db.partial").mkdir()
+    assert main(["backup", str(tmp_path / "b.db")]) == 2
+    assert f"cannot write .b.db.partial in {tmp_path}" in capsys.readouterr().err
+    assert not (tmp_path / "b.db").exists()
+
+
 def test_backup_of_a_file_that_is_not_sqlite(tmp_path, monkeypatch, capsys):
     path = tmp_path / "clerk.db"
     path.write_text("this is a text file, not a database\n" * 100)

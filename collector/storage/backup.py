@@ -94,12 +94,12 @@ def backup(database_url: str, target: Path) -> BackupResult:
     if not folder.is_dir():
         raise BackupError(f"{folder} is not a directory")
     partial = folder / f".{target.name}.partial"
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()  # left by a backup that was killed
     try:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()  # left by a backup that was killed
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
-        raise BackupError(f"cannot write in {folder}: {exc.strerror}") from None
+        raise BackupError(f"cannot write {partial.name} in {folder}: {exc.strerror}") from None
     try:
         version = _copy(source, partial)
         _flush(partial)
