@@ -1,5 +1,5 @@
 """`clerk-collector`: serve, migrate, create-store, stores, create-admin, import, content,
-demo, simulate."""
+purge, backup, demo, simulate."""
 
 from __future__ import annotations
 
@@ -177,6 +177,20 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     print(f"retention {settings.retention_days} days: {verb} what is older than {cutoff}")
     for name, count in counts.items():
         print(f"  {name}: {count}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .storage.backup import BackupError, backup
+
+    try:
+        result = backup(settings.database_url, Path(args.target))
+    except BackupError as exc:
+        print(f"clerk-collector: backup: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(result.summary())
     return 0
 
 
@@ -397,6 +411,18 @@ def parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     purge.set_defaults(run=cmd_purge)
+
+    saved = sub.add_parser(
+        "backup",
+        help="copy the SQLite database to a new file, safely while the collector serves",
+        description="Copy the SQLite database of DATABASE_URL to TARGET with SQLite's online "
+        "backup API: a consistent copy as of one commit, made while the collector goes on "
+        "writing, checked with integrity_check, readable by its owner only. TARGET must not "
+        "exist. For PostgreSQL it says the pg_dump command to use instead. To restore, stop "
+        "the collector and put the copy in the database's place (docs/DEPLOY.md).",
+    )
+    saved.add_argument("target", metavar="TARGET", help="the new backup file")
+    saved.set_defaults(run=cmd_backup)
 
     content = sub.add_parser(
         "content",
