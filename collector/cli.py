@@ -7,10 +7,12 @@ import argparse
 import contextlib
 import getpass
 import json
+import shutil
 import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from .logs import LEVELS
 from .origins import parse_origin
@@ -39,14 +41,61 @@ def _storage(settings: Settings) -> Iterator[Storage]:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from . import logs
+
+    logs.configure(args.log_level, settings.log_format)  # before anything can fail and log
+    with _storage(settings):
+        pass  # migrate once, before any worker starts
+    with _metrics(settings, workers=args.workers):
+        return _serve(args, settings)
+
+
+@contextlib.contextmanager
+def _metrics(settings: Settings, *, workers: int) -> Iterator[None]:
+    """With METRICS on and several workers, prometheus-client's multiprocess mode: each
+    worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (set here, before the
+    workers start, to a fresh directory unless the operator named one), which /metrics
+    adds up. With METRICS_PORT, this process serves /metrics on that port."""
+    if not settings.metrics:
+        yield
+        return
+    import tempfile
+
+    from prometheus_client import start_http_server
+
+    from . import metrics
+
+    directory, made = metrics.multiprocess_dir(), False
+    if directory is None and workers > 1:
+        directory, made = Path(tempfile.mkdtemp(prefix="clerk-metrics-")), True
+    if directory is not None:
+        metrics.prepare_multiprocess(directory)
+    try:
+        if not settings.metrics_port:
+            yield
+            return
+        host, port = settings.metrics_host, settings.metrics_port
+        try:
+            server, _ = start_http_server(port, addr=host, registry=metrics.registry())
+        except OSError as exc:
+            raise ConfigError(
+                f"METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror})"
+            ) from None
+        try:
+            yield
+        finally:
+            server.shutdown()
+    finally:
+        if made and directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     from . import logs
 
-    logs.configure(args.log_level)  # before anything can fail and log
-    with _storage(settings):
-        pass  # migrate once, before any worker starts
     config = uvicorn.Config(
         "collector.app:create_app",
         factory=True,
@@ -59,7 +108,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # uvicorn's access lines hold the client's address and the query string; the
         # collector's own (ACCESS_LOG=1) holds neither.
         access_log=False,
-        log_config=logs.config(args.log_level),
+        log_config=logs.config(args.log_level, settings.log_format),
     )
     if config.workers == 1:
         uvicorn.Server(config).run()
