@@ -7,12 +7,10 @@ import argparse
 import contextlib
 import getpass
 import json
-import shutil
 import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 from .logs import LEVELS
 from .origins import parse_origin
@@ -46,48 +44,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(args.log_level, settings.log_format)  # before anything can fail and log
     with _storage(settings):
         pass  # migrate once, before any worker starts
-    with _metrics(settings, workers=args.workers):
+    from .metrics import serving
+
+    with serving(settings, workers=args.workers):
         return _serve(args, settings)
-
-
-@contextlib.contextmanager
-def _metrics(settings: Settings, *, workers: int) -> Iterator[None]:
-    """With METRICS on and several workers, prometheus-client's multiprocess mode: each
-    worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (set here, before the
-    workers start, to a fresh directory unless the operator named one), which /metrics
-    adds up. With METRICS_PORT, this process serves /metrics on that port."""
-    if not settings.metrics:
-        yield
-        return
-    import tempfile
-
-    from prometheus_client import start_http_server
-
-    from . import metrics
-
-    directory, made = metrics.multiprocess_dir(), False
-    if directory is None and workers > 1:
-        directory, made = Path(tempfile.mkdtemp(prefix="clerk-metrics-")), True
-    if directory is not None:
-        metrics.prepare_multiprocess(directory)
-    try:
-        if not settings.metrics_port:
-            yield
-            return
-        host, port = settings.metrics_host, settings.metrics_port
-        try:
-            server, _ = start_http_server(port, addr=host, registry=metrics.registry())
-        except OSError as exc:
-            raise ConfigError(
-                f"METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror})"
-            ) from None
-        try:
-            yield
-        finally:
-            server.shutdown()
-    finally:
-        if made and directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,10 +20,13 @@ the per-request middleware is added only when METRICS is on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -35,6 +38,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -43,7 +47,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .settings import allowed_networks
+from .settings import ConfigError, Settings, allowed_networks
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OTHER = "other"  # the route label of a path no route matched
@@ -196,3 +200,38 @@ def endpoint(allow: list[str]) -> Route:
         return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, *, workers: int) -> Iterator[None]:
+    """Around `serve`: with METRICS on and several workers, prometheus-client's multiprocess
+    mode (each worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR, set here
+    before the workers start, to a fresh directory unless the operator named one, and
+    /metrics adds them up); with METRICS_PORT, this process serves /metrics on that port
+    (on METRICS_HOST) for as long as it serves."""
+    if not settings.metrics:
+        yield
+        return
+    directory, made = multiprocess_dir(), False
+    if directory is None and workers > 1:
+        directory, made = Path(tempfile.mkdtemp(prefix="clerk-metrics-")), True
+    if directory is not None:
+        prepare_multiprocess(directory)
+    try:
+        if not settings.metrics_port:
+            yield
+            return
+        host, port = settings.metrics_host, settings.metrics_port
+        try:
+            server, _ = start_http_server(port, addr=host, registry=registry())
+        except OSError as exc:
+            raise ConfigError(
+                f"METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror})"
+            ) from None
+        try:
+            yield
+        finally:
+            server.shutdown()
+    finally:
+        if made and directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
