@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import logging
+import re
 import socket
 import threading
 import urllib.request
@@ -22,12 +23,18 @@ from starlette.testclient import TestClient
 
 from collector import logs
 from collector.app import create_app
+from collector.dashboard.about import DAY_MS, package_version
+from collector.dashboard.templating import when
 from collector.services import Services
 from collector.settings import ConfigError, Settings
-from collector.storage.schema import schema_migrations
+from collector.storage.migrations import MIGRATIONS
+from collector.storage.operations import last_run
+from collector.storage.retention import purge
+from collector.storage.schema import events, salts, schema_migrations
 from collector.storage.writer import WriterUnavailable
 
 from .factories import Clock, StoreKeys, make_store
+from .test_dashboard import make_admin, sign_in
 from .test_serve_logs import cli, cli_env, free_port, serving
 from .test_writer import HANG, within
 
@@ -357,3 +364,78 @@ def test_cli_serve_refuses_a_bad_log_format(database_url, tmp_path: Path):
     with pytest.raises(Exception) as failed:
         cli(env, tmp_path, "serve", "--port", str(free_port()))
     assert "LOG_FORMAT must be text or json" in str(failed.value.stderr)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- About this install
+
+
+def add_events(services: Services, store: StoreKeys, *timestamps: int) -> None:
+    services.storage.run(
+        lambda conn: conn.execute(
+            events.insert(),
+            [
+                {"store_id": store.id, "ts": ts, "kind": "view", "visitor_mode": "none"}
+                for ts in timestamps
+            ],
+        )
+    )
+
+
+def test_about_this_install_tells_the_operator_what_it_runs(client, services, store, clock):
+    other = make_store(services, "Another shop")
+    make_admin(services, stores=[store.public_key])
+    now = services.now_ms()
+    today = now - now % DAY_MS
+    # 14 events over the last 7 whole days in the admin's store, 2 today; the other
+    # store's (not the admin's) and those older than a week are not counted.
+    add_events(services, store, *(today - DAY_MS * (1 + n % 7) for n in range(14)))
+    add_events(services, store, today, now)
+    add_events(services, other, today - DAY_MS, today - DAY_MS)
+    add_events(services, store, today - 9 * DAY_MS)
+    assert sign_in(client).status_code == 303
+
+    before = client.get("/dashboard/about")
+    assert before.status_code == 200
+    page = re.sub(r"\s+", " ", before.text)
+    assert f"clerk-collector {package_version()}" in page
+    assert package_version() != "unknown"
+    engine = "SQLite" if services.storage.backend == "sqlite" else "PostgreSQL"
+    assert re.search(rf"{engine}, [\d,.]+ (KB|MB)", page), page
+    assert f"migration {max(v for v, _, _ in MIGRATIONS)}" in page and "behind" not in page
+    assert "<dd>2.0 (the average of the last 7 whole days, in your 1 store)" in page
+    assert "<dd>2 so far" in page
+    assert "Last purge</dt> <dd>never" in page
+    assert "no cookieless salt made yet" in page
+
+    # A purge (as `clerk-collector purge` runs it) and a cookieless visitor's salt.
+    purge(services.storage, before_ms=today - 8 * DAY_MS, now_ms=now)
+    assert track_auto(client, store).status_code == 200
+    after = re.sub(r"\s+", " ", client.get("/dashboard/about").text)
+    assert f"Last purge</dt> <dd>{when(now)}: " in after and "events 1" in after
+    expiry = services.storage.run(lambda conn: conn.scalar(select(func.max(salts.c.expires_at))))
+    assert f"the current salt is destroyed at {when(expiry)}" in after
+    assert "<dd>2.0 (the average" in after  # the purged event was older than the week
+
+
+def track_auto(client: TestClient, store: StoreKeys) -> Any:
+    return client.post(
+        "/v2/log/product",
+        content=json.dumps({"key": store.public_key, "visitor": "auto", "product": "p1"}),
+        headers={"content-type": "text/plain", "user-agent": "test"},
+    )
+
+
+def test_about_needs_a_signed_in_admin(client):
+    answer = client.get("/dashboard/about", follow_redirects=False)
+    assert answer.status_code == 303 and "/dashboard/login" in answer.headers["location"]
+
+
+def test_purge_records_its_run_and_a_dry_run_does_not(services):
+    now = services.now_ms()
+    purge(services.storage, before_ms=now - DAY_MS, now_ms=now, dry_run=True)
+    assert services.storage.read_sync(last_run, name="purge") is None
+    counts = purge(services.storage, before_ms=now - DAY_MS, now_ms=now)
+    found = services.storage.read_sync(last_run, name="purge")
+    assert found == {"ran_at": now, "summary": counts}
+    purge(services.storage, before_ms=now - DAY_MS, now_ms=now + 1)
+    assert services.storage.read_sync(last_run, name="purge")["ran_at"] == now + 1

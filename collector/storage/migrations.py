@@ -434,6 +434,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
         "suggestions: popular queries; versions of categories and pages",
         create_tables("search_phrases", "search_phrases_refreshed", "site_versions"),
     ),
+    (18, "operations: the last run of each maintenance task", create_tables("maintenance_runs")),
 ]
 
 
