@@ -52,7 +52,12 @@ class AccessLog:
                 status,
                 took,
                 # LOG_FORMAT=json writes these as fields of their own.
-                extra={"method": method, "path": path, "status": status, "duration_ms": took},
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(took, 1),
+                },
             )
 
 
