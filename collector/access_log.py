@@ -43,12 +43,21 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            path, took = endpoint_path(scope), (time.perf_counter() - started) * 1000
             log.info(
                 "%s %s %d %.1fms",
-                scope["method"] if scope["method"] in METHODS else "OTHER",
-                endpoint_path(scope),
+                method,
+                path,
                 status,
-                (time.perf_counter() - started) * 1000,
+                took,
+                # LOG_FORMAT=json writes these as fields of their own.
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(took, 1),
+                },
             )
 
 

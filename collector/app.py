@@ -22,6 +22,7 @@ from . import (
     contents,
     customers,
     housekeeping,
+    metrics,
     orders,
     products,
     recommendations,
@@ -40,6 +41,7 @@ from .script import Script, StoreScripts, render_script, search_script
 from .services import Services
 from .settings import Settings
 from .storage import STORAGE_UNAVAILABLE
+from .storage.migrations import is_current
 
 log = logging.getLogger("collector")
 
@@ -90,6 +92,44 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "backend": services.storage.backend})
 
 
+READY_TIMEOUT = 5.0  # seconds /readyz waits for the database before it calls it unreachable
+
+
+def _database_state(services: Services) -> dict[str, str]:
+    """Whether the database answers, and whether its schema has every migration."""
+    try:
+        current = is_current(services.storage.engine)
+    except Exception as exc:
+        log.warning("readiness: the database is unreachable: %s", describe(exc))
+        return {"database": "unreachable", "schema": "unknown"}
+    return {"database": "ok", "schema": "ok" if current else "behind"}
+
+
+async def ready(request: Request) -> Response:
+    """200 when the collector can serve: the database answers, its schema is current and
+    the group-commit writer runs; else 503 naming what is not (never a message of the
+    database's: no address, user or password)."""
+    services: Services = request.app.state.services
+    checks = {"database": "unreachable", "schema": "unknown"}
+    with anyio.move_on_after(READY_TIMEOUT):
+        checks = await anyio.to_thread.run_sync(_database_state, services, abandon_on_cancel=True)
+    writer = services.storage.writer.state
+    checks["writer"] = "ok" if writer == "running" else writer
+    failed = [name for name, state in checks.items() if state not in ("ok", "unknown")]
+    if not failed:
+        return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse(
+        {
+            "status": "not_ready",
+            "message": "; ".join(f"{name} {checks[name]}" for name in failed),
+            "failed": failed,
+            "checks": checks,
+        },
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def index(request: Request) -> Response:
     return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
 
@@ -98,6 +138,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     settings = settings or Settings.from_env()
     services = services or Services(settings)
     script = Script(settings.script_path, settings.script_max_age)
+    # METRICS_PORT: /metrics is served on a listener of its own (cli.py), not here.
+    serve_metrics = settings.metrics and not settings.metrics_port
     renderer = render_script(settings.script_path, settings.script_max_age)
     searcher = search_script(settings.script_path, settings.script_max_age)
 
@@ -129,6 +171,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         routes=[
             Route("/", index),
             Route("/healthz", health),
+            Route("/readyz", ready),
+            *([metrics.endpoint(settings.metrics_allow_ips)] if serve_metrics else []),
             *script.routes(),
             *renderer.routes(),
             *searcher.routes(),
@@ -158,6 +202,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.services = services
     app.state.settings = settings
     # The access log (opt-in) around the whole app, so that its duration is the answer's.
-    served = AccessLog(app) if settings.access_log else app
+    served: Any = AccessLog(app) if settings.access_log else app
+    if settings.metrics:
+        served = metrics.RequestMetrics(served)
     # Outermost, so every part sees the real client address behind a trusted proxy.
-    return ProxyHeadersMiddleware(served, trusted_hosts=settings.forwarded_allow_ips)  # type: ignore[arg-type]
+    return ProxyHeadersMiddleware(served, trusted_hosts=settings.forwarded_allow_ips)

@@ -39,14 +39,23 @@ def _storage(settings: Settings) -> Iterator[Storage]:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from . import logs
+
+    logs.configure(args.log_level, settings.log_format)  # before anything can fail and log
+    with _storage(settings):
+        pass  # migrate once, before any worker starts
+    from .metrics import serving
+
+    with serving(settings, workers=args.workers):
+        return _serve(args, settings)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     from . import logs
 
-    logs.configure(args.log_level)  # before anything can fail and log
-    with _storage(settings):
-        pass  # migrate once, before any worker starts
     config = uvicorn.Config(
         "collector.app:create_app",
         factory=True,
@@ -59,7 +68,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # uvicorn's access lines hold the client's address and the query string; the
         # collector's own (ACCESS_LOG=1) holds neither.
         access_log=False,
-        log_config=logs.config(args.log_level),
+        log_config=logs.config(args.log_level, settings.log_format),
     )
     if config.workers == 1:
         uvicorn.Server(config).run()

@@ -26,6 +26,7 @@ key, a query string, a body, an SQL parameter. Hence:
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import re
@@ -34,6 +35,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -140,17 +142,57 @@ class RedactingFormatter(logging.Formatter):
     """Formats exceptions (tracebacks and arguments) by `describe` only."""
 
     def format(self, record: logging.LogRecord) -> str:
-        record = logging.makeLogRecord(record.__dict__)  # the caller's record stays as it was
+        return super().format(self.redacted(record))
+
+    def redacted(self, record: logging.LogRecord) -> logging.LogRecord:
+        """A copy of the record (the caller's stays as it was) whose message, arguments and
+        extra fields hold no exception but as `describe` tells it."""
+        record = logging.makeLogRecord(record.__dict__)
         record.msg = _redact(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(_redact(arg) for arg in record.args)
         elif isinstance(record.args, Mapping):
             record.args = {key: _redact(arg) for key, arg in record.args.items()}
+        for name in _extra_fields(record):
+            setattr(record, name, _redact(getattr(record, name)))
         record.exc_text = None  # never a text another formatter made
-        return super().format(record)
+        return record
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
         return "" if ei[1] is None else "\n".join(format_exception(ei[1]))
+
+
+# What every LogRecord has; anything else on a record came from a call's `extra`.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Extra fields never written: uvicorn's copy of its message with terminal colours.
+_SKIPPED = frozenset({"color_message"})
+
+
+def _extra_fields(record: logging.LogRecord) -> list[str]:
+    return [name for name in record.__dict__ if name not in _STANDARD and name not in _SKIPPED]
+
+
+class JsonFormatter(RedactingFormatter):
+    """LOG_FORMAT=json: one JSON object a line, with `time` (UTC, ISO 8601), `level`,
+    `logger`, `event` (the message) and the record's extra fields (the access log's
+    method, path, status and duration, for instance); a traceback in `exception`. The
+    same redaction as the text lines: it is RedactingFormatter's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = self.redacted(record)
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for name in _extra_fields(record):
+            line.setdefault(name, getattr(record, name))
+        if record.exc_info and record.exc_info[1] is not None:
+            line["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 class DropTrace(logging.Filter):
@@ -207,10 +249,12 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
             _hooks_installed = True
 
 
-def config(level: str = "info") -> dict[str, Any]:
-    """The logging configuration (logging.config.dictConfig), also given to uvicorn."""
+def config(level: str = "info", log_format: str = "text") -> dict[str, Any]:
+    """The logging configuration (logging.config.dictConfig), also given to uvicorn;
+    `log_format` "json" writes one JSON object a line (JsonFormatter)."""
     level = level.upper()
-    formatter = {"()": RedactingFormatter, "fmt": FORMAT}
+    kind = JsonFormatter if log_format == "json" else RedactingFormatter
+    formatter = {"()": kind, "fmt": FORMAT}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -237,5 +281,5 @@ def config(level: str = "info") -> dict[str, Any]:
     }
 
 
-def configure(level: str = "info") -> None:
-    logging.config.dictConfig(config(level))
+def configure(level: str = "info", log_format: str = "text") -> None:
+    logging.config.dictConfig(config(level, log_format))

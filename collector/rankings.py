@@ -9,6 +9,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]
@@ -34,8 +36,11 @@ class RankingCache:
         clock: Callable[[], float] = time.monotonic,
         max_entries: int | None = None,
         max_ids: int | None = None,
+        name: str = "rankings",
     ) -> None:
         self.ttl = ttl
+        self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
+        self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
         self.max_entries = max_entries
         self.max_ids = max_ids
         self._clock = clock
@@ -48,6 +53,8 @@ class RankingCache:
             return await compute()
         entry = self._entries.get(key)
         now = self._clock()
+        # A hit: a ranking is answered without waiting (a stale one too, recomputed behind).
+        (self._hits if entry else self._misses).inc()
         if entry:
             self._entries.move_to_end(key)
             if now - entry[0] < self.ttl:

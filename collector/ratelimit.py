@@ -29,6 +29,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from . import metrics
 from .errors import ApiError, error_response
 from .settings import rate_limits
 
@@ -76,6 +77,7 @@ class RateLimits:
         assert self._limiter is not None
         for item in items:
             if not self._limiter.hit(item, kind, key):
+                metrics.RATE_LIMITED.labels(kind).inc()
                 stats = self._limiter.get_window_stats(item, kind, key)
                 wait = max(1, math.ceil(stats.reset_time - time.time()))
                 raise RateLimited(

@@ -62,6 +62,7 @@ class Services:
             clock=clock,
             max_entries=SEED_RANKINGS,
             max_ids=SEED_RANKING_IDS,
+            name="seed_rankings",
         )
 
     @property

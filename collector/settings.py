@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from limits import RateLimitItem, parse_many
@@ -73,6 +74,25 @@ RATE_LIMIT_CLIENT = "12000/minute"
 RATE_LIMIT_STORE = "600000/minute"
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def allowed_networks(name: str, values: list[str]) -> list[IPv4Network | IPv6Network] | None:
+    """The networks a *_ALLOW_IPS setting lists (addresses or CIDR networks); None for
+    "*" (anyone). ConfigError names the setting and the entry it cannot read."""
+    if "*" in values:
+        return None
+    networks: list[IPv4Network | IPv6Network] = []
+    for value in values:
+        try:
+            networks.append(ip_network(value, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f'{name} must list IP addresses or networks (or "*"), not {value!r}'
+            ) from None
+    return networks
+
+
 def _flag(env: dict[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw not in ("", "0", "1", "false", "true", "no", "yes", "off", "on"):
@@ -107,6 +127,16 @@ class Settings:
     # ACCESS_LOG=1: one line per request (method, endpoint path, status, duration; see
     # access_log.py). Off by default: the collector logs no requests at all.
     access_log: bool = False
+    # METRICS=1: /metrics in Prometheus text (metrics.py). On the app's own port unless
+    # METRICS_PORT names another (served by `serve` on METRICS_HOST, loopback by default).
+    # On the app's port only clients in METRICS_ALLOW_IPS may read it: the figures tell
+    # a shop's traffic.
+    metrics: bool = False
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    metrics_allow_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # LOG_FORMAT: "text" (one line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -131,11 +161,25 @@ class Settings:
             rate_limit_client=env.get("RATE_LIMIT_CLIENT", RATE_LIMIT_CLIENT),
             rate_limit_store=env.get("RATE_LIMIT_STORE", RATE_LIMIT_STORE),
             access_log=_flag(env, "ACCESS_LOG"),
+            metrics=_flag(env, "METRICS"),
+            metrics_port=_int(env, "METRICS_PORT", 0, 0, 65535),
+            metrics_host=env.get("METRICS_HOST", "").strip() or "127.0.0.1",
+            metrics_allow_ips=[
+                ip.strip()
+                for ip in env.get("METRICS_ALLOW_IPS", "127.0.0.1,::1").split(",")
+                if ip.strip()
+            ],
+            log_format=env.get("LOG_FORMAT", "").strip().lower() or "text",
         )
         settings.check()
         return settings
 
     def check(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT must be text or json, not {self.log_format!r}")
+        if self.metrics_port and not self.metrics:
+            raise ConfigError("METRICS_PORT is set but METRICS is off; set METRICS=1 as well")
+        allowed_networks("METRICS_ALLOW_IPS", self.metrics_allow_ips)
         rate_limits("RATE_LIMIT_CLIENT", self.rate_limit_client)
         rate_limits("RATE_LIMIT_STORE", self.rate_limit_store)
         # In every environment: a known or short key lets anyone sign a session cookie.

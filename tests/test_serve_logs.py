@@ -44,7 +44,12 @@ def free_port() -> int:
 
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ACCESS_LOG")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "ACCESS_LOG", "LOG_FORMAT", "PROMETHEUS_MULTIPROC_DIR")
+        and not k.startswith("METRICS")
+    }
     env.update(
         DATABASE_URL=database_url,
         PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
@@ -102,11 +107,16 @@ def break_the_database(database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
+def serving(env: dict[str, str], cwd: Path, log: Path, *args: str) -> Iterator[str]:
+    """`clerk-collector serve` on a free loopback port (more arguments: `args`); its URL
+    once /healthz answers."""
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(BIN / "clerk-collector"), "serve", "--port", str(port), "--log-level", "debug"],
+            [
+                str(BIN / "clerk-collector"),
+                *("serve", "--port", str(port), "--log-level", "debug", *args),
+            ],
             env=env,
             cwd=cwd,
             stdout=out,
@@ -222,9 +232,25 @@ def assert_nothing_personal(output: str, public_key: str, private_key: str) -> N
             assert "running on http://127.0.0.1:" in line, line
 
 
-@pytest.mark.parametrize("access_log", ["0", "1"], ids=["default", "access log"])
-def test_serve_output_holds_nothing_personal(database_url, tmp_path, access_log):
-    env = cli_env(database_url, ACCESS_LOG=access_log)
+def json_lines(output: str) -> list[dict[str, object]]:
+    """LOG_FORMAT=json: every line of the output is one JSON object with time, level,
+    logger and event; as text again, with each record's fields."""
+    records = []
+    for line in output.splitlines():
+        record = json.loads(line)
+        assert isinstance(record, dict), line
+        assert {"time", "level", "logger", "event"} <= record.keys(), line
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize(
+    ("access_log", "log_format"),
+    [("0", "text"), ("1", "text"), ("1", "json")],
+    ids=["default", "access log", "json"],
+)
+def test_serve_output_holds_nothing_personal(database_url, tmp_path, access_log, log_format):
+    env = cli_env(database_url, ACCESS_LOG=access_log, LOG_FORMAT=log_format)
     keys = json.loads(cli(env, tmp_path, "create-store", "Log test", "--origin", ORIGIN, "--json"))
     break_the_database(database_url)
     log = tmp_path / "serve.log"
@@ -238,6 +264,19 @@ def test_serve_output_holds_nothing_personal(database_url, tmp_path, access_log)
     assert statuses["unique violation"] == 500
     assert statuses["refused by a trigger"] == 500
     assert_nothing_personal(output, keys["public_key"], keys["private_key"])
+    if log_format == "json":
+        records = json_lines(output)
+        access_fields = [r for r in records if r["logger"] == "collector.access"]
+        assert access_fields and all(
+            {"method", "path", "status", "duration_ms"} <= r.keys() for r in access_fields
+        )
+        assert any(r["level"] == "error" and "exception" in r for r in records)
+        # As the text lines would be (logger: event, traceback below), for the checks below.
+        output = "\n".join(
+            f"{r['logger']}: {r['event']}" + (f"\n{r['exception']}" if "exception" in r else "")
+            for r in records
+        )
+        assert_nothing_personal(output, keys["public_key"], keys["private_key"])
     # The failures are logged, by type and with where they happened.
     assert "IntegrityError" in output and "email_links" in output
     assert ("RaiseException" if "postgresql" in database_url else "IntegrityError") in output

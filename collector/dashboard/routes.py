@@ -4,6 +4,7 @@
 /login (GET, POST), /logout (POST)
 /switch?store=ID&page=NAME          the header's store picker
 /stores (GET; POST creates)         stores and keys; /stores.csv
+/about                              about this install (version, database, maintenance)
 /stores/ID/rotate-key (POST)        a new private key, shown once
 /stores/ID/origins (POST)           replace the store's allowed origins
 /stores/ID/slug (POST)              a new slug: the store's script moves to /<slug>.js
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from . import auth, contents, forget, stores, views
+from . import about, auth, contents, forget, stores, views
 from .middleware import DashboardSession, SecurityHeaders
 
 # A content's design may be 50,000 characters, which a form sends URL-encoded (up to 3 bytes
@@ -43,6 +44,7 @@ def _routes() -> list[BaseRoute]:
         Route("/switch", views.switch, name="switch"),
         Route("/static/dashboard.css", views.stylesheet, name="css"),
         Route("/stores", stores.stores_page, methods=["GET"], name="stores"),
+        Route("/about", about.about, methods=["GET"], name="about"),
         Route("/stores.csv", stores.stores_page, methods=["GET"], name="stores_csv"),
         Route("/stores", stores.create, methods=["POST"], name="create_store"),
         Route("/stores/{store_id:int}/rotate-key", stores.rotate, methods=["POST"], name="rotate"),

@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from .. import metrics
+
 
 class Cache:
     """At most `entries` entries, each kept for `seconds` (None: until it is the least
@@ -31,8 +33,11 @@ class Cache:
         seconds: float | None = None,
         weight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "other",
     ) -> None:
         self.max_entries, self.seconds, self.max_weight = entries, seconds, weight
+        self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
+        self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
         self._clock = clock
         self.entries: OrderedDict[Hashable, tuple[float, Any, int]] = OrderedDict()
         self.weight = 0  # of all the entries
@@ -40,7 +45,12 @@ class Cache:
         self._building: dict[Hashable, list[Any]] = {}  # key -> [its lock, waiters]
 
     def get(self, key: Hashable) -> Any:
-        """The value, or None (absent or expired)."""
+        """The value, or None (absent or expired); counted as a hit or a miss."""
+        found = self._lookup(key)
+        (self._misses if found is None else self._hits).inc()
+        return found
+
+    def _lookup(self, key: Hashable) -> Any:
         with self.lock:
             entry = self.entries.get(key)
             if entry is None:
@@ -74,7 +84,7 @@ class Cache:
             building[1] += 1
         try:
             with building[0]:
-                found = self.get(key)
+                found = self._lookup(key)  # built meanwhile by another thread?
                 if found is None:
                     found, weight = build()
                     self.put(key, found, weight=weight)
@@ -114,7 +124,7 @@ def cache_for(
     with _caches_lock:
         named = _caches.setdefault(engine, {})
         if name not in named:
-            named[name] = Cache(entries=entries, seconds=seconds, weight=weight)
+            named[name] = Cache(entries=entries, seconds=seconds, weight=weight, name=name)
         return named[name]
 
 

@@ -435,6 +435,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
         create_tables("search_phrases", "search_phrases_refreshed", "site_versions"),
     ),
     (18, "search: the products each catalogue version changed", create_tables("search_changes")),
+    (19, "operations: the last run of each maintenance task", create_tables("maintenance_runs")),
 ]
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from . import rollups
+from .operations import record_run
 from .schema import baskets, customers, email_links, events, orders, searches, stores
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def purge(
             if len(keys) < batch_rows:
                 break
             after = keys[-1]
+    storage.run(record_run, name="purge", ran_at=now_ms, summary=counts)
     return counts
 
 

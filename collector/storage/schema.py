@@ -587,3 +587,13 @@ customers = Table(
     Index("ix_customers_store_email", "store_id", "email"),
     Index("ix_customers_store_updated", "store_id", "updated_at"),
 )
+
+# The last run of each maintenance task the operator schedules ("purge": retention), for
+# the dashboard's About page: when it ran (began) and what it did (counts as JSON).
+maintenance_runs = Table(
+    "maintenance_runs",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("ran_at", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False, default="{}"),
+)

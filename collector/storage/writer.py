@@ -35,6 +35,8 @@ from typing import Any, cast
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, Table
 
+from .. import metrics
+
 log = logging.getLogger(__name__)
 
 Write = Callable[[Connection], Any]
@@ -124,6 +126,19 @@ class Writer:
         self.batches = 0
         self.writes = 0
 
+    @property
+    def state(self) -> str:
+        """ "running", "stuck" (a batch has run too long), "dead" (the thread ended on a
+        fault) or "stopped" (not started, or stopping). Read by /readyz."""
+        with self._lock:
+            if self._dead:
+                return "dead"
+            if self.failure is not None:
+                return "stuck"
+            if self._thread is None or self._closing or not self._thread.is_alive():
+                return "stopped"
+            return "running"
+
     async def start(self) -> None:
         with self._lock:
             self._users += 1
@@ -183,6 +198,7 @@ class Writer:
                     if not self._queue:
                         return  # closing, and everything is committed
                     take = min(len(self._queue), self._max_batch)
+                    metrics.WRITER_QUEUE.set(len(self._queue))
                     self._batch = [self._queue.popleft() for _ in range(take)]
                     self._started = time.monotonic()
                     batch = self._batch
@@ -191,6 +207,7 @@ class Writer:
                     for job, result in zip(batch, results, strict=True):
                         _answer(job, result)
                     self._batch, self._started = [], None
+                    metrics.WRITER_QUEUE.set(len(self._queue))
                     if not self._dead and self.failure is not None:
                         log.warning("the group-commit writer is running again")
                         self.failure = None  # it was stuck, and is not any more
@@ -204,6 +221,14 @@ class Writer:
         """Each write's result or exception: never raises an Exception."""
         self.batches += 1
         self.writes += len(writes)
+        metrics.WRITER_BATCH.observe(len(writes))
+        started = time.perf_counter()
+        try:
+            return self._commit_or_retry(writes)
+        finally:
+            metrics.WRITER_COMMIT.observe(time.perf_counter() - started)
+
+    def _commit_or_retry(self, writes: list[Write]) -> list[Any]:
         try:
             results: list[Any] = self._transaction(lambda conn: run_writes(conn, writes))
             return results
