@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = (ROOT / "docs" / "DEPLOY.md").read_text()
 SETTINGS_SOURCE = (ROOT / "collector" / "settings.py").read_text()
 
+
 def read_by_settings() -> set[str]:
     """Every environment variable settings.py reads: env.get("X"...), _int(env, "X"...),
     _flag(env, "X")."""
