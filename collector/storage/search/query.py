@@ -196,12 +196,12 @@ def search_page(
     narrowing: Narrowing = Narrowing(),
 ) -> Answer:
     """search_products with a filter, an order and facets. Without any of them it is
-    search_products (and its caches). With a filter or an order, the page is cut from the
+    search_products (and its caches). With any, the page is cut from the
     query's match set (matchset.py), narrowed and ordered in memory over the store's
     columns (narrowed.py, columns.py; never from a cache of unfiltered answers); facets
     are counted over all the narrowed matches (the excluded products too) and cached per
     catalogue version, query, filter (its canonical text) and facets."""
-    if narrowing.filter is None and narrowing.order is None:
+    if narrowing.filter is None and narrowing.order is None and not narrowing.facets:
         ids, total = search_products(
             conn,
             store_id=store_id,
@@ -211,8 +211,7 @@ def search_page(
             offset=offset,
             exclude=exclude,
         )
-        if not narrowing.facets:
-            return Answer(ids, total)
+        return Answer(ids, total)
     typed = list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]
     if not typed:
         return Answer([], 0, _empty(narrowing) if narrowing.facets else None)
@@ -221,12 +220,10 @@ def search_page(
     plan = _Plan(conn, cache, state, (store_id, state.version, tuple(typed), prefix))
     found = _Narrowed(plan)
     try:
-        if narrowing.filter is not None or narrowing.order is not None:
-            matches = narrowed.ordered(
-                conn, found.columns(), found(narrowing.filter), narrowing.order
-            )
-            ids, total = narrowed.page(found.columns(), matches, limit, offset, exclude)
-        answer = Answer(ids, total)
+        # Facets read the whole match set: the page is cut from it too (the same order
+        # as search_products' tiers), not read again.
+        matches = narrowed.ordered(conn, found.columns(), found(narrowing.filter), narrowing.order)
+        answer = Answer(*narrowed.page(found.columns(), matches, limit, offset, exclude))
         if narrowing.facets:
             answer.facets = _facets(plan, narrowing, found)
         return answer
