@@ -200,3 +200,26 @@ def test_old_changes_are_pruned_and_columns_older_than_them_read_again(
     assert entry.updated_from is None
     clear_all()
     assert found == answers(shop)
+
+
+def test_a_chain_of_updates_answers_as_columns_read_whole(shop: Shop, services: Services):
+    """Each update made from the one before (whose positions by id were never made: an
+    update finds the few changed products' positions by scanning)."""
+    rng = random.Random(13)
+    catalogue = {str(pid): product(rng, pid) for pid in range(1, 31)}
+    shop.catalogue(*catalogue.values())
+    answers(shop)
+    for step in range(15):
+        change(rng, shop, catalogue, 200 + step)
+        found = answers(shop)
+        [entry] = held(services)
+        assert entry.updated_from is not None
+        assert entry._position is None  # nothing made it: the scan found the positions
+    pid = sorted(catalogue)[0]
+    shop.delete(pid)
+    answers(shop)
+    shop.catalogue({**catalogue[pid], "name": "Jacket Again"})  # the same id, a new document
+    found = answers(shop)
+    assert held(services)[0]._position is None
+    clear_all()
+    assert found == answers(shop)

@@ -59,6 +59,7 @@ BYTES_PER_CODE = 4
 BYTES_PER_LIST = 200
 CHUNK = 500
 UPDATED_VERSIONS = 200  # columns this many versions old or more are read again, not updated
+FEW = 8  # an update of at most this many products finds their positions without `position`
 UPDATED_CODES = 10_000  # a column updated with more new codes than this is read again
 
 _serials = itertools.count(1)
@@ -101,8 +102,8 @@ class Columns:
         self.store_id, self.version = store_id, version
         self.ids = [pid for _, pid in rows]
         self.docs = [doc for doc, _ in rows]  # -1: the product was deleted since
-        self.position = {pid: i for i, pid in enumerate(self.ids)}
-        self.document = {doc: i for i, doc in enumerate(self.docs)}
+        self._position: dict[str, int] | None = None
+        self._document: dict[int, int] | None = None
         self.updated_from: int | None = None  # the version this was updated from (if so)
         self.changed: set[int] = set()  # ... and the positions of the products changed,
         self.changed_docs: set[int] = set()  # their documents before and after,
@@ -112,6 +113,23 @@ class Columns:
         self._ranking: tuple[int, array[int], dict[int, int]] | None = None
         self._lock = threading.Lock()
         self._cache: Cache | None = None
+
+    @property
+    def position(self) -> dict[str, int]:
+        """Each product's position (made when first asked: an update need not copy it)."""
+        found = self._position
+        if found is None:
+            docs = self.docs
+            found = self._position = {pid: at for at, pid in enumerate(self.ids) if docs[at] >= 0}
+        return found
+
+    @property
+    def document(self) -> dict[int, int]:
+        """Each search document's position (made when first asked, as `position`)."""
+        found = self._document
+        if found is None:
+            found = self._document = {doc: at for at, doc in enumerate(self.docs) if doc >= 0}
+        return found
 
     def ranking(self, conn: Connection, popularity: int) -> tuple[array[int], dict[int, int]]:
         """The products in stock in ranking order (sales, views, id: as paging._RANKING
@@ -150,6 +168,26 @@ class Columns:
             for c in self.columns.values()
         )
 
+    def _positions_of(self, products: set[str]) -> dict[str, int]:
+        """The positions of these products (those that have one), without making
+        `position` for a few (a scan of `ids` per product, in C)."""
+        if self._position is not None or len(products) > FEW:
+            position = self.position
+            return {pid: position[pid] for pid in products if pid in position}
+        found: dict[str, int] = {}
+        ids, docs = self.ids, self.docs
+        for pid in products:
+            start = 0
+            while True:
+                try:
+                    at = ids.index(pid, start)
+                except ValueError:
+                    break
+                if docs[at] >= 0:
+                    found[pid] = at
+                start = at + 1
+        return found
+
     def updated(self, conn: Connection, version: int, changed: set[str]) -> Columns:
         """These columns at a later version, at which these products changed (added,
         rewritten, restocked, deleted, their values): their documents and the loaded
@@ -171,46 +209,39 @@ class Columns:
                     in_stock.add(int(doc))
         new = Columns(self.store_id, version, ())
         new.ids, new.docs = list(self.ids), list(self.docs)
-        new.position, new.document = dict(self.position), dict(self.document)
         new.updated_from = self.version
+        before = self._positions_of(changed)
         ranking = self._ranking
         if ranking is not None:
             place = ranking[2]
             for pid in changed:
-                at = self.position.get(pid)
-                before = self.docs[at] if at is not None else None
-                ranked = before is not None and before in place
-                if ranked != (now.get(pid) in in_stock) or (ranked and before != now.get(pid)):
+                at = before.get(pid)
+                was = self.docs[at] if at is not None else None
+                ranked = was is not None and was in place
+                if ranked != (now.get(pid) in in_stock) or (ranked and was != now.get(pid)):
                     ranking = None
                     break
         new._ranking = ranking
-        new.changed = {at for pid in changed if (at := self.position.get(pid)) is not None}
+        new.changed = set(before.values())
         new.changed_docs = {self.docs[at] for at in new.changed} | set(now.values())
-        new.changed_docs.discard(-1)
         new.rechecked = sorted(now.values())
+        at_now: dict[str, int] = {}  # the changed products there are now, at their positions
         for pid in sorted(changed):
-            at, doc = new.position.get(pid), now.get(pid)
-            if at is not None and new.docs[at] != doc:  # deleted, or indexed anew
-                del new.document[new.docs[at]]
-                if doc is None:
-                    del new.position[pid]
-                    new.docs[at] = -1
-                else:
-                    new.docs[at], new.document[doc] = doc, at
-            elif at is None and doc is not None:
+            at, doc = before.get(pid), now.get(pid)
+            if at is not None:
+                new.docs[at] = -1 if doc is None else doc  # deleted, or as indexed now
+            elif doc is not None:
                 at = len(new.ids)
                 new.ids.append(pid)
                 new.docs.append(doc)
-                new.position[pid], new.document[doc] = at, at
-            if at is not None:
+            if at is not None and doc is not None:
+                at_now[pid] = at
                 new.changed.add(at)
         with self._lock:
             loaded = list(self.columns.items())
         for attribute, column in loaded:
             if column.added <= max(UPDATED_CODES, len(column.codes) // 4):
-                new.columns[attribute] = _updated(
-                    conn, new, self.position, attribute, column, changed
-                )
+                new.columns[attribute] = _updated(conn, new, at_now, attribute, column)
         return new
 
     def column(self, conn: Connection, attribute: str) -> Column:
@@ -311,33 +342,27 @@ def _rows(
 
 
 def _load(conn: Connection, columns: Columns, attribute: str) -> Column:
-    return column_of(columns.position, _rows(conn, columns.store_id, attribute))
+    return column_of(columns.position, len(columns.ids), _rows(conn, columns.store_id, attribute))
 
 
 def _updated(
-    conn: Connection,
-    columns: Columns,
-    before: dict[str, int],
-    attribute: str,
-    column: Column,
-    changed: set[str],
+    conn: Connection, columns: Columns, at_now: dict[str, int], attribute: str, column: Column
 ) -> Column:
-    """The column of `columns` (updated) from the same attribute's column before
-    (positions `before`), the changed products' rows read again."""
+    """The column of `columns` (updated) from the same attribute's column before, the
+    changed products' rows read again (`at_now`: those there are now, at their
+    positions; `columns.changed`: the positions they and the deleted ones had)."""
     codes = array("i", column.codes)
     codes.extend(repeat(0, len(columns.ids) - len(codes)))
     values = list(column.values)
     rows, others = column.rows, column.others
-    for pid in changed:
-        at = before.get(pid)
-        if at is not None and codes[at]:
+    for at in columns.changed:
+        if at < len(column.codes) and codes[at]:
             held = values[codes[at]]
             rows -= len(held)
             others -= sum(v.number is None for v in held)
             codes[at] = 0
     held_now: dict[str, list[tuple[int, str]]] = {}
-    present = sorted(pid for pid in changed if pid in columns.position)
-    for pid, at, text in _rows(conn, columns.store_id, attribute, present):
+    for pid, at, text in _rows(conn, columns.store_id, attribute, sorted(at_now)):
         held_now.setdefault(pid, []).append((at, text))
     known: dict[tuple[Value, ...], int] = {}
     for pid, items in held_now.items():
@@ -345,13 +370,15 @@ def _updated(
         if key not in known:
             known[key] = len(values)
             values.append(key)
-        codes[columns.position[pid]] = known[key]
+        codes[at_now[pid]] = known[key]
         rows += len(key)
         others += sum(v.number is None for v in key)
     return Column(codes, values, rows, others, column.added + len(known))
 
 
-def column_of(position: dict[str, int], rows: Sequence[tuple[str, int, str]]) -> Column:
+def column_of(
+    position: dict[str, int], length: int, rows: Sequence[tuple[str, int, str]]
+) -> Column:
     """A column from rows (product id, position of the value, text), in any order;
     products without a position are left out. Most products hold one value: those are
     coded by their text in one pass (a list's code per text, all made up front), the
@@ -363,7 +390,7 @@ def column_of(position: dict[str, int], rows: Sequence[tuple[str, int, str]]) ->
     values += [(value,) for value in texts.values()]
     code_of = {text: code for code, text in enumerate(texts, 1)}
     several = {pid for pid, at, _ in rows if at}
-    codes = array("i", [0]) * len(position)
+    codes = array("i", [0]) * length
     for pid, at, text in rows:
         if not at and pid not in several:
             codes[position[pid]] = code_of[text]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import filterfalse, repeat
 from typing import Any
 
 from sqlalchemy import Engine
@@ -79,7 +79,7 @@ def _tier_docs(plan: Any, columns: Columns) -> list[Sequence[int]]:
         gone = columns.changed_docs
         now = ranking.tier_docs(columns.rechecked) if columns.rechecked else []
         tiers: list[Sequence[int]] = [
-            [doc for doc in before if doc not in gone] + (list(now[t]) if now else [])
+            [*filterfalse(gone.__contains__, before), *(now[t] if now else ())]
             for t, before in enumerate(held[2])
         ]
     else:
