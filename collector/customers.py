@@ -26,9 +26,10 @@ from .api import Call, by_method, endpoint
 from .fields import with_attributes
 from .orders import LIST_FIELDS, named_ids
 from .storage import customers as stored
-from .validation import REQUIRED, Fields, email, list_of, product_id, text
+from .validation import REQUIRED, Fields, described, email, list_of, product_id, schema_of, text
 
 
+@described({"anyOf": [{"type": "null"}, {"const": ""}, schema_of(email)]})
 def optional_email(name: str, value: Any, from_query: bool) -> str | None:
     """An email address; "" or null is none (plugins send customers without one)."""
     if value is None or value == "":

@@ -16,8 +16,9 @@ from starlette.routing import Route
 
 from . import caps
 from .api import Call, by_method, endpoint
-from .errors import ApiError, invalid
+from .errors import invalid
 from .fields import link, with_attributes
+from .orders import named_ids
 from .storage import sitedata
 from .validation import REQUIRED, Fields, integer, list_of, product_id, prose, text
 
@@ -78,15 +79,10 @@ def _handlers(plural: str) -> dict[str, Any]:
         return {"count": count}
 
     async def delete_items(call: Call) -> dict[str, Any]:
-        named, ids = call.data[plural], call.data["ids"]
-        if (named is None) == (ids is None):
-            raise ApiError(
-                400,
-                "missing_field" if named is None else "invalid_field",
-                f"{plural}: the ids to delete, in {plural} or in ids (one of them)",
-            )
+        # An empty list is a list: `named or ids` took {categories: []} for None (a 500).
+        ids = named_ids(call, plural)
         count = await call.services.storage.write(
-            sitedata.delete_items, kind=kind, store_id=call.store.id, ids=named or ids
+            sitedata.delete_items, kind=kind, store_id=call.store.id, ids=ids
         )
         return {"count": count}
 

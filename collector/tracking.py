@@ -13,6 +13,7 @@ from .fields import labels_field, sale_line
 from .storage import returns, tracking
 from .validation import (
     REQUIRED,
+    described,
     email,
     integer,
     list_of,
@@ -159,6 +160,7 @@ def basket(op: str) -> Handler:
     return log_basket
 
 
+@described({"const": "auto"})
 def previous_field(name: str, value: Any, from_query: bool) -> str:
     if value != "auto":
         if isinstance(value, str):
