@@ -153,7 +153,7 @@ def with_attributes(fields: Fields, required: str) -> Parser:
         for key, attr in value.items():
             if key in fields:
                 continue
-            if not ATTRIBUTE_NAME.match(key):
+            if not ATTRIBUTE_NAME.fullmatch(key):
                 raise invalid(f"{name}.{key}", "attribute names are a-z, 0-9 and _ (64 at most)")
             clean[key] = _attribute(f"{name}.{key}", attr)
         return {k: v for k, v in clean.items() if v is not None}

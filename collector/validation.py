@@ -38,16 +38,18 @@ Fields = dict[str, tuple[Parser, Any]]
 REQUIRED = object()
 
 ID_MAX = 128
-VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Ids are matched whole (fullmatch: `$` would let a trailing line break through).
+VISITOR_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Exactly the ids visitors.derive() makes for cookieless visitors. Ids are bearer ids: a
 # client sending one would be that cookieless visitor, so none may be sent.
 DERIVED_ID = re.compile(r"c-[A-Za-z0-9_-]{22}")
 EMAIL_RE = re.compile(r"^[^\s@<>\"',;]+@[^\s@<>\"',;]+\.[^\s@<>\"',;]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-# Numeric strings taken where a number goes: digits with an optional sign, fraction and
-# exponent ("24.5", "-3", "1e3"); not "9,5", " 9", "0x10", "inf" or "nan".
-INTEGER_TEXT = re.compile(r"[-+]?\d{1,15}")
-NUMBER_TEXT = re.compile(r"[-+]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][-+]?\d{1,3})?")
+# Numeric strings taken where a number goes: ASCII digits (Python's \d takes any script's)
+# with an optional sign, fraction and exponent ("24.5", "-3", "1e3"); not "9,5", " 9",
+# "0x10", "inf" or "nan".
+INTEGER_TEXT = re.compile(r"[-+]?[0-9]{1,15}")
+NUMBER_TEXT = re.compile(r"[-+]?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][-+]?[0-9]{1,3})?")
 
 # Warnings about ignored arguments (see the module's docstring).
 WARNINGS_MAX = 20
@@ -224,7 +226,7 @@ def number(low: float, high: float) -> Parser:
 @described({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "format": "date"})
 def date(name: str, value: Any, from_query: bool) -> datetime.date:
     """A calendar date as YYYY-MM-DD (a UTC day)."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise invalid(name, f"must be a date as YYYY-MM-DD, not {value!r:.40}")
     try:
         return datetime.date.fromisoformat(value)
@@ -269,7 +271,7 @@ def visitor(name: str, value: Any, from_query: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise invalid(name, f'must be null, "auto" or an id string, not {type_name(value)}')
-    if value != "auto" and not VISITOR_RE.match(value):
+    if value != "auto" and not VISITOR_RE.fullmatch(value):
         raise invalid(name, 'must be null, "auto" or 1-64 characters of A-Z a-z 0-9 _ -')
     refuse_derived(name, value)
     return value
@@ -286,7 +288,7 @@ def refuse_derived(name: str, value: str) -> None:
 
 @described({"type": "string", "pattern": ID_PATTERN})
 def session(name: str, value: Any, from_query: bool) -> str:
-    if not isinstance(value, str) or not VISITOR_RE.match(value):
+    if not isinstance(value, str) or not VISITOR_RE.fullmatch(value):
         raise invalid(name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
     return value
 
