@@ -110,6 +110,16 @@ METHODS: weakref.WeakKeyDictionary[Callable[..., Any], dict[str, Callable[..., A
 )
 
 
+COUNT: JsonSchema = {"type": "integer", "minimum": 0}
+IDS: JsonSchema = {"type": "array", "items": {"type": "string"}}
+RECORDS: JsonSchema = {"type": "array", "items": {"type": "object"}}
+
+
+def answer(**properties: JsonSchema) -> JsonSchema:
+    """An answer's schema beside `status`: these properties, each always there."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
 def _summary(handler: Handler) -> str:
     """The first paragraph of a handler's docstring, on one line."""
     doc = (handler.__doc__ or "").strip().split("\n\n", 1)[0]

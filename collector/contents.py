@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from . import caps, filters, liquid, lists, recommendations, search
-from .api import COMMON, Call, Target, by_method, dispatch, endpoint
+from .api import COMMON, COUNT, RECORDS, Call, Target, answer, by_method, dispatch, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field
 from .services import Services
@@ -202,12 +202,20 @@ async def delete_contents(call: Call) -> dict[str, Any]:
 
 contents_endpoint = by_method(
     {
-        "GET": endpoint({}, list_contents, private=True),
-        "POST": endpoint({"contents": (check_contents, REQUIRED)}, upsert_contents, private=True),
+        "GET": endpoint(
+            {}, list_contents, private=True, answer=answer(contents=RECORDS, count=COUNT)
+        ),
+        "POST": endpoint(
+            {"contents": (check_contents, REQUIRED)},
+            upsert_contents,
+            private=True,
+            answer=answer(count=COUNT),
+        ),
         "DELETE": endpoint(
             {"ids": (list_of(content_id, caps.CONTENTS_MAX), REQUIRED)},
             delete_contents,
             private=True,
+            answer=answer(count=COUNT),
         ),
     }
 )

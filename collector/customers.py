@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
+from .api import COUNT, IDS, RECORDS, Call, answer, by_method, endpoint
 from .fields import with_attributes
 from .orders import LIST_FIELDS, named_ids
 from .storage import customers as stored
@@ -95,16 +95,23 @@ routes = [
         "/v2/customers",
         by_method(
             {
-                "GET": endpoint(LIST_FIELDS, list_customers, private=True),
+                "GET": endpoint(
+                    LIST_FIELDS,
+                    list_customers,
+                    private=True,
+                    answer=answer(result=IDS, customers=RECORDS, count=COUNT),
+                ),
                 "POST": endpoint(
                     {"customers": (list_of(customer, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
                     post_customers,
                     private=True,
+                    answer=answer(count=COUNT),
                 ),
                 "DELETE": endpoint(
                     {"customers": (_ids, None), "ids": (_ids, None)},
                     delete_customers,
                     private=True,
+                    answer=answer(count=COUNT),
                 ),
             }
         ),

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
+from .api import COUNT, IDS, RECORDS, Call, answer, by_method, endpoint
 from .errors import ApiError, invalid
 from .fields import sale_line
 from .storage import orders as stored
@@ -178,14 +178,23 @@ routes = [
         "/v2/orders",
         by_method(
             {
-                "GET": endpoint(LIST_FIELDS, list_orders, private=True),
+                "GET": endpoint(
+                    LIST_FIELDS,
+                    list_orders,
+                    private=True,
+                    answer=answer(result=IDS, orders=RECORDS, count=COUNT),
+                ),
                 "POST": endpoint(
                     {"orders": (list_of(order, caps.ORDERS_BATCH_MAX), REQUIRED)},
                     post_orders,
                     private=True,
+                    answer=answer(count=COUNT, new=COUNT, replaced=COUNT, unchanged=COUNT),
                 ),
                 "DELETE": endpoint(
-                    {"orders": (_ids, None), "ids": (_ids, None)}, delete_orders, private=True
+                    {"orders": (_ids, None), "ids": (_ids, None)},
+                    delete_orders,
+                    private=True,
+                    answer=answer(count=COUNT),
                 ),
             }
         ),

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.routing import Route
 
 from . import caps, lists
-from .api import COMMON, Call, Target, by_method, dispatch, endpoint
+from .api import COMMON, COUNT, Call, Target, answer, by_method, dispatch, endpoint
 from .fields import product
 from .services import Services
 from .storage import catalogue
@@ -44,11 +44,7 @@ async def delete_products(call: Call) -> dict[str, Any]:
     return {"count": count}
 
 
-COUNT_ANSWER = {
-    "type": "object",
-    "properties": {"count": {"type": "integer", "minimum": 0}},
-    "required": ["count"],
-}
+COUNT_ANSWER = answer(count=COUNT)
 UPSERT_FIELDS = {"products": (list_of(product, caps.CATALOGUE_BATCH_MAX), REQUIRED)}
 DELETE_FIELDS = {"products": (list_of(product_id, caps.CATALOGUE_BATCH_MAX), REQUIRED)}
 

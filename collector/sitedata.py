@@ -15,7 +15,7 @@ from typing import Any
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
+from .api import COUNT, IDS, RECORDS, Call, answer, by_method, endpoint
 from .errors import invalid
 from .fields import link, with_attributes
 from .orders import named_ids
@@ -96,14 +96,19 @@ def _handlers(plural: str) -> dict[str, Any]:
             },
             list_items,
             private=True,
+            answer=answer(result=IDS, **{plural: RECORDS}, count=COUNT),
         ),
         "POST": endpoint(
             {plural: (list_of(parse_item, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
             upsert_items,
             private=True,
+            answer=answer(count=COUNT),
         ),
         "DELETE": endpoint(
-            {plural: (ids_field, None), "ids": (ids_field, None)}, delete_items, private=True
+            {plural: (ids_field, None), "ids": (ids_field, None)},
+            delete_items,
+            private=True,
+            answer=answer(count=COUNT),
         ),
     }
 
