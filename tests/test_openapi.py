@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -118,7 +119,7 @@ def test_the_page_renders_the_document_offline(client) -> None:
 
 @contextlib.contextmanager
 def _serving(database_url: str, tmp_path: Path) -> Iterator[str]:
-    with contextlib.closing(__import__("socket").socket()) as sock:
+    with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {
