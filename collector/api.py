@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from .errors import ApiError, invalid
 from .payload import read_arguments
 from .services import Services
 from .storage.stores import Store
-from .validation import REQUIRED, Fields, boolean, text, validate, visitor
+from .validation import REQUIRED, Fields, JsonSchema, boolean, text, validate, visitor
 from .validation import session as session_field
 from .visitors import NO_VISITOR, SERVER_MODE, Visitor
 
@@ -87,12 +88,55 @@ class Target:
     personal: bool = False
 
 
+@dataclass(frozen=True)
+class Declaration:
+    """What an endpoint declares, for collector/openapi.py: its fields beyond COMMON, which
+    key it needs, whether it is personal, the shape of its answer beyond `status` (None:
+    an object), and whether it takes arguments beyond its fields (`open`: /v2/content, whose
+    arguments are those of the content it names)."""
+
+    fields: Fields
+    private: bool
+    personal: bool
+    summary: str
+    answer: JsonSchema | None = None
+    open: bool = False
+
+
+# Endpoint -> its declaration; by_method endpoints -> {method: endpoint} (see openapi.py).
+DECLARED: weakref.WeakKeyDictionary[Callable[..., Any], Declaration] = weakref.WeakKeyDictionary()
+METHODS: weakref.WeakKeyDictionary[Callable[..., Any], dict[str, Callable[..., Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+COUNT: JsonSchema = {"type": "integer", "minimum": 0}
+IDS: JsonSchema = {"type": "array", "items": {"type": "string"}}
+RECORDS: JsonSchema = {"type": "array", "items": {"type": "object"}}
+
+
+def answer(**properties: JsonSchema) -> JsonSchema:
+    """An answer's schema beside `status`: these properties, each always there."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _summary(handler: Handler) -> str:
+    """The first paragraph of a handler's docstring, on one line."""
+    doc = (handler.__doc__ or "").strip().split("\n\n", 1)[0]
+    return " ".join(doc.split())
+
+
 # Picks a call's target from its raw arguments (and may add defaults to them): see dispatch.
 Resolver = Callable[[Services, dict[str, Any], bool], Awaitable[tuple[dict[str, Any], Target]]]
 
 
 def endpoint(
-    fields: Fields, handler: Handler, *, private: bool = False, personal: bool = False
+    fields: Fields,
+    handler: Handler,
+    *,
+    private: bool = False,
+    personal: bool = False,
+    answer: JsonSchema | None = None,
 ) -> Callable[..., Any]:
     """A Starlette endpoint for `handler`; `private` ones need the store's private key.
 
@@ -107,12 +151,23 @@ def endpoint(
     ) -> tuple[dict[str, Any], Target]:
         return raw, target
 
-    return dispatch(fixed, private=private)
+    run = dispatch(fixed, private=private)
+    DECLARED[run] = Declaration(fields, private, personal, _summary(handler), answer)
+    return run
 
 
-def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
+def dispatch(
+    resolve: Resolver,
+    *,
+    private: bool = False,
+    fields: Fields | None = None,
+    summary: str = "",
+    answer: JsonSchema | None = None,
+) -> Callable[..., Any]:
     """A Starlette endpoint whose fields, handler and origin rule come from the call's own
-    arguments (/v2/content: those of the content it names), then as `endpoint`."""
+    arguments (/v2/content: those of the content it names), then as `endpoint`. `fields`
+    are those it always takes (beyond COMMON), declared with `summary` and `answer` for
+    the API's document; it takes others, which depend on the call."""
 
     async def run(request: Request) -> Response:
         services: Services = request.app.state.services
@@ -147,6 +202,7 @@ def dispatch(resolve: Resolver, *, private: bool = False) -> Callable[..., Any]:
             answer = {**answer, "warnings": call.warnings}
         return JSONResponse({"status": "ok", **answer})
 
+    DECLARED[run] = Declaration(fields or {}, private, False, summary, answer, open=True)
     return run
 
 
@@ -164,4 +220,5 @@ def by_method(endpoints: dict[str, Callable[..., Any]], *, head: bool = True) ->
         response: Response = await endpoints[method](request)
         return response
 
+    METHODS[run] = endpoints
     return run

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -37,6 +37,8 @@ from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
 from .logs import describe
 from .middleware import CORSMiddleware
+from .openapi import Plain, document
+from .openapi import html as api_page
 from .script import Script, StoreScripts, render_script, search_script
 from .services import Services
 from .settings import Settings
@@ -134,6 +136,44 @@ async def index(request: Request) -> Response:
     return JSONResponse({"status": "ok", "name": "clerk-collector", "script": "/clerk.js"})
 
 
+# The routes that are not API calls, as the API's document names them (collector/openapi.py).
+PLAIN = {
+    "/": Plain("The collector's name and its script's address"),
+    "/healthz": Plain("Alive, and the storage reachable"),
+    "/readyz": Plain("Ready: the database answers, its schema is current, the writer runs"),
+    "/metrics": Plain(
+        "Prometheus text (METRICS=1; only for METRICS_ALLOW_IPS)", "text/plain; version=0.0.4"
+    ),
+    "/v2/openapi.json": Plain("This document: OpenAPI 3.1, derived from the declarations"),
+    "/v2/api.html": Plain("This document as a page (no script, works offline)", "text/html"),
+    "/clerk.js": Plain("The tracking and rendering script", "text/javascript"),
+    "/clerk-render.js": Plain(
+        "The script's render module, loaded when a page has widgets", "text/javascript"
+    ),
+    "/clerk-search.js": Plain("The script's search module", "text/javascript"),
+    "/{slug}.js": Plain(
+        "The script with a store's key and settings in it (its slug)", "text/javascript"
+    ),
+}
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(_api_document(request))
+
+
+async def openapi_html(request: Request) -> Response:
+    return HTMLResponse(api_page(_api_document(request)))
+
+
+def _api_document(request: Request) -> dict[str, Any]:
+    """Made once per app, on first use, from the app's own routes."""
+    state = request.app.state
+    if getattr(state, "openapi", None) is None:
+        state.openapi = document(request.app.routes, PLAIN)
+    found: dict[str, Any] = state.openapi
+    return found
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
     settings = settings or Settings.from_env()
     services = services or Services(settings)
@@ -173,6 +213,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Route("/healthz", health),
             Route("/readyz", ready),
             *([metrics.endpoint(settings.metrics_allow_ips)] if serve_metrics else []),
+            Route("/v2/openapi.json", openapi_json),
+            Route("/v2/api.html", openapi_html),
             *script.routes(),
             *renderer.routes(),
             *searcher.routes(),

@@ -32,13 +32,23 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from . import caps, filters, liquid, lists, recommendations, search
-from .api import COMMON, Call, Target, by_method, dispatch, endpoint
+from .api import COMMON, COUNT, RECORDS, Call, Target, answer, by_method, dispatch, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field
 from .services import Services
 from .storage import contents as stored
 from .storage.stores import Store
-from .validation import REQUIRED, Fields, integer, list_of, text, type_name, validate
+from .validation import (
+    REQUIRED,
+    Fields,
+    described,
+    integer,
+    list_of,
+    object_schema,
+    text,
+    type_name,
+    validate,
+)
 
 # The list endpoints, registered there by the modules that serve them.
 LISTS = lists.REGISTRY
@@ -49,6 +59,7 @@ CONTENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NOT_ARGUMENTS = {"limit", "labels", *COMMON}
 
 
+@described({"type": "string", "pattern": "^@?[A-Za-z0-9_-]{1,64}$"})
 def content_id(name: str, value: Any, from_query: bool) -> str:
     """A content id; Clerk's `@` prefix (data-template="@id") is accepted and dropped."""
     if not isinstance(value, str):
@@ -59,6 +70,7 @@ def content_id(name: str, value: Any, from_query: bool) -> str:
     return clean
 
 
+@described({"enum": sorted(LISTS)})
 def api_name(name: str, value: Any, from_query: bool) -> str:
     if not isinstance(value, str) or value not in LISTS:
         shown = value if isinstance(value, str) else type_name(value)
@@ -68,6 +80,7 @@ def api_name(name: str, value: Any, from_query: bool) -> str:
     return value
 
 
+@described({"anyOf": [{"type": "null"}, {"type": "string"}], "description": "Liquid"})
 def design(name: str, value: Any, from_query: bool) -> str | None:
     """Liquid source that python-liquid parses, or null (or empty): the default design."""
     if value is None or value == "":
@@ -81,6 +94,7 @@ def design(name: str, value: Any, from_query: bool) -> str | None:
     return value
 
 
+@described({})
 def _anything(name: str, value: Any, from_query: bool) -> Any:
     return value
 
@@ -117,6 +131,7 @@ def _arguments(name: str, value: Any, api: lists.ListApi) -> dict[str, Any]:
     return clean
 
 
+@described(object_schema(CONTENT_FIELDS, additional=False))
 def check_content(name: str, value: Any, from_query: bool = False) -> dict[str, Any]:
     """A content as stored: every field checked, its arguments by its api's fields."""
     if not isinstance(value, dict):
@@ -127,6 +142,13 @@ def check_content(name: str, value: Any, from_query: bool = False) -> dict[str, 
     return clean
 
 
+@described(
+    {
+        "type": "array",
+        "maxItems": caps.CONTENTS_MAX,
+        "items": object_schema(CONTENT_FIELDS, additional=False),
+    }
+)
 def check_contents(name: str, value: Any, from_query: bool = False) -> list[dict[str, Any]]:
     """A list of contents, none repeating another's id."""
     items: list[dict[str, Any]] = list_of(check_content, caps.CONTENTS_MAX)(name, value, from_query)
@@ -180,12 +202,20 @@ async def delete_contents(call: Call) -> dict[str, Any]:
 
 contents_endpoint = by_method(
     {
-        "GET": endpoint({}, list_contents, private=True),
-        "POST": endpoint({"contents": (check_contents, REQUIRED)}, upsert_contents, private=True),
+        "GET": endpoint(
+            {}, list_contents, private=True, answer=answer(contents=RECORDS, count=COUNT)
+        ),
+        "POST": endpoint(
+            {"contents": (check_contents, REQUIRED)},
+            upsert_contents,
+            private=True,
+            answer=answer(count=COUNT),
+        ),
         "DELETE": endpoint(
             {"ids": (list_of(content_id, caps.CONTENTS_MAX), REQUIRED)},
             delete_contents,
             private=True,
+            answer=answer(count=COUNT),
         ),
     }
 )
@@ -257,7 +287,13 @@ def _conjuncts(expr: filters.Expr) -> tuple[filters.Expr, ...]:
     return expr.parts if isinstance(expr, filters.And) else (expr,)
 
 
-content_endpoint = dispatch(resolve)
+content_endpoint = dispatch(
+    resolve,
+    fields={"content": (content_id, REQUIRED)},
+    summary="Render a content: the answer of its list endpoint, plus `content`. Takes that "
+    "endpoint's arguments (the content's own are defaults).",
+    answer=lists.LIST_ANSWER,
+)
 
 
 # ---------------------------------------------------------------- the dashboard's preview

@@ -22,13 +22,14 @@ from sqlalchemy import Connection
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
+from .api import COUNT, IDS, RECORDS, Call, answer, by_method, endpoint
 from .fields import with_attributes
 from .orders import LIST_FIELDS, named_ids
 from .storage import customers as stored
-from .validation import REQUIRED, Fields, email, list_of, product_id, text
+from .validation import REQUIRED, Fields, described, email, list_of, product_id, schema_of, text
 
 
+@described({"anyOf": [{"type": "null"}, {"const": ""}, schema_of(email)]})
 def optional_email(name: str, value: Any, from_query: bool) -> str | None:
     """An email address; "" or null is none (plugins send customers without one)."""
     if value is None or value == "":
@@ -94,16 +95,23 @@ routes = [
         "/v2/customers",
         by_method(
             {
-                "GET": endpoint(LIST_FIELDS, list_customers, private=True),
+                "GET": endpoint(
+                    LIST_FIELDS,
+                    list_customers,
+                    private=True,
+                    answer=answer(result=IDS, customers=RECORDS, count=COUNT),
+                ),
                 "POST": endpoint(
                     {"customers": (list_of(customer, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
                     post_customers,
                     private=True,
+                    answer=answer(count=COUNT),
                 ),
                 "DELETE": endpoint(
                     {"customers": (_ids, None), "ids": (_ids, None)},
                     delete_customers,
                     private=True,
+                    answer=answer(count=COUNT),
                 ),
             }
         ),

@@ -20,13 +20,17 @@ from .validation import (
     REQUIRED,
     Fields,
     Parser,
+    describe,
+    described,
     integer,
     list_of,
     number,
+    object_schema,
     one_of,
     product_id,
     prose,
     record,
+    schema_of,
     text,
     text_or_id,
     type_name,
@@ -41,6 +45,10 @@ ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 ATTRIBUTES_MAX = 50  # fields a list's product_data may be cut to
 
 
+ATTRIBUTE_PATTERN = "^[a-z_][a-z0-9_]{0,63}$"
+
+
+@described({"type": "string", "pattern": ATTRIBUTE_PATTERN})
 def attribute_name(name: str, value: Any, from_query: bool) -> str:
     """A product attribute's name (a built-in field or a custom attribute)."""
     if not isinstance(value, str):
@@ -84,7 +92,9 @@ def link(max_len: int) -> Parser:
             raise invalid(name, "must be an http(s) URL or a path starting with /")
         return url
 
-    return parse
+    chars = "[^\\x00-\\x1F\\x7F]"
+    pattern = f"^(https?://{chars}*|/|/[^/\\x00-\\x1F\\x7F]{chars}*)$"
+    return describe(parse, {"type": "string", "maxLength": max_len, "pattern": pattern})
 
 
 PRODUCT_FIELDS = {
@@ -102,6 +112,15 @@ PRODUCT_FIELDS = {
 }
 
 
+@described(
+    {
+        "anyOf": [
+            schema_of(prose(1000)),
+            {"type": "number"},
+            {"type": "boolean"},
+        ]
+    }
+)
 def _scalar(name: str, value: Any, from_query: bool) -> Any:
     if isinstance(value, str):
         return prose(1000)(name, value, from_query)
@@ -134,12 +153,17 @@ def with_attributes(fields: Fields, required: str) -> Parser:
         for key, attr in value.items():
             if key in fields:
                 continue
-            if not ATTRIBUTE_NAME.match(key):
+            if not ATTRIBUTE_NAME.fullmatch(key):
                 raise invalid(f"{name}.{key}", "attribute names are a-z, 0-9 and _ (64 at most)")
             clean[key] = _attribute(f"{name}.{key}", attr)
         return {k: v for k, v in clean.items() if v is not None}
 
-    return parse
+    attribute = {
+        "anyOf": [{"type": "null"}, schema_of(_scalar), schema_of(list_of(_scalar, 100))],
+        "description": "a custom attribute",
+    }
+    names = {"anyOf": [{"enum": list(fields)}, {"pattern": ATTRIBUTE_PATTERN}]}
+    return describe(parse, {**object_schema(fields, additional=attribute), "propertyNames": names})
 
 
 # A product: the known fields checked by type, custom attributes kept as they are.

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import invalid
-from .validation import type_name
+from .validation import described, type_name
 
 FILTER_MAX = 2000
 DEPTH_MAX = 16
@@ -355,6 +355,12 @@ def parse(source: str) -> Expr:
     return expr
 
 
+@described(
+    {
+        "anyOf": [{"type": "null"}, {"type": "string", "maxLength": FILTER_MAX}],
+        "description": 'Clerk\'s filter language, e.g. brand = "Nike" and price < 50',
+    }
+)
 def FILTER(name: str, value: Any, from_query: bool) -> Expr | None:  # noqa: N802 (a field)
     """The `filter` argument: a filter's text (empty or blank: no filter, None)."""
     if value is None:

@@ -35,7 +35,7 @@ INDEX_MAX = 100_000
 NAME_SHOWN_MAX = 64
 _NAME = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
-_INDEX = re.compile(r"0|[1-9]\d{0,8}")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
 
 Node = dict[str, Any]
 

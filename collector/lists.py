@@ -32,6 +32,24 @@ class ListApi:
         return [name for name, (_, default) in self.fields.items() if default is REQUIRED]
 
 
+# What every list answers (widgets.answer_products), beside `status`.
+LIST_ANSWER = {
+    "type": "object",
+    "properties": {
+        "result": {"type": "array", "items": {"type": "string"}},
+        "product_data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}},
+                "required": ["id"],
+            },
+        },
+        "count": {"type": "integer", "minimum": 0},
+    },
+    "required": ["result", "product_data", "count"],
+}
+
 REGISTRY: dict[str, ListApi] = {}
 
 
@@ -42,5 +60,7 @@ def register(name: str, fields: Fields, handler: Handler, *, personal: bool = Fa
     entry = ListApi(name, {**LIST_FIELDS, **fields}, handler, personal)
     REGISTRY[name] = entry
     return Route(
-        f"/v2/{name}", endpoint(entry.fields, handler, personal=personal), methods=["GET", "POST"]
+        f"/v2/{name}",
+        endpoint(entry.fields, handler, personal=personal, answer=LIST_ANSWER),
+        methods=["GET", "POST"],
     )

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
+from .api import COUNT, IDS, RECORDS, Call, answer, by_method, endpoint
 from .errors import ApiError, invalid
 from .fields import sale_line
 from .storage import orders as stored
@@ -33,16 +33,27 @@ from .storage import tracking
 from .storage.attribution import attribute_orders
 from .validation import (
     REQUIRED,
+    described,
     email,
     integer,
     list_of,
     product_id,
     record,
+    schema_of,
     text_or_id,
     type_name,
 )
 
 
+@described(
+    {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": 10_000_000_000},
+            {"type": "string", "description": "ISO 8601"},
+        ],
+        "description": "Unix seconds, or an ISO 8601 date and time",
+    }
+)
 def moment(name: str, value: Any, from_query: bool) -> int:
     """Unix seconds or an ISO 8601 date and time (UTC unless it says otherwise), as ms."""
     if isinstance(value, str):
@@ -70,6 +81,7 @@ ORDER_FIELDS = {
 _fields = record(ORDER_FIELDS)
 
 
+@described(schema_of(_fields))
 def order(name: str, value: Any, from_query: bool) -> dict[str, Any]:
     """An order, its lines as {id, quantity, price}. Within a /v2 call a field it does
     not know is ignored with a warning; for the importer (no warnings) it is an error."""
@@ -166,14 +178,23 @@ routes = [
         "/v2/orders",
         by_method(
             {
-                "GET": endpoint(LIST_FIELDS, list_orders, private=True),
+                "GET": endpoint(
+                    LIST_FIELDS,
+                    list_orders,
+                    private=True,
+                    answer=answer(result=IDS, orders=RECORDS, count=COUNT),
+                ),
                 "POST": endpoint(
                     {"orders": (list_of(order, caps.ORDERS_BATCH_MAX), REQUIRED)},
                     post_orders,
                     private=True,
+                    answer=answer(count=COUNT, new=COUNT, replaced=COUNT, unchanged=COUNT),
                 ),
                 "DELETE": endpoint(
-                    {"orders": (_ids, None), "ids": (_ids, None)}, delete_orders, private=True
+                    {"orders": (_ids, None), "ids": (_ids, None)},
+                    delete_orders,
+                    private=True,
+                    answer=answer(count=COUNT),
                 ),
             }
         ),

@@ -7,8 +7,8 @@ from typing import Any
 
 from starlette.routing import Route
 
-from . import caps
-from .api import COMMON, Call, Target, by_method, dispatch, endpoint
+from . import caps, lists
+from .api import COMMON, COUNT, Call, Target, answer, by_method, dispatch, endpoint
 from .fields import product
 from .services import Services
 from .storage import catalogue
@@ -44,6 +44,7 @@ async def delete_products(call: Call) -> dict[str, Any]:
     return {"count": count}
 
 
+COUNT_ANSWER = answer(count=COUNT)
 UPSERT_FIELDS = {"products": (list_of(product, caps.CATALOGUE_BATCH_MAX), REQUIRED)}
 DELETE_FIELDS = {"products": (list_of(product_id, caps.CATALOGUE_BATCH_MAX), REQUIRED)}
 
@@ -56,9 +57,10 @@ _by_method = {
         },
         list_products,
         private=True,
+        answer=lists.LIST_ANSWER,
     ),
-    "POST": endpoint(UPSERT_FIELDS, upsert_products, private=True),
-    "DELETE": endpoint(DELETE_FIELDS, delete_products, private=True),
+    "POST": endpoint(UPSERT_FIELDS, upsert_products, private=True, answer=COUNT_ANSWER),
+    "DELETE": endpoint(DELETE_FIELDS, delete_products, private=True, answer=COUNT_ANSWER),
 }
 
 
@@ -80,7 +82,12 @@ def _one_product(adding: bool) -> Any:
         rest = {k: v for k, v in raw.items() if k not in COMMON}
         return {**common, "products": [rest if adding else raw["id"]]}, target
 
-    return dispatch(resolve, private=True)
+    if adding:
+        summary = "Upsert products: a `products` list, or one product's fields beside the keys."
+    else:
+        summary = "Delete products: a `products` list of ids, or one product's `id`."
+    fields = {"products": (target.fields["products"][0], None)}
+    return dispatch(resolve, private=True, fields=fields, summary=summary, answer=COUNT_ANSWER)
 
 
 upsert = _one_product(adding=True)

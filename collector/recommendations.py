@@ -38,7 +38,7 @@ from .errors import ApiError
 from .rankings import RankingCache
 from .storage import recommendations
 from .storage.recommendations import Counts
-from .validation import REQUIRED, Fields, list_of, product_id, text_or_id
+from .validation import REQUIRED, Fields, described, list_of, product_id, text_or_id
 from .widgets import answer_products
 
 DAY_MS = 86_400_000
@@ -314,6 +314,7 @@ def _with_fallback(choose: Callable[[Call], Any]) -> Callable[[Call], Any]:
     return run
 
 
+@described({"enum": list(FALLBACKS)})
 def fallback_field(name: str, value: Any, from_query: bool) -> str:
     if value not in FALLBACKS:
         raise ApiError(400, "invalid_field", f"{name}: must be one of {', '.join(FALLBACKS)}")

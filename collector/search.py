@@ -36,7 +36,7 @@ from .storage.search import (
     save_popularity,
     search_page,
 )
-from .validation import REQUIRED, Fields, integer, list_of, text
+from .validation import REQUIRED, Fields, described, integer, list_of, schema_of, text
 from .widgets import answer_products
 
 # Sales and views used for ranking are recounted at most this often per store
@@ -46,6 +46,7 @@ POPULARITY_MAX_AGE_MS = 5 * 60 * 1000
 FACETS_MAX = 20
 
 
+@described({"type": "string", "pattern": "^([aA][sS][cC]|[dD][eE][sS][cC])$"})
 def order_name(name: str, value: Any, from_query: bool) -> str:
     """`asc` or `desc` (any case)."""
     chosen: str = text(10)(name, value, from_query).lower()
@@ -54,6 +55,7 @@ def order_name(name: str, value: Any, from_query: bool) -> str:
     return chosen
 
 
+@described({"anyOf": [{"type": "null"}, {"const": ""}, schema_of(attribute_name)]})
 def orderby_name(name: str, value: Any, from_query: bool) -> str | None:
     """An attribute name, or null / empty: relevance order."""
     if value is None or value == "":

@@ -15,9 +15,10 @@ from typing import Any
 from starlette.routing import Route
 
 from . import caps
-from .api import Call, by_method, endpoint
-from .errors import ApiError, invalid
+from .api import COUNT, IDS, RECORDS, Call, answer, by_method, endpoint
+from .errors import invalid
 from .fields import link, with_attributes
+from .orders import named_ids
 from .storage import sitedata
 from .validation import REQUIRED, Fields, integer, list_of, product_id, prose, text
 
@@ -78,15 +79,10 @@ def _handlers(plural: str) -> dict[str, Any]:
         return {"count": count}
 
     async def delete_items(call: Call) -> dict[str, Any]:
-        named, ids = call.data[plural], call.data["ids"]
-        if (named is None) == (ids is None):
-            raise ApiError(
-                400,
-                "missing_field" if named is None else "invalid_field",
-                f"{plural}: the ids to delete, in {plural} or in ids (one of them)",
-            )
+        # An empty list is a list: `named or ids` took {categories: []} for None (a 500).
+        ids = named_ids(call, plural)
         count = await call.services.storage.write(
-            sitedata.delete_items, kind=kind, store_id=call.store.id, ids=named or ids
+            sitedata.delete_items, kind=kind, store_id=call.store.id, ids=ids
         )
         return {"count": count}
 
@@ -100,14 +96,19 @@ def _handlers(plural: str) -> dict[str, Any]:
             },
             list_items,
             private=True,
+            answer=answer(result=IDS, **{plural: RECORDS}, count=COUNT),
         ),
         "POST": endpoint(
             {plural: (list_of(parse_item, caps.CATALOGUE_BATCH_MAX), REQUIRED)},
             upsert_items,
             private=True,
+            answer=answer(count=COUNT),
         ),
         "DELETE": endpoint(
-            {plural: (ids_field, None), "ids": (ids_field, None)}, delete_items, private=True
+            {plural: (ids_field, None), "ids": (ids_field, None)},
+            delete_items,
+            private=True,
+            answer=answer(count=COUNT),
         ),
     }
 

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.routing import Route
 
 from . import ranges
-from .api import Call, endpoint
+from .api import RECORDS, Call, answer, endpoint
 from .errors import invalid
 from .storage import reports, rollups
 from .validation import Fields, date, integer, text
@@ -74,10 +74,20 @@ async def customers(call: Call) -> dict[str, Any]:
     return {"rows": rows}
 
 
+ROWS = answer(rows=RECORDS)
 LIMIT: Fields = {"limit": (integer(1, 10_000), 100)}
 
 routes = [
-    Route(f"/v2/stats/{name}", endpoint(fields, handler, private=True), methods=["GET", "POST"])
+    Route(
+        f"/v2/stats/{name}",
+        endpoint(
+            fields,
+            handler,
+            private=True,
+            answer=ROWS if handler in (widgets, products, customers) else None,
+        ),
+        methods=["GET", "POST"],
+    )
     for name, fields, handler in (
         ("overview", RANGE, overview),
         ("widgets", RANGE, widgets),

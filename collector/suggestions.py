@@ -27,7 +27,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from .api import Call, endpoint
+from .api import COUNT, IDS, RECORDS, Call, answer, endpoint
 from .errors import invalid
 from .logs import describe
 from .services import Services
@@ -159,13 +159,17 @@ def _site_search(plural: str) -> Any:
 routes = [
     Route(
         "/v2/search/suggestions",
-        endpoint(SUGGESTION_FIELDS, suggestions),
+        endpoint(SUGGESTION_FIELDS, suggestions, answer=answer(result=IDS)),
         methods=["GET", "POST"],
     ),
     *(
         Route(
             f"/v2/search/{plural}",
-            endpoint(fields, _site_search(plural)),
+            endpoint(
+                fields,
+                _site_search(plural),
+                answer=answer(result=IDS, **{plural: RECORDS}, count=COUNT),
+            ),
             methods=["GET", "POST"],
         )
         for plural, fields in (("categories", SITE_FIELDS), ("pages", PAGE_FIELDS))

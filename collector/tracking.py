@@ -7,12 +7,13 @@ from typing import Any
 from starlette.routing import Route
 
 from . import caps, origins
-from .api import Call, Handler, endpoint
+from .api import COUNT, Call, Handler, answer, endpoint
 from .errors import ApiError, invalid
 from .fields import labels_field, sale_line
 from .storage import returns, tracking
 from .validation import (
     REQUIRED,
+    described,
     email,
     integer,
     list_of,
@@ -159,6 +160,7 @@ def basket(op: str) -> Handler:
     return log_basket
 
 
+@described({"const": "auto"})
 def previous_field(name: str, value: Any, from_query: bool) -> str:
     if value != "auto":
         if isinstance(value, str):
@@ -204,6 +206,9 @@ async def privacy_forget(call: Call) -> dict[str, Any]:
     return {"forgotten": counts}
 
 
+RECORDED = answer(recorded={"type": "boolean"})
+BASKET = answer(basket={"type": "array", "items": {"type": "string"}})
+
 routes = [
     Route(
         "/v2/log/product",
@@ -233,11 +238,14 @@ routes = [
                 "customer": (text_or_id(128), None),
             },
             log_sale,
+            answer=RECORDED,
         ),
         methods=["GET", "POST"],
     ),
     Route(
-        "/v2/log/email", endpoint({"email": (email, REQUIRED)}, log_email), methods=["GET", "POST"]
+        "/v2/log/email",
+        endpoint({"email": (email, REQUIRED)}, log_email, answer=RECORDED),
+        methods=["GET", "POST"],
     ),
     Route(
         "/v2/log/returned",
@@ -250,6 +258,7 @@ routes = [
             },
             log_returned,
             private=True,
+            answer=RECORDED,
         ),
         methods=["GET", "POST"],
     ),
@@ -264,27 +273,40 @@ routes = [
             },
             basket("set"),
             personal=True,
+            answer=BASKET,
         ),
         methods=["POST"],
     ),
     Route(
         "/v2/log/basket/add",
-        endpoint({"product": (product_id, REQUIRED)}, basket("add"), personal=True),
+        endpoint({"product": (product_id, REQUIRED)}, basket("add"), personal=True, answer=BASKET),
         methods=["POST"],
     ),
     Route(
         "/v2/log/basket/remove",
-        endpoint({"product": (product_id, REQUIRED)}, basket("remove"), personal=True),
+        endpoint(
+            {"product": (product_id, REQUIRED)}, basket("remove"), personal=True, answer=BASKET
+        ),
         methods=["POST"],
     ),
     Route(
         "/v2/log/visitor",
-        endpoint({"previous": (previous_field, REQUIRED)}, log_visitor, personal=True),
+        endpoint(
+            {"previous": (previous_field, REQUIRED)},
+            log_visitor,
+            personal=True,
+            answer=answer(merged=COUNT),
+        ),
         methods=["POST"],
     ),
     Route(
         "/v2/privacy/forget",
-        endpoint({"email": (email, None)}, privacy_forget, personal=True),
+        endpoint(
+            {"email": (email, None)},
+            privacy_forget,
+            personal=True,
+            answer=answer(forgotten={"type": "object", "additionalProperties": COUNT}),
+        ),
         methods=["POST"],
     ),
 ]

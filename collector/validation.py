@@ -25,8 +25,9 @@ import datetime
 import json
 import math
 import re
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ApiError, invalid
 from .payload import TOO_DEEP
@@ -37,16 +38,18 @@ Fields = dict[str, tuple[Parser, Any]]
 REQUIRED = object()
 
 ID_MAX = 128
-VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Ids are matched whole (fullmatch: `$` would let a trailing line break through).
+VISITOR_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Exactly the ids visitors.derive() makes for cookieless visitors. Ids are bearer ids: a
 # client sending one would be that cookieless visitor, so none may be sent.
 DERIVED_ID = re.compile(r"c-[A-Za-z0-9_-]{22}")
 EMAIL_RE = re.compile(r"^[^\s@<>\"',;]+@[^\s@<>\"',;]+\.[^\s@<>\"',;]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-# Numeric strings taken where a number goes: digits with an optional sign, fraction and
-# exponent ("24.5", "-3", "1e3"); not "9,5", " 9", "0x10", "inf" or "nan".
-INTEGER_TEXT = re.compile(r"[-+]?\d{1,15}")
-NUMBER_TEXT = re.compile(r"[-+]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][-+]?\d{1,3})?")
+# Numeric strings taken where a number goes: ASCII digits (Python's \d takes any script's)
+# with an optional sign, fraction and exponent ("24.5", "-3", "1e3"); not "9,5", " 9",
+# "0x10", "inf" or "nan".
+INTEGER_TEXT = re.compile(r"[-+]?[0-9]{1,15}")
+NUMBER_TEXT = re.compile(r"[-+]?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][-+]?[0-9]{1,3})?")
 
 # Warnings about ignored arguments (see the module's docstring).
 WARNINGS_MAX = 20
@@ -56,6 +59,46 @@ _SHOWN_NAME = re.compile(r"[^A-Za-z0-9_.\-\[\]]")
 _warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "validation_warnings", default=None
 )
+
+
+# What each parser accepts, as JSON Schema (collector/openapi.py builds /v2/openapi.json
+# from it): every parser is `described` where it is made, so that the document is derived
+# from the declarations and cannot drift from them. A schema may accept more than its
+# parser (a range check on a numeric string, the filter grammar), never less: whatever a
+# parser takes, its schema takes too (tests/test_openapi.py fuzzes the API to hold it).
+JsonSchema = dict[str, Any]
+_SCHEMAS: weakref.WeakKeyDictionary[Callable[..., Any], JsonSchema] = weakref.WeakKeyDictionary()
+P = TypeVar("P", bound=Callable[..., Any])
+
+NO_CONTROL = "^[^\\x00-\\x1F\\x7F]*$"
+INTEGER_PATTERN = "^[-+]?[0-9]{1,15}$"
+NUMBER_PATTERN = "^[-+]?([0-9]{1,20}(\\.[0-9]{0,20})?|\\.[0-9]{1,20})([eE][-+]?[0-9]{1,3})?$"
+ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
+def describe(parser: P, schema: JsonSchema) -> P:
+    """Declare what `parser` accepts, as JSON Schema; returns the parser."""
+    _SCHEMAS[parser] = schema
+    return parser
+
+
+def described(schema: JsonSchema) -> Callable[[P], P]:
+    """`describe` as a decorator, for parsers defined with `def`."""
+
+    def mark(parser: P) -> P:
+        return describe(parser, schema)
+
+    return mark
+
+
+def schema_of(parser: Callable[..., Any]) -> JsonSchema:
+    """The JSON Schema of a parser; KeyError for one never described (a declaration
+    that the document would otherwise leave out)."""
+    return _SCHEMAS[parser]
+
+
+def text_schema(max_len: int) -> JsonSchema:
+    return {"type": "string", "maxLength": max_len, "pattern": NO_CONTROL}
 
 
 def _from_query_json(name: str, value: Any, from_query: bool) -> Any:
@@ -79,7 +122,7 @@ def text(max_len: int) -> Parser:
             raise invalid(name, "must not contain control characters")
         return value
 
-    return parse
+    return describe(parse, text_schema(max_len))
 
 
 _BREAKS = str.maketrans("\t\r\n", "   ")
@@ -98,9 +141,19 @@ def prose(max_len: int) -> Parser:
         checked: str = check(name, value, from_query)  # not a string: says so
         return checked
 
-    return parse
+    pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$"
+    return describe(parse, {"type": "string", "maxLength": max_len, "pattern": pattern})
 
 
+@described(
+    {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": NO_CONTROL},
+            {"type": "integer"},
+        ],
+        "description": "an id: a string, or an integer taken as its decimal text",
+    }
+)
 def product_id(name: str, value: Any, from_query: bool) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -121,7 +174,7 @@ def text_or_id(max_len: int) -> Parser:
         clean: str = text(max_len)(name, value, from_query)
         return clean
 
-    return parse
+    return describe(parse, {"anyOf": [text_schema(max_len), {"type": "integer"}]})
 
 
 def integer(low: int, high: int) -> Parser:
@@ -136,7 +189,16 @@ def integer(low: int, high: int) -> Parser:
             raise invalid(name, f"must be between {low} and {high}, not {value}")
         return value
 
-    return parse
+    return describe(
+        parse,
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": low, "maximum": high},
+                {"type": "string", "pattern": INTEGER_PATTERN},
+            ],
+            "description": f"an integer from {low} to {high}, or its decimal text",
+        },
+    )
 
 
 def number(low: float, high: float) -> Parser:
@@ -149,12 +211,22 @@ def number(low: float, high: float) -> Parser:
             raise invalid(name, f"must be a number between {low:g} and {high:g}")
         return float(value)
 
-    return parse
+    return describe(
+        parse,
+        {
+            "anyOf": [
+                {"type": "number", "minimum": low, "maximum": high},
+                {"type": "string", "pattern": NUMBER_PATTERN},
+            ],
+            "description": f"a number from {low:g} to {high:g}, or its decimal text",
+        },
+    )
 
 
+@described({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "format": "date"})
 def date(name: str, value: Any, from_query: bool) -> datetime.date:
     """A calendar date as YYYY-MM-DD (a UTC day)."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise invalid(name, f"must be a date as YYYY-MM-DD, not {value!r:.40}")
     try:
         return datetime.date.fromisoformat(value)
@@ -162,6 +234,7 @@ def date(name: str, value: Any, from_query: bool) -> datetime.date:
         raise invalid(name, f"{value} is not a calendar date") from None
 
 
+@described({"anyOf": [{"type": "boolean"}, {"enum": ["true", "false", "1", "0"]}]})
 def boolean(name: str, value: Any, from_query: bool) -> bool:
     if isinstance(value, str) and value in ("true", "false", "1", "0"):
         return value in ("true", "1")
@@ -170,6 +243,16 @@ def boolean(name: str, value: Any, from_query: bool) -> bool:
     return value
 
 
+# Looser than EMAIL_RE (surrounding spaces are stripped, JSON Schema's \s is not Python's).
+EMAIL_SCHEMA: JsonSchema = {
+    "type": "string",
+    "maxLength": 254,
+    "pattern": "^[^\\x00-\\x1F\\x7F@]+@[^\\x00-\\x1F\\x7F@]+\\.[^\\x00-\\x1F\\x7F@]+$",
+    "description": "an email address",
+}
+
+
+@described(EMAIL_SCHEMA)
 def email(name: str, value: Any, from_query: bool) -> str:
     address: str = text(254)(name, value, from_query).strip()
     if not EMAIL_RE.match(address):
@@ -177,12 +260,18 @@ def email(name: str, value: Any, from_query: bool) -> str:
     return address.lower()
 
 
+@described(
+    {
+        "anyOf": [{"type": "null"}, {"type": "string", "pattern": ID_PATTERN}],
+        "description": 'null (no visitor), "auto" (cookieless, derived) or an id',
+    }
+)
 def visitor(name: str, value: Any, from_query: bool) -> str | None:
     if value is None or (from_query and value == "null"):
         return None
     if not isinstance(value, str):
         raise invalid(name, f'must be null, "auto" or an id string, not {type_name(value)}')
-    if value != "auto" and not VISITOR_RE.match(value):
+    if value != "auto" and not VISITOR_RE.fullmatch(value):
         raise invalid(name, 'must be null, "auto" or 1-64 characters of A-Z a-z 0-9 _ -')
     refuse_derived(name, value)
     return value
@@ -197,8 +286,9 @@ def refuse_derived(name: str, value: str) -> None:
         )
 
 
+@described({"type": "string", "pattern": ID_PATTERN})
 def session(name: str, value: Any, from_query: bool) -> str:
-    if not isinstance(value, str) or not VISITOR_RE.match(value):
+    if not isinstance(value, str) or not VISITOR_RE.fullmatch(value):
         raise invalid(name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
     return value
 
@@ -212,7 +302,7 @@ def list_of(item: Parser, max_items: int) -> Parser:
             raise invalid(name, f"has {len(value)} items; the limit is {max_items}")
         return [item(f"{name}[{i}]", v, False) for i, v in enumerate(value)]
 
-    return parse
+    return describe(parse, {"type": "array", "maxItems": max_items, "items": schema_of(item)})
 
 
 def record(fields: Fields) -> Parser:
@@ -224,7 +314,7 @@ def record(fields: Fields) -> Parser:
             raise invalid(name, f"must be an object, not {type_name(value)}")
         return validate(value, fields, prefix=f"{name}.", warnings=_warnings.get())
 
-    return parse
+    return describe(parse, object_schema(fields))
 
 
 def one_of(*parsers: Parser) -> Parser:
@@ -235,7 +325,31 @@ def one_of(*parsers: Parser) -> Parser:
             return parsers[-1](name, value, from_query)
         return parsers[0](name, value, from_query)
 
-    return parse
+    return describe(parse, {"anyOf": [schema_of(p) for p in parsers]})
+
+
+def object_schema(fields: Fields, *, additional: bool | JsonSchema = True) -> JsonSchema:
+    """An object of these fields; others are allowed (ignored with a warning) unless
+    `additional` says otherwise."""
+    schema: JsonSchema = {
+        "type": "object",
+        "properties": {
+            name: field_schema(parser, default) for name, (parser, default) in fields.items()
+        },
+        "additionalProperties": additional,
+    }
+    required = [name for name, (_, default) in fields.items() if default is REQUIRED]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def field_schema(parser: Parser, default: Any) -> JsonSchema:
+    """A field's schema, with its default where it has one that JSON can say."""
+    schema = dict(schema_of(parser))
+    if default is not REQUIRED and default is not None:
+        schema["default"] = default
+    return schema
 
 
 def validate(

@@ -132,6 +132,17 @@ def test_delete_takes_its_ids_in_one_field(client, store, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_delete_of_an_empty_list_deletes_nothing(client, services, store, kind):
+    """Found by fuzzing from /v2/openapi.json: {categories: []} was a 500."""
+    assert call(client, "POST", kind, store, **{kind: [MAKE[kind](1)]}).status_code == 200
+    for body in ({kind: []}, {"ids": []}):
+        answer = call(client, "DELETE", kind, store, **body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["count"] == 0
+    assert count(services, kind) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_method_needs_the_private_key(client, services, store, kind):
     for method, body in (("GET", {}), ("POST", {kind: [MAKE[kind](1)]}), ("DELETE", {"ids": [1]})):
         answer = client.request(method, f"/v2/{kind}", json={"key": store.public_key, **body})
