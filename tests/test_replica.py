@@ -111,10 +111,26 @@ def sale(client: TestClient, store: StoreKeys, order: str, visitor: str, email: 
     assert answer.status_code == 200, answer.text
 
 
+# The advisory lock (on the primary) that one test process holds while it pauses the
+# replica's replay: another pytest-xdist worker's pause waits instead of ending this one.
+PAUSE_LOCK = 7_413_013
+
+
 @contextmanager
 def replay_paused(replica: Replica) -> Iterator[None]:
     """The replica stops replaying the primary's commits (pg_wal_replay_pause) until the
     block ends: what the primary commits meanwhile is on the primary only."""
+    with replica.primary.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PAUSE_LOCK})
+        try:
+            with _paused(replica):
+                yield
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PAUSE_LOCK})
+
+
+@contextmanager
+def _paused(replica: Replica) -> Iterator[None]:
     with replica.engine.connect() as conn:
         conn.execute(text("SELECT pg_wal_replay_pause()"))
         conn.commit()
