@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
+from collector import metrics
 from collector.app import create_app
 from collector.services import Services
 from collector.settings import ConfigError, Settings
@@ -116,6 +117,11 @@ def sale(client: TestClient, store: StoreKeys, order: str, visitor: str, email: 
 PAUSE_LOCK = 7_413_013
 
 
+def replica_reads(ran_on: str) -> float:
+    """clerk_replica_reads_total{ran_on=...} of this process."""
+    return metrics.REGISTRY.get_sample_value("clerk_replica_reads_total", {"ran_on": ran_on}) or 0
+
+
 @contextmanager
 def replay_paused(replica: Replica) -> Iterator[None]:
     """The replica stops replaying the primary's commits (pg_wal_replay_pause) until the
@@ -193,6 +199,7 @@ def test_stats_reports_and_rankings_read_the_replica(client, services, store, po
             params={"key": store.public_key, "category": "1"},
         ),
     }
+    before = replica_reads("replica"), replica_reads("primary")
     with Statements(services) as seen:
         for name, call in calls.items():
             seen.clear()
@@ -201,6 +208,8 @@ def test_stats_reports_and_rankings_read_the_replica(client, services, store, po
             assert seen.seen["replica"], f"{name}: nothing read on the replica"
             for table in ("events", "orders", "searches", "rollup_visits"):
                 assert not seen.reading("primary", table), f"{name} read {table} on the primary"
+    assert replica_reads("replica") >= before[0] + len(calls)
+    assert replica_reads("primary") == before[1]
 
 
 def test_a_replica_read_is_the_replicas_own_copy(client, services, store, postgres_replica):
@@ -284,6 +293,7 @@ def test_reads_go_to_the_primary_while_the_replica_is_down(down_services, caplog
     def failures() -> list[str]:
         return [r.getMessage() for r in caplog.records if "read replica" in r.getMessage()]
 
+    before = replica_reads("replica"), replica_reads("primary")
     with TestClient(create_app(down_services.settings, services=down_services)) as client:
         answer = client.post(
             "/v2/products",
@@ -309,6 +319,8 @@ def test_reads_go_to_the_primary_while_the_replica_is_down(down_services, caplog
         "read replica failed (OperationalError); replica reads go to the primary for 0 s",
         "read replica failed (OperationalError); replica reads go to the primary for 3600 s",
     ]
+    # Four stats reads and popular's two (sales, views), each on the primary.
+    assert (replica_reads("replica"), replica_reads("primary")) == (before[0], before[1] + 6)
     logged = caplog.text
     for private in (EMAIL, "v1", store.public_key, down_services.settings.database_replica_url):
         assert private not in logged

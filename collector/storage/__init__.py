@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from .. import metrics
 from . import migrations
 from .engine import POOL_CAPACITY, POOL_TIMEOUT, checkpoint, make_engine, normalise_url, ping
 from .writer import InsertRow, Writer, WriterUnavailable
@@ -141,13 +142,18 @@ class Storage:
 
         If the replica cannot answer, the read runs on the primary, and so do replica
         reads for the next `replica_retry_seconds`; then the replica is tried again."""
-        if self.replica is None or time.monotonic() < self._replica_down_until:
+        if self.replica is None:
+            return await self.read(fn, **kwargs)
+        if time.monotonic() < self._replica_down_until:
+            metrics.REPLICA_READS.labels("primary").inc()
             return await self.read(fn, **kwargs)
         try:
-            return await anyio.to_thread.run_sync(
+            found = await anyio.to_thread.run_sync(
                 partial(self._on_replica, self.replica, fn, **kwargs),
                 limiter=self._limiter(self._replica_limiters),
             )
+            metrics.REPLICA_READS.labels("replica").inc()
+            return found
         except REPLICA_FAILURES as exc:
             if time.monotonic() >= self._replica_down_until:  # once per failure, not per read
                 log.warning(
@@ -156,6 +162,7 @@ class Storage:
                     self.replica_retry_seconds,
                 )
             self._replica_down_until = time.monotonic() + self.replica_retry_seconds
+        metrics.REPLICA_READS.labels("primary").inc()
         return await self.read(fn, **kwargs)
 
     @staticmethod
