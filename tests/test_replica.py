@@ -5,8 +5,10 @@ does not answer sends its reads to the primary; the setting is checked."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -324,6 +326,90 @@ def test_reads_go_to_the_primary_while_the_replica_is_down(down_services, caplog
     logged = caplog.text
     for private in (EMAIL, "v1", store.public_key, down_services.settings.database_replica_url):
         assert private not in logged
+
+
+class Switch:
+    """A TCP relay on loopback to a server that can be cut (its connections closed, new
+    ones closed as they come) and joined again: to a client, a server that goes down and
+    comes back on the same address."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.up = True
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                inside, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                inside.close()
+                continue
+            outside = socket.create_connection(("127.0.0.1", self.target))
+            self.open += [inside, outside]
+            for a, b in ((inside, outside), (outside, inside)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        self.up = False
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.open.clear()
+
+    def close(self) -> None:
+        self.cut()
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept() (Linux)
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+
+def test_the_replica_is_used_again_once_it_is_back(database_url, replica_url, clock, caplog):
+    """Through a relay to the real replica: cut, the reads go to the primary; joined
+    again, the next try reads the replica."""
+    host_port = replica_url.split("@", 1)[1].split("/", 1)[0]
+    switch = Switch(int(host_port.rsplit(":", 1)[1]))
+    settings = Settings(
+        database_url=database_url,
+        database_replica_url=replica_url.replace(host_port, f"127.0.0.1:{switch.port}"),
+    )
+    services = Services(settings, clock=clock)
+    store = make_store(services)
+    caplog.set_level(logging.WARNING, logger="collector.storage")
+    try:
+        with TestClient(create_app(settings, services=services)) as client:
+            services.storage.replica_retry_seconds = 0  # try the replica on every read
+
+            def ran_on() -> str:
+                before = replica_reads("replica")
+                assert orders_counted(client, store) == 0
+                return "replica" if replica_reads("replica") > before else "primary"
+
+            assert ran_on() == "replica"
+            switch.cut()
+            assert ran_on() == "primary"
+            assert ran_on() == "primary"
+            switch.up = True
+            assert ran_on() == "replica"
+            assert ran_on() == "replica"
+    finally:
+        switch.close()
+        services.storage.dispose()
+    assert len([r for r in caplog.records if "read replica failed" in r.getMessage()]) == 2
 
 
 # ---------------------------------------------------------------- the setting
