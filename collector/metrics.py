@@ -2,7 +2,8 @@
 
 What is counted: requests by route template, method and status, and their latency; the
 group-commit writer's queue depth, batch sizes and commit time; lookups of the caches
-(hits and misses, whose ratio is the hit ratio); requests refused by a rate limit.
+(hits and misses, whose ratio is the hit ratio); requests refused by a rate limit; reads
+meant for the read replica, by where they ran.
 
 Labels never hold a request's own path: a route is named by its template
 ("/v2/log/product", "/dashboard/stores/{store_id}/overview", "/{slug}.js"), and a path
@@ -83,6 +84,12 @@ CACHE_LOOKUPS = Counter(
     "clerk_cache_lookups",
     "Lookups in the per-process caches, by cache and result (hit or miss)",
     ["cache", "result"],
+)
+REPLICA_READS = Counter(
+    "clerk_replica_reads",
+    "Reads meant for the read replica (DATABASE_REPLICA_URL), by where they ran: replica, "
+    "or primary (the replica failed, or did within the last 30 s)",
+    ["ran_on"],
 )
 RATE_LIMITED = Counter(
     "clerk_rate_limited",

@@ -56,8 +56,8 @@ def rank(counts: Iterable[tuple[str, tuple[float, ...]]]) -> list[str]:
 async def _popular_ranking(call: Call) -> list[str]:
     storage, store_id = call.services.storage, call.store.id
     since = call.services.now_ms() - POPULAR_DAYS * DAY_MS
-    sold = await storage.read(recommendations.sales, store_id=store_id, since=since)
-    seen = await storage.read(recommendations.views, store_id=store_id, since=since)
+    sold = await storage.read_replica(recommendations.sales, store_id=store_id, since=since)
+    seen = await storage.read_replica(recommendations.views, store_id=store_id, since=since)
     return rank((pid, (sold.get(pid, 0), seen.get(pid, 0))) for pid in sold.keys() | seen.keys())
 
 
@@ -70,10 +70,10 @@ async def _trending_ranking(call: Call) -> list[str]:
     storage, store_id, now = call.services.storage, call.store.id, call.services.now_ms()
 
     async def interest(since: int, until: int) -> Counts:
-        sold = await storage.read(
+        sold = await storage.read_replica(
             recommendations.sales, store_id=store_id, since=since, until=until
         )
-        seen = await storage.read(
+        seen = await storage.read_replica(
             recommendations.views, store_id=store_id, since=since, until=until
         )
         return {pid: seen.get(pid, 0) + 3 * sold.get(pid, 0) for pid in sold.keys() | seen.keys()}
@@ -149,7 +149,7 @@ async def new(call: Call) -> list[str]:
 async def _category_ranking(call: Call, category: str) -> list[str]:
     """Popular within the category, then the category's other products by id."""
     members = set(
-        await call.services.storage.read(
+        await call.services.storage.read_replica(
             recommendations.category_members, store_id=call.store.id, category=category
         )
     )
@@ -190,7 +190,7 @@ async def _complements(call: Call, seeds: list[str]) -> list[str]:
     depth = _depth(call)
 
     async def compute(seeds: list[str], since: int) -> list[str]:
-        bought, viewed = await call.services.storage.read(
+        bought, viewed = await call.services.storage.read_replica(
             _together, store_id=call.store.id, seeds=seeds, since=since, top=depth
         )
         return [
@@ -231,7 +231,7 @@ async def _substitutes(call: Call, seeds: list[str]) -> list[str]:
     """Similar products ranked by shared categories, viewed together, closest price."""
 
     async def compute(seeds: list[str], since: int) -> list[str]:
-        alike, viewed = await call.services.storage.read(
+        alike, viewed = await call.services.storage.read_replica(
             _alike, store_id=call.store.id, seeds=seeds, since=since
         )
         return rank(

@@ -36,6 +36,7 @@ class Services:
         self.clock = clock
         self.storage = Storage(
             settings.database_url,
+            replica_url=settings.database_replica_url,
             batch_max_size=settings.batch_max_size,
             pool_timeout=settings.database_pool_timeout,
         )

@@ -93,6 +93,32 @@ def allowed_networks(name: str, values: list[str]) -> list[IPv4Network | IPv6Net
     return networks
 
 
+def _scheme(url: str) -> str:
+    """The URL's database ("postgresql" of "postgresql+psycopg://..."); "" if not a URL."""
+    scheme, found, _ = url.partition("://")
+    return scheme.partition("+")[0].lower() if found else ""
+
+
+def check_replica_url(database_url: str, replica_url: str) -> None:
+    """DATABASE_REPLICA_URL: none, or a PostgreSQL server when DATABASE_URL is one (a
+    streaming replica is a PostgreSQL feature; SQLite has none)."""
+    if not replica_url:
+        return
+    postgres = ("postgres", "postgresql")
+    scheme = _scheme(replica_url)
+    if scheme not in postgres:
+        given = f"a {scheme}:// URL" if scheme else "something that is not a URL"
+        raise ConfigError(
+            "DATABASE_REPLICA_URL must be a postgresql:// URL (a streaming replica of the "
+            f"PostgreSQL server of DATABASE_URL), not {given}"
+        )
+    if _scheme(database_url) not in postgres:
+        raise ConfigError(
+            "DATABASE_REPLICA_URL is set but DATABASE_URL is not PostgreSQL: a read replica "
+            "needs a PostgreSQL primary; unset DATABASE_REPLICA_URL"
+        )
+
+
 def _flag(env: dict[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw not in ("", "0", "1", "false", "true", "no", "yes", "off", "on"):
@@ -103,6 +129,9 @@ def _flag(env: dict[str, str], name: str) -> bool:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./clerk.db"
+    # A PostgreSQL streaming replica of DATABASE_URL for the reads that may be a little
+    # stale (reports, stats, store-wide rankings: docs/ARCHITECTURE.md); "" for none.
+    database_replica_url: str = ""
     # Signs dashboard sessions and keys the sign-in throttle. Unset (""), the collector
     # generates one and keeps it in the database (Services.secret_key).
     secret_key: str = ""
@@ -143,6 +172,7 @@ class Settings:
         env = {**_read_dotenv(Path(".env")), **(os.environ if environ is None else environ)}
         settings = cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,
+            database_replica_url=env.get("DATABASE_REPLICA_URL", "").strip(),
             secret_key=env.get("SECRET_KEY", "").strip(),
             salt_rotation_days=_int(env, "SALT_ROTATION_DAYS", 1, 1, 30),
             forwarded_allow_ips=[
@@ -175,6 +205,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        check_replica_url(self.database_url, self.database_replica_url)
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be text or json, not {self.log_format!r}")
         if self.metrics_port and not self.metrics:

@@ -38,27 +38,27 @@ def _window(call: Call) -> int:
 
 
 async def overview(call: Call) -> dict[str, Any]:
-    return await call.services.storage.read(
+    return await call.services.storage.read_replica(
         reports.overview, **_range(call), window_ms=_window(call)
     )
 
 
 async def widgets(call: Call) -> dict[str, Any]:
-    rows = await call.services.storage.read(
+    rows = await call.services.storage.read_replica(
         reports.widgets, **_range(call), window_ms=_window(call)
     )
     return {"rows": rows}
 
 
 async def products(call: Call) -> dict[str, Any]:
-    rows = await call.services.storage.read(
+    rows = await call.services.storage.read_replica(
         reports.products, **_range(call), window_ms=_window(call), limit=call.data["limit"]
     )
     return {"rows": rows}
 
 
 async def searches(call: Call) -> dict[str, Any]:
-    return await call.services.storage.read(
+    return await call.services.storage.read_replica(
         reports.searches, **_range(call), limit=call.data["limit"]
     )
 

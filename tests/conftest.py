@@ -13,12 +13,14 @@ import os
 import queue
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
@@ -32,6 +34,12 @@ from .factories import Clock, StoreKeys, make_store
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# A streaming replica of that server (scripts/services makes one on port 5433).
+POSTGRES_REPLICA_URL = os.environ.get(
+    "TEST_POSTGRES_REPLICA_URL", "postgresql+psycopg://postgres@127.0.0.1:5433/postgres"
+)
+# Seconds a test waits for the replica to replay what the primary committed.
+REPLICA_WAIT_SECONDS = 60.0
 
 
 def _migrate(url: str) -> None:
@@ -118,6 +126,77 @@ def postgres_databases() -> Iterator[PostgresDatabases]:
         yield databases
     finally:
         databases.close()
+
+
+class Replica:
+    """The test server's streaming replica: the same databases, read-only, a moment later."""
+
+    def __init__(self, url: str, primary: Engine) -> None:
+        self.server = url.rsplit("/", 1)[0]
+        self.engine: Engine = create_engine(
+            url, poolclass=NullPool, connect_args={"connect_timeout": 3}
+        )
+        self.primary = primary
+
+    def problem(self) -> str | None:
+        """Why this is not a replica of the test server (None: it is one)."""
+        try:
+            with self.engine.connect() as conn:
+                standby = conn.scalar(text("SELECT pg_is_in_recovery()"))
+                system = conn.scalar(text("SELECT system_identifier FROM pg_control_system()"))
+        except OperationalError as exc:
+            return f"it does not answer ({type(exc.orig).__name__})"
+        if not standby:
+            return "it is not in recovery (not a standby)"
+        with self.primary.connect() as conn:
+            if system != conn.scalar(text("SELECT system_identifier FROM pg_control_system()")):
+                return "it is a copy of another server"
+        return None
+
+    def url(self, name: str) -> str:
+        return f"{self.server}/{name}"
+
+    def caught_up(self) -> None:
+        """Wait until the replica has replayed everything the primary has committed."""
+        with self.primary.connect() as conn:
+            lsn = conn.scalar(text("SELECT pg_current_wal_lsn()::text"))
+        deadline = time.monotonic() + REPLICA_WAIT_SECONDS
+        while True:
+            with self.engine.connect() as conn:
+                replayed = conn.scalar(
+                    text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"), {"lsn": lsn}
+                )
+            if replayed:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replica did not replay {lsn} in time")
+            time.sleep(0.05)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_replica(postgres_databases: PostgresDatabases) -> Iterator[Replica]:
+    """The streaming replica at TEST_POSTGRES_REPLICA_URL, or a skip that says why not."""
+    replica = Replica(POSTGRES_REPLICA_URL, postgres_databases.admin)
+    problem = replica.problem()
+    if problem is not None:
+        replica.dispose()
+        pytest.skip(
+            f"no streaming replica of the test server at TEST_POSTGRES_REPLICA_URL "
+            f"({POSTGRES_REPLICA_URL.rsplit('@', 1)[-1]}): {problem}; scripts/services "
+            "makes one where it can (it says why not)"
+        )
+    yield replica
+    replica.dispose()
+
+
+@pytest.fixture
+def replica_url(database_url: str, postgres_replica: Replica) -> str:
+    """The test's own database on the replica, once the replica has it."""
+    postgres_replica.caught_up()
+    return postgres_replica.url(database_url.rsplit("/", 1)[-1])
 
 
 @pytest.fixture(scope="session")

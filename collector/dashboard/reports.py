@@ -35,7 +35,7 @@ def _window_ms(services: Services) -> int:
 async def overview(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
-    data = await services.storage.read(
+    data = await services.storage.read_replica(
         reports.overview,
         store_id=store.id,
         start_ms=dates.start_ms,
@@ -95,7 +95,7 @@ async def overview(request: Request, store: Store, dates: DateRange | None, as_c
 async def widgets(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
-    rows = await services.storage.read(
+    rows = await services.storage.read_replica(
         reports.widgets,
         store_id=store.id,
         start_ms=dates.start_ms,
@@ -110,7 +110,7 @@ async def widgets(request: Request, store: Store, dates: DateRange | None, as_cs
 async def products(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
-    rows = await services.storage.read(
+    rows = await services.storage.read_replica(
         reports.products,
         store_id=store.id,
         start_ms=dates.start_ms,
@@ -126,7 +126,7 @@ async def products(request: Request, store: Store, dates: DateRange | None, as_c
 
 async def searches(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
-    data = await services_of(request).storage.read(
+    data = await services_of(request).storage.read_replica(
         reports.searches,
         store_id=store.id,
         start_ms=dates.start_ms,
@@ -182,7 +182,7 @@ async def visitor(request: Request, store: Store, dates: DateRange | None, as_cs
 async def privacy(request: Request, store: Store, dates: DateRange | None, as_csv: bool) -> Report:
     assert dates is not None
     services = services_of(request)
-    data = await services.storage.read(
+    data = await services.storage.read_replica(
         reports.privacy, store_id=store.id, start_ms=dates.start_ms, end_ms=dates.end_ms
     )
     settings = services.settings

@@ -3,13 +3,16 @@
 Reads run in a worker thread on a connection of their own, at most `read_slots` at
 once (the others queue in the event loop); tracking writes go through the
 group-commit writer, a thread with a connection of its own; command-line tools use
-`run` directly.
+`run` directly. Reads that may be a little stale (reports, stats, store-wide rankings)
+use `read_replica`: on PostgreSQL with DATABASE_REPLICA_URL, they run on the streaming
+replica, and on the primary while the replica cannot answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from functools import partial
@@ -17,10 +20,11 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from .. import metrics
 from . import migrations
 from .engine import POOL_CAPACITY, POOL_TIMEOUT, checkpoint, make_engine, normalise_url, ping
 from .writer import InsertRow, Writer, WriterUnavailable
@@ -37,21 +41,45 @@ SPARE_CONNECTIONS = 3
 # database is down or locked, no pool connection came in time, the writer is down.
 STORAGE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, WriterUnavailable)
 
+# What sends a replica read to the primary instead: the replica is down or unreachable,
+# no connection came in time, or it cancelled the query (a conflict with recovery).
+REPLICA_FAILURES = (OperationalError, InterfaceError, PoolTimeout)
+# After a replica failure, replica reads go to the primary for this long, then try it again.
+REPLICA_RETRY_SECONDS = 30.0
+# Seconds a new replica connection may take (unless its URL sets connect_timeout): an
+# unreachable replica costs a read this much once, then REPLICA_RETRY_SECONDS of none.
+REPLICA_CONNECT_TIMEOUT = 3
+
+
+Limiters = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]
+
 
 class Storage:
     def __init__(
-        self, url: str, *, batch_max_size: int = 512, pool_timeout: float = POOL_TIMEOUT
+        self,
+        url: str,
+        *,
+        replica_url: str = "",
+        batch_max_size: int = 512,
+        pool_timeout: float = POOL_TIMEOUT,
     ) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_timeout=pool_timeout)
+        # The streaming replica's engine (DATABASE_REPLICA_URL), or None: see read_replica.
+        self.replica: Engine | None = None
+        if replica_url:
+            self.replica = make_engine(
+                replica_url, pool_timeout=pool_timeout, connect_timeout=REPLICA_CONNECT_TIMEOUT
+            )
+        self.replica_retry_seconds = REPLICA_RETRY_SECONDS
+        self._replica_down_until = 0.0
         self.writer = Writer(self.engine, max_batch=batch_max_size)
         self.pool_capacity = POOL_CAPACITY
         # Reads at once: the pool less the writer's own connection and the spares.
         self.read_slots = max(1, POOL_CAPACITY - 1 - SPARE_CONNECTIONS)
         # One limiter per event loop (a limiter belongs to the loop that first used it).
-        self._read_limiters: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, anyio.CapacityLimiter
-        ] = weakref.WeakKeyDictionary()
+        self._read_limiters: Limiters = weakref.WeakKeyDictionary()
+        self._replica_limiters: Limiters = weakref.WeakKeyDictionary()
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -79,6 +107,8 @@ class Storage:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
     def run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Run fn(conn, **kwargs) in a transaction of its own, synchronously."""
@@ -93,13 +123,52 @@ class Storage:
         The slots are fewer than the pool's connections, so a flood of reads waits here,
         in the event loop, instead of timing out in the pool; and reads do not use
         anyio's default worker threads, which the rest of the app shares."""
-        loop = asyncio.get_running_loop()
-        limiter = self._read_limiters.get(loop)
-        if limiter is None:
-            limiter = self._read_limiters[loop] = anyio.CapacityLimiter(self.read_slots)
         return await anyio.to_thread.run_sync(
-            partial(self.read_sync, fn, **kwargs), limiter=limiter
+            partial(self.read_sync, fn, **kwargs), limiter=self._limiter(self._read_limiters)
         )
+
+    def _limiter(self, limiters: Limiters) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = limiters.get(loop)
+        if limiter is None:
+            limiter = limiters[loop] = anyio.CapacityLimiter(self.read_slots)
+        return limiter
+
+    async def read_replica(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """`read`, on the streaming replica when there is one (DATABASE_REPLICA_URL): for
+        reads that may be a little stale (the replica replays the primary's commits a
+        moment later), never for one that must see what this request or process has
+        just written (docs/ARCHITECTURE.md lists which reads use it).
+
+        If the replica cannot answer, the read runs on the primary, and so do replica
+        reads for the next `replica_retry_seconds`; then the replica is tried again."""
+        if self.replica is None:
+            return await self.read(fn, **kwargs)
+        if time.monotonic() < self._replica_down_until:
+            metrics.REPLICA_READS.labels("primary").inc()
+            return await self.read(fn, **kwargs)
+        try:
+            found = await anyio.to_thread.run_sync(
+                partial(self._on_replica, self.replica, fn, **kwargs),
+                limiter=self._limiter(self._replica_limiters),
+            )
+            metrics.REPLICA_READS.labels("replica").inc()
+            return found
+        except REPLICA_FAILURES as exc:
+            if time.monotonic() >= self._replica_down_until:  # once per failure, not per read
+                log.warning(
+                    "read replica failed (%s); replica reads go to the primary for %.0f s",
+                    type(exc).__name__,
+                    self.replica_retry_seconds,
+                )
+            self._replica_down_until = time.monotonic() + self.replica_retry_seconds
+        metrics.REPLICA_READS.labels("primary").inc()
+        return await self.read(fn, **kwargs)
+
+    @staticmethod
+    def _on_replica(replica: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        with replica.connect() as conn:
+            return fn(conn, **kwargs)
 
     def read_sync(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Run fn(conn, **kwargs) on a connection of its own, outside any write transaction."""

@@ -29,14 +29,22 @@ POOL_CAPACITY = POOL_SIZE + POOL_OVERFLOW
 POOL_TIMEOUT = 30.0  # seconds a checkout waits before sqlalchemy.exc.TimeoutError (a 503)
 
 
-def make_engine(url: str, *, pool_timeout: float = POOL_TIMEOUT) -> Engine:
+def make_engine(
+    url: str, *, pool_timeout: float = POOL_TIMEOUT, connect_timeout: int | None = None
+) -> Engine:
     """An engine whose errors never carry the statement's parameters (emails, ids): see
-    collector/logs.py for what may reach a log."""
+    collector/logs.py for what may reach a log. `connect_timeout` (PostgreSQL): seconds a
+    new connection may take, unless the URL sets its own `connect_timeout`."""
     url = normalise_url(url)
     pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool)
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+    connect: dict[str, Any] = {}
+    if connect_timeout is not None and "connect_timeout=" not in url:
+        connect["connect_timeout"] = connect_timeout
+    return create_engine(
+        url, pool_pre_ping=True, hide_parameters=True, connect_args=connect, **pool
+    )
 
 
 def _sqlite_engine(url: str, pool: dict[str, Any]) -> Engine:
