@@ -153,7 +153,7 @@ def keep_ahead(storage: Storage, *, now_ms: int) -> list[str]:
     """`ensure`, each month in a short transaction of its own that waits for its locks at
     most LOCK_TIMEOUT (a month that cannot have them now is made on a later run): what
     the housekeeping task and every purge call."""
-    if not storage.read_sync(is_partitioned):
+    if storage.backend != "postgresql" or not storage.read_sync(is_partitioned):
         return []
     made: list[str] = []
     year, month = month_of(now_ms)
