@@ -8,6 +8,7 @@ here are months after the real time, never the test clock's fixed day.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -171,6 +172,57 @@ def test_purge_drops_whole_old_months_and_deletes_the_rows_of_the_one_it_cuts(
     new_id = events_in(storage)[-1][0]
     assert new_id > max(id_ for id_, _ in everything)
     assert purge(storage, before_ms=cutoff, now_ms=cutoff)["events"] == 0
+
+
+@ON_POSTGRESQL
+def test_workers_starting_together_make_each_month_once(services: Services):
+    """Every worker's housekeeping runs keep_ahead at start, at the same moment."""
+    later = real_month(40)
+    start = threading.Barrier(4)
+    made: list[list[str]] = []
+    failed: list[BaseException] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            made.append(partitions.keep_ahead(services.storage, now_ms=later))
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    assert sorted(name for names in made for name in names) == sorted(
+        name_at(real_month(n)) for n in (40, 41, 42, 43)
+    )
+
+
+@ON_POSTGRESQL
+def test_purge_deletes_the_rows_of_a_month_it_cannot_lock_now(
+    services: Services, store: StoreKeys, monkeypatch: pytest.MonkeyPatch
+):
+    """A long read of events keeps the month from being dropped (the drop would hold
+    up every insert behind it): purge gives up on the drop and deletes its rows."""
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "50ms")
+    storage = services.storage
+    base = real_month(50)
+    partitions.keep_ahead(storage, now_ms=base)
+    add_events(storage, store.id, [base + DAY_MS, real_month(51) + DAY_MS])
+    kept = events_in(storage)[1:]
+    cutoff = real_month(51)
+    with storage.engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM events"))  # its transaction stays open
+        counts = purge(storage, before_ms=cutoff, now_ms=cutoff)
+    assert counts["event_partitions_dropped"] == 0 and counts["events"] == 1
+    assert events_in(storage) == kept
+    assert name_at(base) in partition_names(storage)
+    assert events_in(storage, name_at(base)) == []
+    counts = purge(storage, before_ms=cutoff, now_ms=cutoff)  # the read is over
+    assert counts["event_partitions_dropped"] >= 1 and counts["events"] == 0
+    assert name_at(base) not in partition_names(storage)
 
 
 def test_on_sqlite_and_postgresql_the_same_calls_run_and_purge_keeps_its_counts(

@@ -41,6 +41,7 @@ log = logging.getLogger("collector")
 PARTITIONED = "events"
 DEFAULT = f"{PARTITIONED}_default"
 LEGACY = f"{PARTITIONED}_legacy"
+ADVISORY_KEY = 0x636C65726B5F7031  # making partitions, one process at a time
 KEY = ("id", "ts")  # its primary key on PostgreSQL (schema.py's is `id`: SQLite's)
 MONTHS_AHEAD = 3
 # How long making or dropping a partition waits for its lock before giving up until the
@@ -169,6 +170,9 @@ def keep_ahead(storage: Storage, *, now_ms: int) -> list[str]:
 
 def _ensure_one(conn: Connection, *, now_ms: int) -> list[str]:
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    # Every worker of every host runs this at start: one at a time, each seeing what
+    # the one before made (`ensure` reads the partitions after taking the lock).
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
     return ensure(conn, now_ms=now_ms, months_ahead=0)
 
 
