@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
+from starlette.testclient import TestClient
 
+from collector.app import create_app
 from collector.housekeeping import keep_partitions_ahead
 from collector.services import Services
 from collector.storage import Storage, migrations, partitions
@@ -131,6 +133,18 @@ def test_housekeeping_makes_the_months_ahead_and_moves_their_events_out_of_defau
     assert events_in(storage, name_at(months[2])) == before[3:]
     add_events(storage, store.id, [months[2] + DAY_MS])  # inserts go on, to the new month
     assert len(events_in(storage, name_at(months[2]))) == 2
+
+
+@ON_POSTGRESQL
+def test_the_app_makes_the_months_ahead_when_it_starts(services: Services, clock):
+    clock.now = real_month(60) / 1000
+    wanted = {name_at(real_month(n)) for n in (60, 61, 62, 63)}
+    assert not wanted & partition_names(services.storage)
+    with TestClient(create_app(services.settings, services=services)):
+        deadline = time.monotonic() + 30  # housekeeping's first pass runs beside start-up
+        while not wanted <= partition_names(services.storage) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert wanted <= partition_names(services.storage)
 
 
 @ON_POSTGRESQL

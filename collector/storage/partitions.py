@@ -11,9 +11,10 @@ the one sequence.
 `ensure` keeps partitions for the current month and the next MONTHS_AHEAD made ahead of
 time (the housekeeping task and every purge call it); when a month's partition is made,
 the events of that month that went to DEFAULT meanwhile are moved into it first, since
-PostgreSQL refuses a partition whose range has rows in DEFAULT. Retention
+PostgreSQL refuses a partition whose range has rows in DEFAULT (a month never made, the
+collector stopped for longer than that, keeps its events in DEFAULT). Retention
 (storage/retention.py) drops whole months once the cutoff is past their end, instead of
-deleting their rows.
+deleting their rows (DEFAULT's it deletes row by row).
 
 SQLite has no partitions: every function here does nothing there, and the same callers
 run on both engines.
