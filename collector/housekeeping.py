@@ -9,37 +9,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import anyio.to_thread
 
 from .dashboard.middleware import MAX_AGE as SESSION_MAX_AGE
 from .logs import describe
 from .services import Services
-from .storage import STORAGE_UNAVAILABLE, rollups
+from .storage import STORAGE_UNAVAILABLE, partitions, rollups
 from .storage.sessions import delete_expired_sessions
 from .storage.stores import store_ids
 
 log = logging.getLogger("collector")
 
+PARTITIONS_EVERY = 3600.0  # seconds between two looks at the months ahead
+
 
 async def run(services: Services, stop: asyncio.Event, every: float = 60.0) -> None:
-    """Salts are destroyed soon after their period ends, even if no traffic comes, and
-    the days that are over are rolled up for the dashboard.
+    """Salts are destroyed soon after their period ends, even if no traffic comes, the
+    days that are over are rolled up for the dashboard, and (PostgreSQL) the monthly
+    partitions of events are made ahead of time.
 
     Stopped by `stop`, never cancelled, so that a clean-up under way finishes (and
     gives its connection back) before the storage closes.
     """
+    partitions_due = 0.0  # PostgreSQL: the months ahead, at start and then hourly
     while not stop.is_set():
         try:
             await services.visitors.destroy_expired()
             await anyio.to_thread.run_sync(_end_expired_sessions, services)
             await anyio.to_thread.run_sync(roll_up, services)
+            if time.monotonic() >= partitions_due:
+                await anyio.to_thread.run_sync(keep_partitions_ahead, services)
+                partitions_due = time.monotonic() + PARTITIONS_EVERY
         except STORAGE_UNAVAILABLE as exc:
             log.warning("housekeeping postponed: %s", describe(exc))
         except Exception:  # never let one bad run end the salt janitor for good
             log.exception("housekeeping failed; trying again in %s s", every)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+def keep_partitions_ahead(services: Services) -> list[str]:
+    """PostgreSQL: make the monthly partitions of events for this month and the next
+    ones if missing (storage/partitions.py); nothing on SQLite."""
+    return partitions.keep_ahead(services.storage, now_ms=services.now_ms())
 
 
 def _end_expired_sessions(services: Services) -> None:

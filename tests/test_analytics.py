@@ -199,6 +199,7 @@ def test_purge_dry_run_counts_and_deletes_nothing(shop, services, store, clock):
     counts = purge(services.storage, before_ms=now, now_ms=now, dry_run=True)
     assert counts == {
         "events": 6,
+        "event_partitions_dropped": 0,
         "searches": 0,
         "baskets": 0,
         "email_links": 1,

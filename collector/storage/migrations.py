@@ -38,7 +38,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import TableClause
 
-from . import attributes, attribution, catalogue, recommendations, rollups, schema, stores, tracking
+from . import (
+    attributes,
+    attribution,
+    catalogue,
+    partitions,
+    recommendations,
+    rollups,
+    schema,
+    stores,
+    tracking,
+)
 from .engine import upsert
 from .search import migration as search_migration
 
@@ -412,6 +422,12 @@ def _product_values(conn: Connection) -> None:
             attributes.write_values(conn, store_id=store_id, items=items)
 
 
+def _partitions(conn: Connection) -> None:
+    """PostgreSQL: events partitioned by month (storage/partitions.py). SQLite: nothing."""
+    if conn.dialect.name == "postgresql":
+        partitions.partition_events(conn, now_ms=int(time.time() * 1000))
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial schema", _initial),
     (2, "product search: index, vocabulary, popularity, searches log", search_migration.migrate),
@@ -436,6 +452,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     ),
     (18, "search: the products each catalogue version changed", create_tables("search_changes")),
     (19, "operations: the last run of each maintenance task", create_tables("maintenance_runs")),
+    (20, "PostgreSQL: events partitioned by month", _partitions),
 ]
 
 

@@ -6,6 +6,10 @@ leaves them), with their lines, totals and attribution; so do the daily roll-ups
 which hold no identifiers: the dashboard's past figures do not change when the raw
 events behind them expire. Days about to lose their events are rolled up first.
 
+On PostgreSQL events are partitioned by month (storage/partitions.py): a month wholly
+older than the cutoff is dropped, not deleted row by row (`event_partitions_dropped`;
+its rows count in `events`), and the months ahead are made if missing.
+
 Purge never holds the write lock for long, so tracking goes on while it runs: the
 rows to go are found on a read connection (which takes no lock), then deleted or
 anonymised a batch at a time, each batch a short transaction of its own that checks
@@ -31,8 +35,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.exc import OperationalError
 
-from . import rollups
+from . import partitions, rollups
 from .operations import record_run
 from .schema import baskets, customers, email_links, events, orders, searches, stores
 
@@ -77,16 +82,29 @@ def purge(
     than it; return the counts (with `dry_run`, count only: nothing is written)."""
     targets = _targets(before_ms)
     if dry_run:
-        return {
+        counts = {
             name: storage.read_sync(_count, table=table, old=old)
             for name, (table, old) in targets.items()
         }
+        dropping = storage.read_sync(partitions.droppable, before_ms=before_ms)
+        return counts | {"event_partitions_dropped": len(dropping)}
     last_day = rollups.day_of(before_ms)
     for store_id in storage.read_sync(lambda conn: list(conn.scalars(select(stores.c.id)))):
         rollups.roll_up(storage, store_id=store_id, now_ms=now_ms, last_day=last_day)
-    counts: dict[str, int] = {}
+    partitions.keep_ahead(storage, now_ms=now_ms)
+    counts = {"events": 0, "event_partitions_dropped": 0}
+    # PostgreSQL: whole months past the cutoff go at once; the rows of the month that
+    # straddles it (and of DEFAULT) are deleted below, as on SQLite.
+    for partition in storage.read_sync(partitions.droppable, before_ms=before_ms):
+        try:
+            counts["events"] += storage.run(_drop_partition, partition=partition)
+        except OperationalError as exc:
+            if not partitions.is_lock_timeout(exc):
+                raise
+            continue  # events busy: its rows are deleted below, as for any other month
+        counts["event_partitions_dropped"] += 1
     for name, (table, old) in targets.items():
-        counts[name] = 0
+        counts[name] = counts.get(name, 0)
         after: tuple[Any, ...] | None = None
         while True:
             keys = storage.read_sync(_old_keys, table=table, old=old, after=after, limit=batch_rows)
@@ -101,6 +119,13 @@ def purge(
             after = keys[-1]
     storage.run(record_run, name="purge", ran_at=now_ms, summary=counts)
     return counts
+
+
+def _drop_partition(conn: Connection, *, partition: partitions.Partition) -> int:
+    """Drop a partition wholly older than the cutoff; return the events it held."""
+    held = partitions.count_rows(conn, partition)
+    partitions.drop(conn, partition)
+    return held
 
 
 def _key(table: Table) -> Sequence[Any]:

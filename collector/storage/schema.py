@@ -139,7 +139,10 @@ products = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-# Raw tracking events: views, clicks, basket changes, email captures.
+# Raw tracking events: views, clicks, basket changes, email captures. On PostgreSQL
+# (migration 20) the table is partitioned by month of `ts` and its primary key is
+# (id, ts): see storage/partitions.py. Ids stay unique (one sequence) and the code
+# reads and writes it as defined here on both engines.
 events = Table(
     "events",
     metadata,
