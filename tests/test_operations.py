@@ -247,9 +247,13 @@ def test_not_ready_when_the_writer_is_dead(client, services):
 
 
 def test_not_ready_when_the_schema_is_behind(client, services):
-    with services.storage.engine.begin() as conn:
+    def forget_the_latest(conn):
         latest = conn.scalar(select(func.max(schema_migrations.c.version)))
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == latest))
+
+    # BEGIN IMMEDIATE (storage.run): a deferred transaction that reads, then writes, fails
+    # at once with "database is locked" when the app's writer committed in between.
+    services.storage.run(forget_the_latest)
     answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["failed"] == ["schema"]
