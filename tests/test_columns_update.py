@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from collector.services import Services
 from collector.storage.caches import clear_all
-from collector.storage.schema import search_changes
+from collector.storage.schema import VALUE_INDEXED, search_changes
 from collector.storage.search import columns, index
 from collector.storage.search.ranking_postgres import _PostgresRanking
 from collector.storage.search.ranking_sqlite import _SqliteRanking
@@ -223,3 +223,29 @@ def test_a_chain_of_updates_answers_as_columns_read_whole(shop: Shop, services: 
     assert held(services)[0]._position is None
     clear_all()
     assert found == answers(shop)
+
+
+def test_long_values_of_a_changed_product_are_read_whole(shop: Shop, services: Services):
+    """A value longer than the indexed part (VALUE_INDEXED) is read from long_value, by
+    an update as by a whole read: a filter on its end finds it."""
+    long = "x" * (VALUE_INDEXED + 50)
+    items = [
+        {
+            "id": str(pid),
+            "name": "Rain Jacket",
+            "url": f"/p/{pid}",
+            "price": 5,
+            "note": f"{long} {pid}",
+        }
+        for pid in range(1, 6)
+    ]
+    shop.catalogue(*items)
+    call = {"filter": 'note contains "end"', "facets": ["note"]}
+    assert shop.search("jacket", **call)["count"] == 0
+    shop.catalogue({**items[2], "note": f"{long} end"})
+    found = shop.search("jacket", **call)
+    [entry] = held(services)
+    assert entry.updated_from is not None
+    assert found["result"] == ["3"] and found["facets"]["note"][0]["value"] == f"{long} end"
+    clear_all()
+    assert shop.search("jacket", **call) == found

@@ -239,9 +239,10 @@ class Columns:
                 new.changed.add(at)
         with self._lock:
             loaded = list(self.columns.items())
-        for attribute, column in loaded:
-            if column.added <= max(UPDATED_CODES, len(column.codes) // 4):
-                new.columns[attribute] = _updated(conn, new, at_now, attribute, column)
+        kept = [(a, c) for a, c in loaded if c.added <= max(UPDATED_CODES, len(c.codes) // 4)]
+        rows = _products_rows(conn, self.store_id, [a for a, _ in kept], sorted(at_now))
+        for attribute, column in kept:
+            new.columns[attribute] = _updated(new, at_now, rows[attribute], column)
         return new
 
     def column(self, conn: Connection, attribute: str) -> Column:
@@ -341,16 +342,48 @@ def _rows(
     return rows
 
 
+def _products_rows(
+    conn: Connection, store_id: int, attributes: list[str], products: list[str]
+) -> dict[str, list[tuple[str, int, str]]]:
+    """These products' rows of these attributes (product id, position of the value,
+    text) by attribute: one statement per CHUNK products (the table's key), long texts
+    read after."""
+    pv = product_values
+    found: dict[str, list[tuple[str, int, str]]] = {a: [] for a in attributes}
+    cut: list[tuple[str, str, int]] = []
+    for chunk in _chunks(products):
+        query = select(pv.c.attribute, pv.c.product_id, pv.c.position, pv.c.value).where(
+            pv.c.store_id == store_id, pv.c.product_id.in_(chunk), pv.c.attribute.in_(attributes)
+        )
+        for attribute, pid, at, text in conn.execute(query):
+            found[attribute].append((pid, at, text))
+            if len(text) == VALUE_INDEXED:
+                cut.append((attribute, pid, at))
+    for attribute in {a for a, _, _ in cut}:
+        longer = {
+            (pid, at): text
+            for pid, at, text in _rows(
+                conn, store_id, attribute, sorted({p for a, p, _ in cut if a == attribute})
+            )
+        }
+        found[attribute] = [(pid, at, longer.get((pid, at), t)) for pid, at, t in found[attribute]]
+    return found
+
+
 def _load(conn: Connection, columns: Columns, attribute: str) -> Column:
     return column_of(columns.position, len(columns.ids), _rows(conn, columns.store_id, attribute))
 
 
 def _updated(
-    conn: Connection, columns: Columns, at_now: dict[str, int], attribute: str, column: Column
+    columns: Columns,
+    at_now: dict[str, int],
+    rows_now: list[tuple[str, int, str]],
+    column: Column,
 ) -> Column:
-    """The column of `columns` (updated) from the same attribute's column before, the
-    changed products' rows read again (`at_now`: those there are now, at their
-    positions; `columns.changed`: the positions they and the deleted ones had)."""
+    """The column of `columns` (updated) from the same attribute's column before and the
+    changed products' rows read again (`rows_now`; `at_now`: the changed products there
+    are now, at their positions; `columns.changed`: the positions they and the deleted
+    ones had)."""
     codes = array("i", column.codes)
     codes.extend(repeat(0, len(columns.ids) - len(codes)))
     values = list(column.values)
@@ -362,7 +395,7 @@ def _updated(
             others -= sum(v.number is None for v in held)
             codes[at] = 0
     held_now: dict[str, list[tuple[int, str]]] = {}
-    for pid, at, text in _rows(conn, columns.store_id, attribute, sorted(at_now)):
+    for pid, at, text in rows_now:
         held_now.setdefault(pid, []).append((at, text))
     known: dict[tuple[Value, ...], int] = {}
     for pid, items in held_now.items():
