@@ -1,0 +1,282 @@
+"""Several collector processes on one database: one salt per period whoever asks first,
+a day rolled up once however many processes roll it up at the same moment, and a
+`serve` process killed (SIGKILL) under load loses no event it acknowledged."""
+
+from __future__ import annotations
+
+import collections
+import json
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from collector.services import Services
+from collector.settings import Settings
+from collector.storage import rollups
+from collector.storage.schema import events, rollup_products, rollup_visits, rollup_widgets, salts
+from collector.storage.stores import salt_for_period
+
+from .factories import Clock, StoreKeys
+from .test_attribution import DAY, Shop
+from .test_serve_logs import BIN, cli_env, free_port
+
+DAY_MS = DAY * 1000
+RACERS = 4
+
+
+def race(fns: list[Callable[[], Any]]) -> list[Any]:
+    """Run each function in a thread of its own, all let go at once; their results."""
+    start = threading.Barrier(len(fns))
+    results: list[Any] = [None] * len(fns)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = fns[i]()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def same(row: dict[str, Any]) -> str:
+    """A row as text that sorts, its numbers alike whatever their type (0 and 0.0)."""
+    numbers = {k: float(v) if isinstance(v, int | float) else v for k, v in row.items()}
+    return json.dumps(numbers, sort_keys=True)
+
+
+def processes(settings: Settings, clock: Clock, n: int = RACERS) -> list[Services]:
+    """Services of their own, as each process has: an engine and a pool each."""
+    return [Services(settings, clock=clock) for _ in range(n)]
+
+
+def test_processes_asking_for_a_new_period_at_once_get_one_salt(
+    services: Services, settings: Settings, clock: Clock
+) -> None:
+    racers = processes(settings, clock)
+    try:
+        for period in range(100, 110):
+
+            def ask(s: Services, period: int = period) -> str:
+                return s.storage.run(salt_for_period, period=period, expires_at=period + 1)
+
+            answers = race([lambda s=s: ask(s) for s in racers])  # type: ignore[misc]
+            assert len(set(answers)) == 1, period
+            with services.storage.engine.connect() as conn:
+                stored = conn.execute(select(salts.c.period, salts.c.salt)).all()
+            assert stored == [(period, answers[0])]
+    finally:
+        for s in racers:
+            s.storage.dispose()
+
+
+def test_processes_rolling_up_the_same_day_at_once_count_it_once(
+    client, services: Services, settings: Settings, store: StoreKeys, clock: Clock
+) -> None:
+    shop = Shop(client, store, clock)
+    day = rollups.day_of(int(clock() * 1000))
+    for n in range(6):
+        shop.call("log/product", f"v{n}", product=f"p{n % 3}")
+        shop.click(f"v{n}", f"p{n % 3}", "recommendations/popular", ["Bestsellers"])
+    shop.sale("v1", "o1", [("p1", 2, 10.0)])
+    shop.sale("v4", "o2", [("p1", 1, 5.0)])
+    clock.advance(DAY)  # the day is over, and final once rolled up now
+    now = int(clock() * 1000)
+    expected = services.storage.read_sync(rollups.day_rollup, store_id=store.id, day=day)
+    racers = processes(settings, clock)
+    try:
+        # Every process read the day before any saved it: one save, the others see it.
+        saved = race(
+            [
+                lambda s=s: s.storage.run(  # type: ignore[misc]
+                    rollups.save_rollup, store_id=store.id, day=day, rows=expected, now_ms=now
+                )
+                for s in racers
+            ]
+        )
+        assert sorted(saved) == [False] * (RACERS - 1) + [True]
+        # As housekeeping does it in each process, on a day not rolled up yet.
+        services.storage.run(rollups.invalidate_rollups, store_id=store.id, start_ms=0, end_ms=now)
+        done = race(
+            [
+                lambda s=s: rollups.roll_up(s.storage, store_id=store.id, now_ms=now)  # type: ignore[misc]
+                for s in racers
+            ]
+        )
+        assert all(d >= 1 for d in done)
+    finally:
+        for s in racers:
+            s.storage.dispose()
+    with services.storage.engine.connect() as conn:
+        for table, part in (
+            (rollup_visits, "visits"),
+            (rollup_widgets, "widgets"),
+            (rollup_products, "products"),
+        ):
+            stored = [
+                {k: v for k, v in r.items() if k not in ("store_id", "day", "computed_at")}
+                for r in conn.execute(
+                    select(table).where(table.c.store_id == store.id, table.c.day == day)
+                ).mappings()
+            ]
+            assert sorted(map(same, stored)) == sorted(map(same, expected[part])), part
+    sums = services.storage.read_sync(
+        rollups.rollup_sums,
+        table=rollup_visits,
+        keys=(),
+        values=("revenue_clerk", "revenue_other", "orders_clerk", "orders_other"),
+        store_id=store.id,
+        start_ms=day * DAY_MS,
+        end_ms=(day + 1) * DAY_MS,
+    )
+    assert sums[()] == {
+        "revenue_clerk": 25.0,
+        "revenue_other": 0,
+        "orders_clerk": 2,
+        "orders_other": 0,
+    }
+
+
+# ---------------------------------------------------------------- a process killed under load
+
+LOAD_SECONDS = 1.5  # of load before the kill, and as long again after it
+CLIENTS = 6
+
+
+class Served:
+    """`clerk-collector serve` on a free loopback port, as a process of its own."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.port, self.log = free_port(), log
+        self.url = f"http://127.0.0.1:{self.port}"
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "clerk-collector"), "serve", "--port", str(self.port)],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=5).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(self.log.read_text()) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process.wait()
+
+
+def post_product(url: str, public_key: str, visitor: str, product: str) -> int | None:
+    """One log/product call as clerk.js sends it: the answer's status, None without one."""
+    body = json.dumps({"key": public_key, "visitor": visitor, "product": product}).encode()
+    request = urllib.request.Request(
+        f"{url}/v2/log/product",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "text/plain", "X-Forwarded-For": "203.0.113.9"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return None  # no answer: refused, reset or cut off by the kill
+
+
+def test_a_serve_process_killed_under_load_loses_no_acknowledged_event(
+    services: Services, store: StoreKeys, database_url: str, tmp_path: Path
+) -> None:
+    env = cli_env(database_url, RATE_LIMIT_CLIENT="0", RATE_LIMIT_STORE="0")
+    served = [Served(env, tmp_path, tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        for s in served:
+            s.wait_ready()
+        doomed, survivor = served
+        acknowledged: list[str] = []
+        answered: dict[str, list[int | None]] = {doomed.url: [], survivor.url: []}
+        lock, stop = threading.Lock(), threading.Event()
+
+        def shopper(n: int) -> None:
+            i = 0
+            while not stop.is_set():
+                url = (doomed, survivor)[i % 2].url
+                product = f"c{n}-r{i}"  # one product id per request
+                status = post_product(url, store.public_key, f"visitor{n}", product)
+                with lock:
+                    answered[url].append(status)
+                    if status is not None and 200 <= status < 300:
+                        acknowledged.append(product)
+                i += 1
+
+        threads = [threading.Thread(target=shopper, args=(n,)) for n in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        time.sleep(LOAD_SECONDS)
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait()
+        with lock:
+            served_before = len(answered[survivor.url])
+        time.sleep(LOAD_SECONDS)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+
+        # Both processes took writes before the kill, and the survivor after it too.
+        assert any(s == 200 for s in answered[doomed.url])
+        assert None in answered[doomed.url]  # and went on calling it after its death
+        assert len(answered[survivor.url]) > served_before
+        statuses = collections.Counter(answered[survivor.url])
+        assert set(statuses) == {200}, (statuses, survivor.log.read_text()[-3000:])
+        with services.storage.engine.connect() as conn:
+            stored = set(
+                conn.scalars(
+                    select(events.c.product_id).where(
+                        events.c.store_id == store.id, events.c.kind == "view"
+                    )
+                )
+            )
+        missing = [p for p in acknowledged if p not in stored]
+        assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events lost"
+        # The survivor still serves: a new event is taken and stored.
+        assert post_product(survivor.url, store.public_key, "after", "after-kill") == 200
+        with services.storage.engine.connect() as conn:
+            after = conn.scalar(
+                select(func.count()).where(
+                    events.c.store_id == store.id, events.c.product_id == "after-kill"
+                )
+            )
+        assert after == 1
+    finally:
+        for s in served:
+            s.stop()
