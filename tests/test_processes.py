@@ -5,6 +5,7 @@ a day rolled up once however many processes roll it up at the same moment, and a
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import signal
 import subprocess
@@ -17,15 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
+from collector.app import create_app
 from collector.services import Services
 from collector.settings import Settings
 from collector.storage import rollups
 from collector.storage.schema import events, rollup_products, rollup_visits, rollup_widgets, salts
 from collector.storage.stores import salt_for_period
 
-from .factories import Clock, StoreKeys
+from .factories import Clock, StoreKeys, product
 from .test_attribution import DAY, Shop
+from .test_search import Shop as SearchShop
 from .test_serve_logs import BIN, cli_env, free_port
 
 DAY_MS = DAY * 1000
@@ -194,14 +198,22 @@ class Served:
         self.process.wait()
 
 
-def post_product(url: str, public_key: str, visitor: str, product: str) -> int | None:
-    """One log/product call as clerk.js sends it: the answer's status, None without one."""
-    body = json.dumps({"key": public_key, "visitor": visitor, "product": product}).encode()
+def post_product(url: str, public_key: str, visitor: str | None, product: str) -> int | None:
+    """One log/product call as clerk.js sends it (without `visitor`: in auto mode, the
+    visitor derived from the address and User-Agent): the answer's status, None without
+    one."""
+    body = {"key": public_key, "product": product}
+    if visitor is not None:
+        body["visitor"] = visitor
     request = urllib.request.Request(
         f"{url}/v2/log/product",
-        data=body,
+        data=json.dumps(body).encode(),
         method="POST",
-        headers={"Content-Type": "text/plain", "X-Forwarded-For": "203.0.113.9"},
+        headers={
+            "Content-Type": "text/plain",
+            "X-Forwarded-For": "203.0.113.9",
+            "User-Agent": "ProcessTest/1.0",
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -222,6 +234,16 @@ def test_a_serve_process_killed_under_load_loses_no_acknowledged_event(
         for s in served:
             s.wait_ready()
         doomed, survivor = served
+        # One salt for both: the same shopper is the same visitor whichever one answers.
+        for s in served:
+            assert post_product(s.url, store.public_key, None, f"auto-{s.port}") == 200
+        with services.storage.engine.connect() as conn:
+            auto = conn.execute(
+                select(events.c.visitor_mode, events.c.visitor_id).where(
+                    events.c.product_id.in_([f"auto-{s.port}" for s in served])
+                )
+            ).all()
+        assert len(auto) == 2 and auto[0] == auto[1] and auto[0][0] == "auto", auto
         acknowledged: list[str] = []
         answered: dict[str, list[int | None]] = {doomed.url: [], survivor.url: []}
         lock, stop = threading.Lock(), threading.Event()
@@ -280,3 +302,41 @@ def test_a_serve_process_killed_under_load_loses_no_acknowledged_event(
     finally:
         for s in served:
             s.stop()
+
+
+# ---------------------------------------------------------------- caches of several processes
+
+
+def test_a_catalogue_change_made_through_one_process_shows_in_another_at_once(
+    client: TestClient, services: Services, settings: Settings, store: StoreKeys, clock: Clock
+) -> None:
+    """Search answers are cached under the catalogue version read with every call, and
+    recommendations check stock and deletions on every call, however long the other
+    process keeps its rankings."""
+    # The other process keeps rankings for an hour: only the per-call check can help.
+    other = Services(dataclasses.replace(settings, recommendation_cache_seconds=3600), clock=clock)
+    try:
+        with TestClient(create_app(other.settings, services=other)) as other_client:
+            here, there = SearchShop(client, store), SearchShop(other_client, store)
+            here.catalogue(product(1, name="Blue jacket"), product(2, name="Lamp"))
+            here.view("1", times=3)
+            here.view("2")
+            assert there.find("jacket") == ["1"]  # each answer now cached there
+            assert there.find("jack", "predictive") == ["1"]
+            assert popular(other_client, store) == ["1", "2"]
+
+            here.catalogue(product(1, name="Green coat"), product(3, name="Red jacket"))
+            assert there.find("jacket") == ["3"]
+            assert there.find("jack", "predictive") == ["3"]
+            assert there.find("coat") == ["1"]
+            here.delete("1")
+            assert there.find("coat") == []
+            assert "1" not in popular(other_client, store)
+    finally:
+        other.storage.dispose()
+
+
+def popular(client: TestClient, store: StoreKeys) -> list[str]:
+    answer = client.post("/v2/recommendations/popular", json={"key": store.public_key, "limit": 10})
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["result"])
