@@ -117,3 +117,16 @@ def upsert(conn: Connection, table: TableClause) -> Any:
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table)
     return postgresql.insert(table)
+
+
+def advisory_xact_lock(conn: Connection, key: int, sub: int | None = None) -> None:
+    """PostgreSQL: wait for the transaction-level advisory lock `key` (with `sub`, the
+    lock (key, sub) of a pair of 32-bit ints: one per store, say), held until the
+    transaction ends; one transaction of any process holds it at a time. Nothing on
+    SQLite, whose writes already go one at a time (BEGIN IMMEDIATE)."""
+    if conn.dialect.name != "postgresql":
+        return
+    if sub is None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key, :sub)"), {"key": key, "sub": sub})

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
+from .engine import advisory_xact_lock
 from .schema import events
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def _ensure_one(conn: Connection, *, now_ms: int) -> list[str]:
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     # Every worker of every host runs this at start: one at a time, each seeing what
     # the one before made (`ensure` reads the partitions after taking the lock).
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
+    advisory_xact_lock(conn, ADVISORY_KEY)
     return ensure(conn, now_ms=now_ms, months_ahead=0)
 
 

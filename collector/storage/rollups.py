@@ -27,9 +27,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from .attribution import CLERK_APIS
+from .engine import advisory_xact_lock
 from .schema import events, orders, rollup_products, rollup_visits, rollup_widgets
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ DAY_MS = 86_400_000
 # A day's roll-up is final once computed this long after the day ended (group
 # commits and clock skew between processes are far shorter).
 FINAL_AFTER_MS = 10 * 60_000
+# With a store id, the PostgreSQL advisory lock under which a day's roll-up is saved
+# (a 32-bit int: the pair (key, store id) names one store's lock).
+ADVISORY_KEY = 0x726F6C6C  # "roll"
 
 Row = dict[str, Any]
 
@@ -226,8 +229,21 @@ def days_to_roll_up(
 
 def save_rollup(
     conn: Connection, *, store_id: int, day: int, rows: dict[str, list[Row]], now_ms: int
-) -> None:
-    """Replace a day's roll-up rows (a short write)."""
+) -> bool:
+    """Replace a day's roll-up rows (a short write), unless the day has a final roll-up
+    already (another collector process saved it since these rows were read): whether
+    they were saved. One store's roll-ups are saved one at a time across processes (an
+    advisory lock on PostgreSQL; SQLite writes go one at a time anyway)."""
+    advisory_xact_lock(conn, ADVISORY_KEY, store_id)
+    final = conn.scalar(
+        select(rollup_visits.c.day).where(
+            rollup_visits.c.store_id == store_id,
+            rollup_visits.c.day == day,
+            rollup_visits.c.computed_at >= _day_end(rollup_visits.c.day) + FINAL_AFTER_MS,
+        )
+    )
+    if final is not None:
+        return False
     for table in (rollup_visits, rollup_widgets, rollup_products):
         conn.execute(delete(table).where(table.c.store_id == store_id, table.c.day == day))
     conn.execute(
@@ -239,6 +255,7 @@ def save_rollup(
             conn.execute(
                 insert(table), [{"store_id": store_id, "day": day, **r} for r in rows[name]]
             )
+    return True
 
 
 def roll_up(storage: Storage, *, store_id: int, now_ms: int, last_day: int | None = None) -> int:
@@ -250,10 +267,7 @@ def roll_up(storage: Storage, *, store_id: int, now_ms: int, last_day: int | Non
         if last_day is not None and day > last_day:
             break
         rows = storage.read_sync(day_rollup, store_id=store_id, day=day)
-        try:
-            storage.run(save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
-        except IntegrityError:
-            pass  # another collector process saved the same day at the same moment
+        storage.run(save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
         done += 1
     return done
 
