@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from .procs import (
-    BIN,
     HOST,
     ROOT,
     Process,
@@ -185,11 +184,15 @@ class Collector(Target):
             # One client (loopback) sends the whole load: the per-client limit would cut it
             # short. The per-store limit stays on, so its cost is in the figures.
             "RATE_LIMIT_CLIENT": "0",
+            # The collector of this checkout, whatever package the virtualenv installed.
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
         }
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [str(BIN / "clerk-collector"), *args],
+            [sys.executable, "-m", "collector", *args],
             env=self.env,
             cwd=self.workdir,  # no .env from the work tree
             capture_output=True,
@@ -203,7 +206,7 @@ class Collector(Target):
     def start(self) -> None:
         self.key = json.loads(self.cli("create-store", "Bench", "--json"))["public_key"]
         argv = [
-            str(BIN / "clerk-collector"), "serve", "--host", HOST, "--port", str(self.port),
+            sys.executable, "-m", "collector", "serve", "--host", HOST, "--port", str(self.port),
             "--workers", str(self.workers), "--log-level", "warning",
         ]  # fmt: skip
         self.process = Process(
