@@ -98,6 +98,22 @@ def _answer(job: _Job, result: Any) -> None:
         job.future.get_loop().call_soon_threadsafe(_settle, job.future, result)
 
 
+def _settle_all(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in answers:
+        _settle(future, result)
+
+
+def _answer_all(jobs: list[_Job], results: list[Any]) -> None:
+    """Answer the waiters of a batch from any thread: one wake-up of each event loop
+    they wait on, not one per waiter (each wake-up is a write to the loop's socket)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        by_loop.setdefault(job.future.get_loop(), []).append((job.future, result))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle_all, answers)
+
+
 class Writer:
     """Invariants: `_queue`, `_batch`, `_started`, `_closing`, `_users` and `failure`
     change only under `_lock`; a job is in `_queue` or in `_batch` until it is answered,
@@ -204,8 +220,7 @@ class Writer:
                     batch = self._batch
                 results = self._commit_batch([job.write for job in batch])
                 with self._lock:
-                    for job, result in zip(batch, results, strict=True):
-                        _answer(job, result)
+                    _answer_all(batch, results)
                     self._batch, self._started = [], None
                     metrics.WRITER_QUEUE.set(len(self._queue))
                     if not self._dead and self.failure is not None:
