@@ -271,3 +271,43 @@ def test_a_batch_is_answered_write_by_write_with_one_wake_up_of_the_loop(service
     assert isinstance(results[7], ValueError)
     # A failed batch is retried write by write, in batches of one: each answers at once.
     assert 1 <= batches < 40 and wake_ups <= batches
+
+
+def test_inserted_rows_through_the_driver_are_those_sqlalchemy_inserts(services, store):
+    """run_writes sends a run of InsertRow through the driver's executemany: the rows stored
+    are those SQLAlchemy's own INSERT stores (NULLs, big numbers, text, JSON text)."""
+    from sqlalchemy import select
+
+    from collector.storage.schema import events
+    from collector.storage.tracking import event, record_event
+    from collector.storage.writer import run_writes
+
+    def fields(n: int, base: int) -> dict[str, Any]:
+        return {
+            "store_id": store.id,
+            "ts": 2**53 + base + n,
+            "kind": "click" if n % 2 else "view",
+            "visitor_mode": "auto",
+            "visitor_id": None if n % 3 else f"v{n}",
+            "session": "s",
+            "product_id": f"p{n}é",
+            "labels": ["a", "ü"] if n % 2 else None,
+            "position": n if n % 2 else None,
+        }
+
+    def stored(kinds: tuple[int, int]) -> list[tuple[Any, ...]]:
+        with services.storage.engine.connect() as conn:
+            rows = conn.execute(
+                select(events).where(events.c.ts.between(2**53 + kinds[0], 2**53 + kinds[1]))
+            ).all()
+        return sorted(tuple(row)[1:] for row in rows)  # all but the id
+
+    with services.storage.engine.begin() as conn:
+        run_writes(conn, [event(**fields(n, 0)) for n in range(10)])
+        for n in range(10):
+            record_event(conn, **fields(n, 200))
+
+    through_driver = stored((0, 9))
+    assert len(through_driver) == 10
+    expected = [(row[0], row[1] - 200, *row[2:]) for row in stored((200, 209))]
+    assert [(row[0], row[1], *row[2:]) for row in through_driver] == expected
