@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from .procs import (
-    BIN,
     HOST,
     ROOT,
     Process,
@@ -185,11 +184,15 @@ class Collector(Target):
             # One client (loopback) sends the whole load: the per-client limit would cut it
             # short. The per-store limit stays on, so its cost is in the figures.
             "RATE_LIMIT_CLIENT": "0",
+            # The collector of this checkout, whatever package the virtualenv installed.
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
         }
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [str(BIN / "clerk-collector"), *args],
+            [sys.executable, "-m", "collector", *args],
             env=self.env,
             cwd=self.workdir,  # no .env from the work tree
             capture_output=True,
@@ -203,7 +206,7 @@ class Collector(Target):
     def start(self) -> None:
         self.key = json.loads(self.cli("create-store", "Bench", "--json"))["public_key"]
         argv = [
-            str(BIN / "clerk-collector"), "serve", "--host", HOST, "--port", str(self.port),
+            sys.executable, "-m", "collector", "serve", "--host", HOST, "--port", str(self.port),
             "--workers", str(self.workers), "--log-level", "warning",
         ]  # fmt: skip
         self.process = Process(
@@ -334,34 +337,38 @@ def run(
     workers: list[int],
     load: Load,
     postgres_url: str | None,
-    pg_workers: int,
+    pg_workers: int | None,
     log: Any,
     *,
     force_nodelay: bool = False,
 ) -> list[dict[str, Any]]:
+    """For each worker count: the bare app, the collector on SQLite, and (with
+    postgres_url) on PostgreSQL, one after the other, so that each ratio's two figures
+    come from the same minutes of the machine. `pg_workers`: PostgreSQL at that count
+    only (None: at every count)."""
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
     try:
         for n in workers:
-            for make in (Bare, Collector):
+            targets: list[tuple[type[Target], str | None]] = [(Bare, None), (Collector, None)]
+            if postgres_url and pg_workers in (None, n):
+                targets.append((Collector, postgres_url))
+            for make, server in targets:
                 workdir = Path(tempfile.mkdtemp(dir=base))
-                target = make(n, workdir, force_nodelay=force_nodelay)
-                log(f"ingest: {target.name} ({target.backend or 'no storage'}), {n} worker(s)")
-                results.append(measure(target, load))
-                log("  " + brief(results[-1]))
-        if postgres_url:
-            database = PostgresDatabase(postgres_url)
-            url = database.create()
-            try:
-                workdir = Path(tempfile.mkdtemp(dir=base))
-                target = Collector(
-                    pg_workers, workdir, database_url=url, force_nodelay=force_nodelay
-                )
-                log(f"ingest: collector (postgresql), {pg_workers} worker(s)")
-                results.append(measure(target, load))
-                log("  " + brief(results[-1]))
-            finally:
-                database.drop()
+                database = PostgresDatabase(server) if server else None
+                try:
+                    if database is None:
+                        target = make(n, workdir, force_nodelay=force_nodelay)
+                    else:
+                        target = Collector(
+                            n, workdir, database_url=database.create(), force_nodelay=force_nodelay
+                        )
+                    log(f"ingest: {target.name} ({target.backend or 'no storage'}), {n} worker(s)")
+                    results.append({**measure(target, load), "loadavg": list(os.getloadavg())})
+                    log("  " + brief(results[-1]))
+                finally:
+                    if database is not None:
+                        database.drop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return results
@@ -374,4 +381,6 @@ def brief(r: dict[str, Any]) -> str:
     )
     if "stored" in r:
         text += f", stored {r['stored']} ({r['durable']['verdict']})"
+    if "loadavg" in r:
+        text += f", load average {r['loadavg'][0]:.2f}"
     return text

@@ -276,8 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pg-workers",
         type=int,
-        default=1,
-        help="collector workers for the PostgreSQL run (default 1)",
+        default=None,
+        help="collector workers for the PostgreSQL run (default: each of --workers)",
     )
     parser.add_argument(
         "--recs-requests",

@@ -35,6 +35,7 @@ from . import (
 from .access_log import AccessLog
 from .dashboard import mount as dashboard_mount
 from .errors import ApiError, error_response
+from .ingest import IngestPath
 from .logs import describe
 from .middleware import CORSMiddleware
 from .openapi import Plain, document
@@ -77,6 +78,15 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+# The app's answers to exceptions; the lean ingest path (collector/ingest.py) uses them too.
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ApiError: _api_error,
+    HTTPException: _http_error,
+    **{kind: _storage_error for kind in STORAGE_UNAVAILABLE},
+    Exception: _server_error,
+}
 
 
 async def health(request: Request) -> Response:
@@ -174,7 +184,14 @@ def _api_document(request: Request) -> dict[str, Any]:
     return found
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Any:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    ingest_path: bool = True,
+) -> Any:
+    """The app. `ingest_path=False` leaves out the lean path of the tracking calls
+    (collector/ingest.py), so that tests and the benchmark can compare the two."""
     settings = settings or Settings.from_env()
     services = services or Services(settings)
     script = Script(settings.script_path, settings.script_max_age)
@@ -233,18 +250,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *StoreScripts(script).routes(),
         ],
         middleware=[Middleware(CORSMiddleware)],
-        exception_handlers={
-            ApiError: _api_error,
-            HTTPException: _http_error,
-            **{kind: _storage_error for kind in STORAGE_UNAVAILABLE},
-            Exception: _server_error,
-        },
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
     app.state.services = services
     app.state.settings = settings
+    served: Any = app
+    if ingest_path:
+        served = IngestPath(app, tracking.routes, EXCEPTION_HANDLERS)
     # The access log (opt-in) around the whole app, so that its duration is the answer's.
-    served: Any = AccessLog(app) if settings.access_log else app
+    if settings.access_log:
+        served = AccessLog(served)
     if settings.metrics:
         served = metrics.RequestMetrics(served)
     # Outermost, so every part sees the real client address behind a trusted proxy.

@@ -21,7 +21,6 @@ and truncated, so neither clerk.db nor clerk.db-wal holds the old salt's bytes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
 from collections.abc import Callable
@@ -103,7 +102,7 @@ class VisitorResolver:
 
     async def derive(self, *, store_key: str, ip: str, user_agent: str) -> str:
         message = "\n".join((store_key, ip, user_agent)).encode()
-        digest = hmac.new(await self.salt(), message, hashlib.sha256).digest()
+        digest = hmac.digest(await self.salt(), message, "sha256")
         return "c-" + base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
     async def resolve(

@@ -159,3 +159,31 @@ def test_the_defaults_leave_a_busy_shared_address_alone(client: TestClient, stor
         for _ in range(300)
     }
     assert statuses == {200}
+
+
+def test_the_windows_count_as_the_limits_library_does(monkeypatch: pytest.MonkeyPatch):
+    """SlidingWindows against limits' own sliding window counter, on one clock: the same
+    hits let through and the same reset times, across windows and after a pause."""
+    from limits import parse
+    from limits.storage import MemoryStorage
+    from limits.strategies import SlidingWindowCounterRateLimiter
+
+    from collector.ratelimit import SlidingWindows
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    ours, theirs = SlidingWindows(), SlidingWindowCounterRateLimiter(MemoryStorage())
+    item = parse("7/minute")
+    steps = [0.5] * 10 + [20.0] * 6 + [7.3] * 12 + [130.0] + [1.1] * 9 + [59.0, 0.2, 0.2]
+    outcomes = []
+    for step in steps:
+        now[0] += step
+        for key in ("a", "b"):
+            expected = theirs.get_window_stats(item, "client", key).reset_time
+            assert ours.reset_time(item, "client", key) == pytest.approx(expected, rel=0, abs=1e-6)
+            mine = ours.hit(item, "client", key)
+            assert mine == theirs.hit(item, "client", key), (now[0], key)
+            outcomes.append(mine)
+            expected = theirs.get_window_stats(item, "client", key).reset_time
+            assert ours.reset_time(item, "client", key) == pytest.approx(expected, rel=0, abs=1e-6)
+    assert True in outcomes and False in outcomes

@@ -224,3 +224,90 @@ def test_the_writer_reconnects_after_its_connection_is_lost(client, services, st
     assert client.portal.call(storage.write, dbapi) is not first
     assert viewed(services, "p1") == 1
     assert client.get("/healthz").status_code == 200
+
+
+# ---------------------------------------------------------------- answering a batch
+
+
+def test_a_batch_is_answered_write_by_write_with_one_wake_up_of_the_loop(services):
+    """Each waiter gets its own write's result (or exception) after the commit, and the
+    writer wakes the waiting event loop once per batch, not once per write."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    async def main() -> tuple[list[Any], int, int]:
+        loop = asyncio.get_running_loop()
+        wake_ups = 0
+        plain = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wake_ups
+            wake_ups += 1
+            return plain(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        writer = services.storage.writer
+        await writer.start()
+        try:
+
+            def write(n: int, conn: Connection) -> int:
+                if n == 7:
+                    raise ValueError("write 7 fails")
+                committed = conn.execute(text("SELECT count(*) FROM stores")).scalar_one()
+                return n * 1000 + committed
+
+            batches = writer.batches
+            results = await asyncio.gather(
+                *(writer.submit(partial(write, n)) for n in range(40)), return_exceptions=True
+            )
+            return results, wake_ups, writer.batches - batches
+        finally:
+            await writer.stop()
+            loop.call_soon_threadsafe = plain  # type: ignore[method-assign]
+
+    results, wake_ups, batches = within(HANG, lambda: __import__("asyncio").run(main()))
+    assert [r for n, r in enumerate(results) if n != 7] == [n * 1000 for n in range(40) if n != 7]
+    assert isinstance(results[7], ValueError)
+    # A failed batch is retried write by write, in batches of one: each answers at once.
+    assert 1 <= batches < 40 and wake_ups <= batches
+
+
+def test_inserted_rows_through_the_driver_are_those_sqlalchemy_inserts(services, store):
+    """run_writes sends a run of InsertRow through the driver's executemany: the rows stored
+    are those SQLAlchemy's own INSERT stores (NULLs, big numbers, text, JSON text)."""
+    from sqlalchemy import select
+
+    from collector.storage.schema import events
+    from collector.storage.tracking import event, record_event
+    from collector.storage.writer import run_writes
+
+    def fields(n: int, base: int) -> dict[str, Any]:
+        return {
+            "store_id": store.id,
+            "ts": 2**53 + base + n,
+            "kind": "click" if n % 2 else "view",
+            "visitor_mode": "auto",
+            "visitor_id": None if n % 3 else f"v{n}",
+            "session": "s",
+            "product_id": f"p{n}é",
+            "labels": ["a", "ü"] if n % 2 else None,
+            "position": n if n % 2 else None,
+        }
+
+    def stored(kinds: tuple[int, int]) -> list[tuple[Any, ...]]:
+        with services.storage.engine.connect() as conn:
+            rows = conn.execute(
+                select(events).where(events.c.ts.between(2**53 + kinds[0], 2**53 + kinds[1]))
+            ).all()
+        return sorted(tuple(row)[1:] for row in rows)  # all but the id
+
+    with services.storage.engine.begin() as conn:
+        run_writes(conn, [event(**fields(n, 0)) for n in range(10)])
+        for n in range(10):
+            record_event(conn, **fields(n, 200))
+
+    through_driver = stored((0, 9))
+    assert len(through_driver) == 10
+    expected = [(row[0], row[1] - 200, *row[2:]) for row in stored((200, 209))]
+    assert [(row[0], row[1], *row[2:]) for row in through_driver] == expected

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from typing import Any, cast
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.engine import Dialect
 
 from .. import metrics
 
@@ -69,11 +71,45 @@ def run_writes(conn: Connection, writes: list[Write]) -> list[Any]:
     for key, run in groupby(writes, key=lambda w: w.table if isinstance(w, InsertRow) else w):
         batch = list(run)
         if isinstance(key, Table):
-            conn.execute(key.insert(), [cast(InsertRow, write).row for write in batch])
+            insert_rows(conn, key, [cast(InsertRow, write).row for write in batch])
             results.extend([None] * len(batch))
         else:
             results.extend(write(conn) for write in batch)
     return results
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows with the driver's own executemany, in the connection's transaction: the
+    statement is compiled once per table, columns and database, and the rows are sent
+    as they are. Through SQLAlchemy's
+    executemany when the rows name different columns or a column's type converts values."""
+    columns = tuple(rows[0])
+    statement = _insert_statement(conn.dialect, table, columns)
+    if statement is None or any(tuple(row) != columns for row in rows):
+        conn.execute(table.insert(), rows)
+        return
+    sql, order = statement
+    params: list[Any] = [tuple(row[name] for name in order) for row in rows] if order else rows
+    # As the driver's SQL: SQLAlchemy neither compiles it nor converts the values, and
+    # still wraps the driver's errors (a lost connection, a locked database) as its own.
+    conn.exec_driver_sql(sql, params)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_statement(
+    dialect: Dialect, table: Table, columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None] | None:
+    """The INSERT's SQL and, for a positional paramstyle, the order of its parameters;
+    None where SQLAlchemy must convert a value (a type with a bind processor)."""
+    if any(table.c[name].type.bind_processor(dialect) is not None for name in columns):
+        return None
+    compiled = table.insert().compile(
+        dialect=dialect, column_keys=list(columns), for_executemany=True
+    )
+    if set(compiled.binds) != set(columns):
+        return None
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return compiled.string, order
 
 
 @dataclass(eq=False)
@@ -96,6 +132,22 @@ def _answer(job: _Job, result: Any) -> None:
     """Answer a waiter from any thread."""
     with contextlib.suppress(RuntimeError):  # its loop is closed: nobody is waiting
         job.future.get_loop().call_soon_threadsafe(_settle, job.future, result)
+
+
+def _settle_all(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in answers:
+        _settle(future, result)
+
+
+def _answer_all(jobs: list[_Job], results: list[Any]) -> None:
+    """Answer the waiters of a batch from any thread: one wake-up of each event loop
+    they wait on, not one per waiter (each wake-up is a write to the loop's socket)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        by_loop.setdefault(job.future.get_loop(), []).append((job.future, result))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle_all, answers)
 
 
 class Writer:
@@ -204,8 +256,7 @@ class Writer:
                     batch = self._batch
                 results = self._commit_batch([job.write for job in batch])
                 with self._lock:
-                    for job, result in zip(batch, results, strict=True):
-                        _answer(job, result)
+                    _answer_all(batch, results)
                     self._batch, self._started = [], None
                     metrics.WRITER_QUEUE.set(len(self._queue))
                     if not self._dead and self.failure is not None:
