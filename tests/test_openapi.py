@@ -12,10 +12,8 @@ import contextlib
 import copy
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +28,7 @@ from collector.app import PLAIN, create_app
 from collector.openapi import document
 from collector.validation import schema_of, text
 from tests.factories import StoreKeys, make_store, product
+from tests.servers import serving
 
 ROOT = Path(__file__).resolve().parents[1]  # this checkout's collector, not an installed one
 FUZZ_EXAMPLES = 10  # per operation, in the fuzzing phase (coverage adds its boundary cases)
@@ -127,9 +126,6 @@ def test_the_page_renders_the_document_offline(client) -> None:
 
 @contextlib.contextmanager
 def _serving(database_url: str, tmp_path: Path) -> Iterator[str]:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -137,34 +133,9 @@ def _serving(database_url: str, tmp_path: Path) -> Iterator[str]:
         "RATE_LIMIT_STORE": "0",
         "PYTHONPATH": str(ROOT),
     }
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "collector", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/healthz", timeout=5).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(log.read_text()) from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    command = [sys.executable, "-m", "collector"]
+    with serving(env, ROOT, tmp_path / "serve.log", command=command) as url:
+        yield url
 
 
 def _pinned(doc: dict[str, Any], keys: StoreKeys, content: str) -> dict[str, Any]:

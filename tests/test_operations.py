@@ -9,8 +9,6 @@ import io
 import json
 import logging
 import re
-import socket
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +32,9 @@ from collector.storage.schema import events, salts, schema_migrations
 from collector.storage.writer import WriterUnavailable
 
 from .factories import Clock, StoreKeys, make_store
+from .servers import Relay, free_port, serving
 from .test_dashboard import make_admin, sign_in
-from .test_serve_logs import cli, cli_env, free_port, serving
+from .test_serve_logs import cli, cli_env
 from .test_writer import HANG, within
 
 LOOPBACK = ("127.0.0.1", 50000)
@@ -189,7 +188,9 @@ def test_serve_with_two_workers_adds_up_the_metrics_of_both(database_url, tmp_pa
     env = cli_env(database_url, METRICS="1", PROMETHEUS_MULTIPROC_DIR=str(directory))
     directory.mkdir()
     (directory / "counter_1.db").write_bytes(b"left by an earlier run")
-    with serving(env, tmp_path, tmp_path / "serve.log", "--workers", "2") as url:
+    with serving(
+        env, tmp_path, tmp_path / "serve.log", ["--log-level", "debug", "--workers", "2"]
+    ) as url:
         before = metrics_of(url)
         for _ in range(20):
             urllib.request.urlopen(url + "/healthz", timeout=30).close()
@@ -209,7 +210,7 @@ def test_serve_with_two_workers_adds_up_the_metrics_of_both(database_url, tmp_pa
 def test_serve_with_metrics_port_serves_them_there_only(database_url, tmp_path):
     port = free_port()
     env = cli_env(database_url, METRICS="1", METRICS_PORT=str(port))
-    with serving(env, tmp_path, tmp_path / "serve.log") as url:
+    with serving(env, tmp_path, tmp_path / "serve.log", ["--log-level", "debug"]) as url:
         urllib.request.urlopen(url + "/healthz", timeout=30).close()
         separate = metrics_of(f"http://127.0.0.1:{port}")
         with pytest.raises(urllib.error.HTTPError) as on_app_port:
@@ -260,46 +261,6 @@ def test_not_ready_when_the_schema_is_behind(client, services):
     assert answer.json()["checks"]["schema"] == "behind"
 
 
-class Relay:
-    """A TCP relay on loopback to the PostgreSQL server: once stopped, the server is, to
-    whatever connected through it, stopped (connections cut, new ones refused)."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                inside, _ = self.listener.accept()
-            except OSError:
-                return  # stopped
-            outside = socket.create_connection(("127.0.0.1", self.target))
-            self.open += [inside, outside]
-            for a, b in ((inside, outside), (outside, inside)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):  # wakes the thread blocked in accept() (Linux)
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for sock in self.open:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-
 @pytest.mark.postgres
 def test_not_ready_when_postgresql_stops(postgres_databases, clock: Clock):
     name = postgres_databases.create(migrated=True)
@@ -313,7 +274,7 @@ def test_not_ready_when_postgresql_stops(postgres_databases, clock: Clock):
         with TestClient(create_app(services.settings, services=services)) as client:
             make_store(services)
             assert client.get("/readyz").status_code == 200
-            relay.stop()
+            relay.close()
             answer = client.get("/readyz")
             assert answer.status_code == 503
             body = answer.json()
@@ -322,7 +283,7 @@ def test_not_ready_when_postgresql_stops(postgres_databases, clock: Clock):
             assert body["checks"] == checks
             assert "127.0.0.1" not in answer.text and "postgres" not in answer.text
     finally:
-        relay.stop()
+        relay.close()
         services.storage.dispose()
         postgres_databases.drop_later(name)
 

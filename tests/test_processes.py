@@ -9,7 +9,6 @@ import dataclasses
 import http.client
 import json
 import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -29,9 +28,10 @@ from collector.storage.schema import events, rollup_products, rollup_visits, rol
 from collector.storage.stores import salt_for_period
 
 from .factories import Clock, StoreKeys, product
+from .servers import Served
 from .test_attribution import DAY, Shop
 from .test_search import Shop as SearchShop
-from .test_serve_logs import BIN, cli_env, free_port
+from .test_serve_logs import cli_env
 
 DAY_MS = DAY * 1000
 RACERS = 4
@@ -174,42 +174,6 @@ def until(condition: Callable[[], bool], lock: threading.Lock, limit: float = 12
                 return
         assert time.monotonic() < deadline, "the load made no progress"
         time.sleep(0.05)
-
-
-class Served:
-    """`clerk-collector serve` on a free loopback port, as a process of its own."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.port, self.log = free_port(), log
-        self.url = f"http://127.0.0.1:{self.port}"
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [str(BIN / "clerk-collector"), "serve", "--port", str(self.port)],
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=5).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(self.log.read_text()) from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process.wait()
 
 
 def post_product(url: str, public_key: str, visitor: str | None, product: str) -> int | None:

@@ -5,10 +5,8 @@ does not answer sends its reads to the primary; the setting is checked."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ from collector.settings import ConfigError, Settings
 
 from .conftest import REPLICA_WAIT_SECONDS, Replica
 from .factories import Clock, StoreKeys, make_store, product
+from .servers import Relay
 from .test_dashboard import make_admin, seed, sign_in, token
 
 EMAIL = "buyer@shop.example"
@@ -328,61 +327,11 @@ def test_reads_go_to_the_primary_while_the_replica_is_down(down_services, caplog
         assert private not in logged
 
 
-class Switch:
-    """A TCP relay on loopback to a server that can be cut (its connections closed, new
-    ones closed as they come) and joined again: to a client, a server that goes down and
-    comes back on the same address."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.up = True
-        self.open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                inside, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            if not self.up:
-                inside.close()
-                continue
-            outside = socket.create_connection(("127.0.0.1", self.target))
-            self.open += [inside, outside]
-            for a, b in ((inside, outside), (outside, inside)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def cut(self) -> None:
-        self.up = False
-        for sock in self.open:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self.open.clear()
-
-    def close(self) -> None:
-        self.cut()
-        with contextlib.suppress(OSError):  # wakes the thread blocked in accept() (Linux)
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-
-
 def test_the_replica_is_used_again_once_it_is_back(database_url, replica_url, clock, caplog):
     """Through a relay to the real replica: cut, the reads go to the primary; joined
     again, the next try reads the replica."""
     host_port = replica_url.split("@", 1)[1].split("/", 1)[0]
-    switch = Switch(int(host_port.rsplit(":", 1)[1]))
+    switch = Relay(int(host_port.rsplit(":", 1)[1]))
     settings = Settings(
         database_url=database_url,
         database_replica_url=replica_url.replace(host_port, f"127.0.0.1:{switch.port}"),

@@ -11,19 +11,17 @@ import os
 import re
 import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from .servers import BIN, serving
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 # Markers: each must be absent from the output, whatever the log level.
 EMAIL = "marker.person@mail-marker.example"
@@ -35,12 +33,6 @@ USER_AGENT = "MarkerAgent/4.2 (log test)"
 WRONG_PRIVATE_KEY = "sk_markerWrongPrivateKey0123456789"
 ORIGIN = "https://shop.example"
 DEEP = "[" * 20_000 + "]" * 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -104,43 +96,6 @@ def break_the_database(database_url: str) -> None:
                 )
             )
     engine.dispose()
-
-
-@contextlib.contextmanager
-def serving(env: dict[str, str], cwd: Path, log: Path, *args: str) -> Iterator[str]:
-    """`clerk-collector serve` on a free loopback port (more arguments: `args`); its URL
-    once /healthz answers."""
-    port = free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                str(BIN / "clerk-collector"),
-                *("serve", "--port", str(port), "--log-level", "debug", *args),
-            ],
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/healthz", timeout=5).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(log.read_text()) from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def call(url: str, path: str, body: str | None = None, **query: str) -> int:
@@ -254,7 +209,7 @@ def test_serve_output_holds_nothing_personal(database_url, tmp_path, access_log,
     keys = json.loads(cli(env, tmp_path, "create-store", "Log test", "--origin", ORIGIN, "--json"))
     break_the_database(database_url)
     log = tmp_path / "serve.log"
-    with serving(env, tmp_path, log) as url:
+    with serving(env, tmp_path, log, ["--log-level", "debug"]) as url:
         statuses = exercise(url, keys["public_key"], keys["private_key"])
     output = log.read_text()
 
