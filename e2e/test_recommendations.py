@@ -35,10 +35,13 @@ def view(page: Page, stack: Stack, recorder: Recorder, *product_ids: str) -> Non
         before = len([1 for e, p in recorder.calls() if e == "log/product"])
         page.goto(f"{stack.shop_url}/product/{pid}")
         recorder.wait_for_call("log/product", count=before + 1)
+    # These products' views (not any: a second call would count the first call's).
+    listed = ", ".join(f"'{pid}'" for pid in product_ids)  # the test's own ids
+    viewed = (
+        f"SELECT DISTINCT product_id FROM events WHERE kind = 'view' AND product_id IN ({listed})"
+    )
     wait_for(
-        lambda: len(stack.query("SELECT id FROM events WHERE kind = 'view'")) >= len(product_ids),
-        what="views stored",
-        page=page,
+        lambda: len(stack.query(viewed)) == len(set(product_ids)), what="views stored", page=page
     )
 
 

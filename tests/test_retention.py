@@ -214,7 +214,9 @@ def test_purge_while_ingesting_loses_nothing_and_never_makes_a_write_wait(
             time.sleep(0.01)
         during = len(acknowledged)
         purge_thread.append(threading.get_ident())
+        began = time.monotonic()
         counts = purge(storage, before_ms=cutoff, now_ms=now)
+        purge_seconds = time.monotonic() - began
         purge_thread.clear()
         during = len(acknowledged) - during
     finally:
@@ -229,4 +231,6 @@ def test_purge_while_ingesting_loses_nothing_and_never_makes_a_write_wait(
     assert len(purge_commits) >= HISTORY_EVENTS // 2000  # many short transactions
     stored = {e["product_id"] for e in rows(services, "events")}
     assert stored == set(acknowledged)  # nothing acknowledged is lost; the old is gone
-    assert max(waits) < 1.0, sorted(waits)[-5:]
+    # No write waits for the whole purge (one long transaction would make one wait about
+    # that long): bounded by the purge's own time, so a loaded machine slows both alike.
+    assert max(waits) < max(1.0, 0.75 * purge_seconds), (sorted(waits)[-5:], purge_seconds)
