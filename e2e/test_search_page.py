@@ -534,6 +534,10 @@ def test_live_search_shows_suggestions_categories_and_pages_and_the_keys_reach_t
     for _ in range(4):
         page.press("#search", "ArrowDown")
     assert active(page) == "jacket"
+    # The items shown for 'jac' are marked, so that the wait below sees the answer for
+    # 'jacket' (the box keeps showing the old answer until the new one is rendered).
+    items = f"{box} :is([data-clerk-product-id], [role=option])"
+    page.eval_on_selector_all(items, "els => els.forEach(e => e.dataset.old = '1')")
     page.press("#search", "Enter")
     assert page.input_value("#search") == "jacket"
     wait_for(
@@ -541,7 +545,13 @@ def test_live_search_shows_suggestions_categories_and_pages_and_the_keys_reach_t
         what="a live search for the suggestion",
         page=page,
     )
-    wait_for(lambda: page.is_visible(box) and len(live_items(page)) > 3, page=page)
+    wait_for(
+        lambda: page.is_visible(box)
+        and page.locator(f"{box} [data-old]").count() == 0
+        and len(live_items(page)) > 3,
+        what="the live search answer for 'jacket'",
+        page=page,
+    )
 
     # Enter on a category follows its link.
     items = live_items(page)
