@@ -184,6 +184,21 @@ def _api_document(request: Request) -> dict[str, Any]:
     return found
 
 
+_frozen: list[bool] = []
+
+
+def _freeze_once() -> None:
+    """What is alive after the first start-up of the process (modules, app, caches) lives
+    as long as the process: keep it out of the collector's full passes, which otherwise
+    stall requests that allocate many rows. Once per process: a full collection costs
+    60-100 ms in a large process, and an app made again in the same process (tests)
+    leaves its objects to the collector as usual."""
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen.append(True)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -205,11 +220,7 @@ def create_app(
         await anyio.to_thread.run_sync(services.storage.migrate)
         await anyio.to_thread.run_sync(lambda: services.secret_key)
         await services.storage.start()
-        # What is alive after start-up (modules, app, caches) lives as long as the process:
-        # keep it out of the collector's full passes, which otherwise stall requests that
-        # allocate many rows.
-        gc.collect()
-        gc.freeze()
+        _freeze_once()
         stop = asyncio.Event()
         janitor = asyncio.create_task(housekeeping.run(services, stop), name="housekeeping")
         try:
@@ -222,7 +233,6 @@ def create_app(
             await suggestions.wait(services)
             await services.storage.stop()
             services.storage.dispose()
-            gc.unfreeze()  # an app made again in this process (tests) starts clean
 
     app = Starlette(
         routes=[

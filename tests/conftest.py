@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
@@ -51,9 +51,111 @@ def _migrate(url: str) -> None:
         storage.dispose()
 
 
+# What a test may change in its database's schema, as one hash: a database whose hash is
+# still the template's is cleaned and used again; any other is dropped.
+SCHEMA_HASH = """
+SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
+  SELECT 'rel:' || c.relname || ':' || c.relkind::text || c.relpersistence::text || ':'
+    || coalesce((
+    SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' '
+      || a.attnotnull || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), ''), ','
+      ORDER BY a.attnum)
+    FROM pg_attribute AS a
+    LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+    || coalesce(':' || pg_get_expr(c.relpartbound, c.oid), '')
+    || CASE WHEN c.relkind IN ('v', 'm') THEN ':' || pg_get_viewdef(c.oid) ELSE '' END AS x
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+  WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+  UNION ALL SELECT 'index:' || pg_get_indexdef(i.indexrelid) FROM pg_index AS i
+    JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+  UNION ALL SELECT 'constraint:' || conrelid::regclass::text || conname
+    || pg_get_constraintdef(k.oid)
+    FROM pg_constraint AS k JOIN pg_namespace AS n ON n.oid = k.connamespace
+    WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+  UNION ALL SELECT 'function:' || p.oid::regprocedure::text || md5(p.prosrc) FROM pg_proc AS p
+    JOIN pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+  UNION ALL SELECT 'trigger:' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
+  UNION ALL SELECT 'extension:' || extname || extversion FROM pg_extension
+  UNION ALL SELECT 'schema:' || nspname FROM pg_namespace
+    WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'
+) AS s
+"""
+
+
+class _Template:
+    """What a clean copy of the template holds: its schema's hash, the rows of the tables
+    the migrations fill, and where each sequence stands."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.schema = conn.scalar(text(SCHEMA_HASH))
+        tables = conn.execute(
+            text(
+                "SELECT c.oid::regclass::text FROM pg_class AS c"
+                " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1"
+            )
+        ).scalars()
+        self.filled: dict[str, str] = {}
+        self.emptied: list[str] = []
+        for table in tables:
+            if conn.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})")):
+                self.filled[table] = self.rows_hash(conn, table)
+            else:
+                self.emptied.append(table)
+        self.sequences = conn.execute(
+            text(
+                "SELECT format('%I.%I', schemaname, sequencename), last_value"
+                " FROM pg_sequences WHERE schemaname = 'public'"
+            )
+        ).all()
+
+    @staticmethod
+    def rows_hash(conn: Connection, table: str) -> str:
+        return str(
+            conn.scalar(
+                text(
+                    f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))"
+                    f" FROM {table} AS t"
+                )
+            )
+        )
+
+    def reset(self, conn: Connection) -> bool:
+        """Make a test's database a clean copy again, in one transaction; False if it
+        cannot be (its schema or the migrations' rows changed: then it is dropped)."""
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        if conn.scalar(text(SCHEMA_HASH)) != self.schema:
+            return False
+        if any(self.rows_hash(conn, table) != rows for table, rows in self.filled.items()):
+            return False
+        # No foreign-key triggers while every table is emptied (any order will do).
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in self.emptied:
+            conn.execute(text(f"DELETE FROM {table}"))
+        for sequence, last_value in self.sequences:
+            conn.execute(
+                text("SELECT setval(:sequence, :value, :called)"),
+                {"sequence": sequence, "value": last_value or 1, "called": last_value is not None},
+            )
+        conn.commit()
+        return True
+
+
 class PostgresDatabases:
     """This run's databases on the PostgreSQL server: a migrated template, and one
-    database per test, made from it (or empty) and dropped once the test is done."""
+    database per test, made from it (or empty). A migrated one is emptied once its test
+    is done and given to a later test (CREATE DATABASE and DROP DATABASE cost the server
+    0.1-0.3 s each, and the replica as much again); one whose schema the test changed, or
+    an empty one, is dropped. Both happen in a thread of their own while the next test
+    runs."""
 
     def __init__(self, admin_url: str) -> None:
         self.admin: Engine = create_engine(
@@ -63,12 +165,12 @@ class PostgresDatabases:
         self.prefix = f"clerk_test_{uuid.uuid4().hex[:10]}"
         self.made = 0
         self.template: str | None = None
+        self.clean: _Template | None = None
         self.errors: list[BaseException] = []
-        # Dropping a database waits for the server's files to go; a thread of its own
-        # does it while the next test runs.
-        self.to_drop: queue.Queue[str | None] = queue.Queue()
-        self.dropper = threading.Thread(target=self._drop_queued, daemon=True)
-        self.dropper.start()
+        self.ready: queue.SimpleQueue[str] = queue.SimpleQueue()  # clean, migrated
+        self.done: queue.Queue[tuple[str, bool] | None] = queue.Queue()
+        self.cleaner = threading.Thread(target=self._clean_done, daemon=True)
+        self.cleaner.start()
 
     def url(self, name: str) -> str:
         return f"{self.server}/{name}"
@@ -90,26 +192,59 @@ class PostgresDatabases:
             template = f"{self.prefix}_template"
             self._execute(f'CREATE DATABASE "{template}"')
             _migrate(self.url(template))
+            engine = create_engine(self.url(template), poolclass=NullPool)
+            with engine.connect() as conn:
+                self.clean = _Template(conn)
+            engine.dispose()
             self.template = template
+        try:
+            return self.ready.get_nowait()
+        except queue.Empty:
+            pass
         self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         return name
 
-    def drop_later(self, name: str) -> None:
-        self.to_drop.put(name)
+    def drop_later(self, name: str, *, migrated: bool = False) -> None:
+        """The test is done with the database: dropped, or (migrated) emptied for another."""
+        self.done.put((name, migrated))
 
     def _drop(self, name: str) -> None:
         self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def _drop_queued(self) -> None:
-        while (name := self.to_drop.get()) is not None:
+    def _reset(self, name: str) -> bool:
+        assert self.clean is not None
+        engine = create_engine(self.url(name), poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return self.clean.reset(conn)
+        finally:
+            engine.dispose()
+
+    def _clean_done(self) -> None:
+        while (done := self.done.get()) is not None:
+            name, migrated = done
             try:
-                self._drop(name)
+                reset = migrated and self._reset(name)
+            except Exception:  # (a role that may not set session_replication_role...)
+                reset = False
+            try:
+                if reset:
+                    self.ready.put(name)
+                else:
+                    self._drop(name)
             except Exception as exc:  # raised again in close(), in the main thread
                 self.errors.append(exc)
+            finally:
+                self.done.task_done()
 
     def close(self) -> None:
-        self.to_drop.put(None)
-        self.dropper.join()
+        self.done.put(None)
+        self.cleaner.join()
+        while True:
+            try:
+                self._drop(self.ready.get_nowait())
+            except queue.Empty:
+                break
         if self.template is not None:
             self._drop(self.template)
         self.admin.dispose()
@@ -223,7 +358,7 @@ def _database(
         return f"sqlite:///{path}"
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     name = databases.create(migrated=migrated)
-    request.addfinalizer(lambda: databases.drop_later(name))
+    request.addfinalizer(lambda: databases.drop_later(name, migrated=migrated))
     return databases.url(name)
 
 
