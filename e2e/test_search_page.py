@@ -546,9 +546,11 @@ def test_live_search_shows_suggestions_categories_and_pages_and_the_keys_reach_t
         page=page,
     )
     wait_for(
-        lambda: page.is_visible(box)
-        and page.locator(f"{box} [data-old]").count() == 0
-        and len(live_items(page)) > 3,
+        lambda: (
+            page.is_visible(box)
+            and page.locator(f"{box} [data-old]").count() == 0
+            and len(live_items(page)) > 3
+        ),
         what="the live search answer for 'jacket'",
         page=page,
     )
