@@ -5,9 +5,10 @@ data set, with a listener on its engine that records every SELECT it sends. Each
 case gets one untimed request (caches and popularity figures filled), then one
 traced request; cases that read a cached ranking get a second trace with the
 ranking cache disabled, which shows what a recomputation runs. Every recorded
-statement is then run again on its own through sqlite3 with the same parameters
-(median of three, or one run when it takes over a second; rows fetched) and
-explained with EXPLAIN QUERY PLAN.
+statement is then run again on its own with the same parameters (median of three, or
+one run when it takes over a second; rows fetched) on a connection of its own, and
+explained: on SQLite with EXPLAIN QUERY PLAN, on PostgreSQL with EXPLAIN (ANALYZE,
+BUFFERS) (the plan as run, with each node's time and rows).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import re
 import sqlite3
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 from .common import Case
 
 
-def trace(db: Path, public_key: str, cases: list[Case], log: Any) -> dict[str, Any]:
+def trace(database_url: str, public_key: str, cases: list[Case], log: Any) -> dict[str, Any]:
     from sqlalchemy import event
     from starlette.testclient import TestClient
 
@@ -32,7 +32,7 @@ def trace(db: Path, public_key: str, cases: list[Case], log: Any) -> dict[str, A
     from collector.settings import Settings
 
     settings = Settings(
-        database_url=f"sqlite:///{db}", secret_key="bench-trace", recommendation_cache_seconds=60
+        database_url=database_url, secret_key="bench-trace", recommendation_cache_seconds=60
     )
     services = Services(settings)
     captured: list[tuple[str, Any]] = []
@@ -43,7 +43,18 @@ def trace(db: Path, public_key: str, cases: list[Case], log: Any) -> dict[str, A
             captured.append((statement, parameters))
 
     traces: dict[str, Any] = {}
-    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    postgres = database_url.startswith("postgres")
+    reader: Any
+    if postgres:
+        import psycopg
+
+        reader = psycopg.connect(re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", database_url))
+        reader.autocommit = True
+    else:
+        reader = sqlite3.connect(
+            f"file:{database_url.removeprefix('sqlite:///')}?mode=ro", uri=True
+        )
+    explained = explain_pg if postgres else explain
     try:
         with TestClient(create_app(settings, services=services)) as client:
 
@@ -67,7 +78,7 @@ def trace(db: Path, public_key: str, cases: list[Case], log: Any) -> dict[str, A
                     services.rankings.ttl = ttl  # 0: every request recomputes
                     captured.clear()
                     handler_ms = post(case)
-                    statements = [explain(reader, sql, params) for sql, params in captured]
+                    statements = [explained(reader, sql, params) for sql, params in captured]
                     traces[case.name + suffix] = {
                         "body": case.note,
                         "handler_ms": round(handler_ms, 1),
@@ -107,6 +118,32 @@ def explain(conn: sqlite3.Connection, sql: str, params: Any) -> dict[str, Any]:
         "params": [p if isinstance(p, int | float) else str(p)[:80] for p in params][:12]
         + (["..."] if len(params) > 12 else []),
         "param_count": len(params),
+        "plan": plan,
+    }
+
+
+def explain_pg(conn: Any, sql: str, params: Any) -> dict[str, Any]:
+    """`explain` on PostgreSQL (psycopg, autocommit): timed reruns, then the plan as run."""
+    times, rows = [], 0
+    with conn.cursor() as cursor:
+        for _ in range(3):
+            started = time.perf_counter()
+            cursor.execute(sql, params)
+            rows = len(cursor.fetchall())
+            times.append((time.perf_counter() - started) * 1000)
+            if times[-1] > 1000:
+                break
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        plan = [line for (line,) in cursor.fetchall()]
+    values = list(params.values()) if isinstance(params, dict) else list(params or ())
+    return {
+        "ms": round(statistics.median(times), 2),
+        "rows": rows,
+        "summary": summarise(sql),
+        "sql": " ".join(sql.split()),
+        "params": [p if isinstance(p, int | float) else str(p)[:80] for p in values][:12]
+        + (["..."] if len(values) > 12 else []),
+        "param_count": len(values),
         "plan": plan,
     }
 
