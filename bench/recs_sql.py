@@ -1,7 +1,8 @@
 """Where a slow case's time goes: the SQL it runs, each statement timed, with its plan.
 
 The collector app runs in-process (Starlette's TestClient) on the run's copy of the
-data set, with a listener on its engine that records every SELECT it sends. Each
+data set, with a listener on its engine that records every SELECT it sends (a WITH
+query too, unless it writes: PostgreSQL's search ranks in one). Each
 case gets one untimed request (caches and popularity figures filled), then one
 traced request; cases that read a cached ranking get a second trace with the
 ranking cache disabled, which shows what a recomputation runs. Every recorded
@@ -39,7 +40,7 @@ def trace(database_url: str, public_key: str, cases: list[Case], log: Any) -> di
 
     @event.listens_for(services.storage.engine, "before_cursor_execute")
     def _record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip()[:6].upper() == "SELECT":
+        if is_read(statement):
             captured.append((statement, parameters))
 
     traces: dict[str, Any] = {}
@@ -146,6 +147,14 @@ def explain_pg(conn: Any, sql: str, params: Any) -> dict[str, Any]:
         "param_count": len(values),
         "plan": plan,
     }
+
+
+def is_read(sql: str) -> bool:
+    """A statement that only reads (safe to run again and to EXPLAIN ANALYZE)."""
+    flat = " ".join(sql.split()).upper()
+    if flat.lstrip("( ").startswith("SELECT"):
+        return True
+    return flat.startswith("WITH ") and not re.search(r"\b(INSERT|UPDATE|DELETE)\b", flat)
 
 
 def summarise(sql: str) -> str:
