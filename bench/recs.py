@@ -11,6 +11,13 @@ timed requests; p50/p95/p99 in ms, and the same minus the figures of `/healthz`
 way, so that what HTTP, uvicorn and Starlette cost is visible. The target is
 p95 under 10 ms, checked on the whole figure.
 
+With BENCH_POSTGRES_URL set, every case runs again on PostgreSQL: a new database on
+that server holding a copy of every table (bench/pg.py: COPY, sequences set, VACUUM
+ANALYZE; made before either server starts, dropped at the end), served with
+DATABASE_URL by the same command, with the same cases, baseline and trace. The
+report's top level is SQLite's; PostgreSQL's is under "postgresql" (bench/recs_table.py
+prints one table per engine).
+
 Caches. Store-wide rankings (popular, trending, a category's popular), and the
 complements and substitutes of each set of seed products, are computed per process
 and kept for RECOMMENDATION_CACHE_SECONDS (60); search reads popularity figures
