@@ -78,9 +78,19 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 
 class Server:
-    def __init__(self, db: Path, workdir: Path, cache_seconds: int, name: str) -> None:
+    def __init__(
+        self,
+        db: Path,
+        workdir: Path,
+        cache_seconds: int,
+        name: str,
+        database_url: str | None = None,
+    ) -> None:
+        """On the SQLite file `db`, or on `database_url` (PostgreSQL) when given."""
         self.port = free_port()
         env = dataset.collector_env(db)
+        if database_url is not None:
+            env["DATABASE_URL"] = database_url
         env["RECOMMENDATION_CACHE_SECONDS"] = str(cache_seconds)
         argv = [
             str(BIN / "clerk-collector"), "serve", "--host", HOST, "--port", str(self.port),

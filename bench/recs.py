@@ -11,6 +11,13 @@ timed requests; p50/p95/p99 in ms, and the same minus the figures of `/healthz`
 way, so that what HTTP, uvicorn and Starlette cost is visible. The target is
 p95 under 10 ms, checked on the whole figure.
 
+With BENCH_POSTGRES_URL set, every case runs again on PostgreSQL: a new database on
+that server holding a copy of every table (bench/pg.py: COPY, sequences set, VACUUM
+ANALYZE; made before either server starts, dropped at the end), served with
+DATABASE_URL by the same command, with the same cases, baseline and trace. The
+report's top level is SQLite's; PostgreSQL's is under "postgresql" (bench/recs_table.py
+prints one table per engine).
+
 Caches. Store-wide rankings (popular, trending, a category's popular), and the
 complements and substitutes of each set of seed products, are computed per process
 and kept for RECOMMENDATION_CACHE_SECONDS (60); search reads popularity figures
@@ -36,6 +43,7 @@ that are recounted when older than 5 minutes. So:
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import sqlite3
@@ -46,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dataset, recs_sql
+from . import dataset, pg, recs_sql
 from .common import Case, Server, percentile, summary
 from .procs import ROOT
 
@@ -342,7 +350,7 @@ SEED_CASES = (  # cases whose answers are kept per set of seed products
 
 
 def recompute_costs(
-    db: Path, workdir: Path, by_name: dict[str, Case], settings: Settings, log: Any
+    target: Target, by_name: dict[str, Case], settings: Settings, log: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """With RECOMMENDATION_CACHE_SECONDS=0 every request recomputes its ranking, and
     complements and similar products are computed for every request: the store-wide
@@ -350,7 +358,7 @@ def recompute_costs(
     the steady state is (warm-up, then a third as many requests)."""
     samples = settings.recompute_samples
     log(f"recs: collector with RECOMMENDATION_CACHE_SECONDS=0: {samples} recomputations each")
-    server = Server(db, workdir, 0, "collector-nocache")
+    server = target.serve(0, "collector-nocache")
     try:
         server.post(by_name["popular"])  # the server's own first-request costs
         costs: dict[str, Any] = {}
@@ -396,58 +404,111 @@ def settle(db: Path, store_id: int, log: Any) -> dict[str, Any]:
     return {"migrated": migrated, "rolled_up_days": days, "settle_seconds": seconds}
 
 
+@dataclass
+class Target:
+    """Where a run's collector serves from: the SQLite copy, or a PostgreSQL copy of it."""
+
+    engine: str  # "sqlite" | "postgresql"
+    db: Path  # the SQLite copy (the source of the PostgreSQL one)
+    workdir: Path
+    url: str | None = None  # DATABASE_URL on PostgreSQL
+
+    def serve(self, cache_seconds: int, name: str) -> Server:
+        return Server(self.db, self.workdir, cache_seconds, f"{name}-{self.engine}", self.url)
+
+
+def measure_engine(
+    target: Target,
+    all_cases: list[Case],
+    public_key: str,
+    settings: Settings,
+    log: Any,
+    explain: str,
+) -> dict[str, Any]:
+    """Every case on one engine: cold requests, the /healthz baseline, the steady state,
+    the recomputations, and (for the cases over the target) their SQL traced."""
+    by_name = {c.name: c for c in all_cases}
+    log(
+        f"recs: {target.engine}: collector (1 worker, "
+        f"RECOMMENDATION_CACHE_SECONDS={CACHE_SECONDS}) on a copy"
+    )
+    code = {"measured": code_state()}
+    server = target.serve(CACHE_SECONDS, "collector")
+    caches = Caches(CACHE_SECONDS)
+    try:
+        cold = cold_requests(server, by_name, caches)
+        for c in cold.values():
+            log(f"  cold: {c['label']}: {c['ms']:.0f} ms")
+
+        def healthz() -> dict[str, Any]:
+            for _ in range(settings.warmup):
+                server.client.call("GET", "/healthz")
+            ms = [server.client.call("GET", "/healthz")[0] * 1000 for _ in range(settings.requests)]
+            return summary(ms)
+
+        baseline = healthz()
+        log(
+            f"  /healthz baseline: p50 {baseline['p50']:.2f}, p95 {baseline['p95']:.2f}, "
+            f"p99 {baseline['p99']:.2f} ms"
+        )
+        results: list[dict[str, Any]] = []
+        for case in all_cases:
+            result = with_baseline(measure_case(server, case, caches, settings, log), baseline)
+            results.append(result)
+            lat = result["latency_ms"]
+            log(
+                f"  {case.name:<34} p50 {lat['p50']:7.2f}  p95 {lat['p95']:7.2f}  "
+                f"p99 {lat['p99']:7.2f} ms  ({result['results']} results)"
+            )
+        baseline_after = healthz()
+    finally:
+        server.stop()
+    code["recompute"] = code_state()
+    recompute, computed = recompute_costs(target, by_name, settings, log)
+    computed = [with_baseline(result, baseline) for result in computed]
+    report: dict[str, Any] = {
+        "engine": target.engine,
+        "collector_code": code,
+        "baseline_healthz_ms": baseline,
+        "baseline_healthz_after_ms": baseline_after,
+        "cold": cold,
+        "recompute_ms": recompute,
+        "endpoints": results,
+        "computed_every_request": computed,
+    }
+    wanted = [r["name"] for r in results if explain == "all" or not r["meets_target"]]
+    if explain != "none" and wanted:
+        log(f"recs: {target.engine}: SQL of {len(wanted)} case(s) traced in-process, explained")
+        code["sql_trace"] = code_state()
+        worst = {r["name"]: slowest_body(r, by_name[r["name"]]) for r in results}
+        traced = [
+            Case(n, by_name[n].api, [worst[n]], by_name[n].caches, body_label(worst[n]))
+            for n in wanted
+        ]
+        try:
+            url = target.url or f"sqlite:///{target.db}"
+            report["sql"] = recs_sql.trace(url, public_key, traced, log)
+        except Exception as exc:  # a diagnostic: the figures above stand without it
+            log(f"recs: the SQL trace failed: {exc!r}")
+            report["sql_error"] = repr(exc)
+    return report
+
+
 def run(settings: Settings, log: Any, *, explain: str = "slow") -> dict[str, Any]:
+    """Both engines when BENCH_POSTGRES_URL is set (the PostgreSQL part under
+    "postgresql", the same keys as SQLite's at the top), else SQLite only."""
     started = time.monotonic()
     data = dataset.ensure(settings.spec, log)
     log("recs: data set: " + dataset.describe(data.meta))
     workdir = Path(tempfile.mkdtemp(prefix="clerk-bench-recs-"))
+    server_url = os.environ.get("BENCH_POSTGRES_URL") or None
+    database = None
     try:
         copy = dataset.working_copy(data, workdir, log)
         db = workdir / "clerk.db"
         copy.update(settle(db, data.meta["store"]["id"], log))
-        all_cases = cases(
-            data.meta["store"]["public_key"], data.meta["picks"], random_products(db, settings)
-        )
-        by_name = {c.name: c for c in all_cases}
-
-        log(f"recs: collector (1 worker, RECOMMENDATION_CACHE_SECONDS={CACHE_SECONDS}) on a copy")
-        code = {"measured": code_state()}
-        server = Server(db, workdir, CACHE_SECONDS, "collector")
-        caches = Caches(CACHE_SECONDS)
-        try:
-            cold = cold_requests(server, by_name, caches)
-            for c in cold.values():
-                log(f"  cold: {c['label']}: {c['ms']:.0f} ms")
-
-            def healthz() -> dict[str, Any]:
-                for _ in range(settings.warmup):
-                    server.client.call("GET", "/healthz")
-                ms = [
-                    server.client.call("GET", "/healthz")[0] * 1000
-                    for _ in range(settings.requests)
-                ]
-                return summary(ms)
-
-            baseline = healthz()
-            log(
-                f"  /healthz baseline: p50 {baseline['p50']:.2f}, p95 {baseline['p95']:.2f}, "
-                f"p99 {baseline['p99']:.2f} ms"
-            )
-            results: list[dict[str, Any]] = []
-            for case in all_cases:
-                result = with_baseline(measure_case(server, case, caches, settings, log), baseline)
-                results.append(result)
-                lat = result["latency_ms"]
-                log(
-                    f"  {case.name:<34} p50 {lat['p50']:7.2f}  p95 {lat['p95']:7.2f}  "
-                    f"p99 {lat['p99']:7.2f} ms  ({result['results']} results)"
-                )
-            baseline_after = healthz()
-        finally:
-            server.stop()
-        code["recompute"] = code_state()
-        recompute, computed = recompute_costs(db, workdir, by_name, settings, log)
-        computed = [with_baseline(result, baseline) for result in computed]
+        public_key = data.meta["store"]["public_key"]
+        all_cases = cases(public_key, data.meta["picks"], random_products(db, settings))
         report: dict[str, Any] = {
             "dataset": {
                 **{k: data.meta[k] for k in ("key", "spec", "counts", "picks", "db_bytes")},
@@ -466,140 +527,28 @@ def run(settings: Settings, log: Any, *, explain: str = "slow") -> dict[str, Any
                 "workers": 1,
                 "target_p95_ms": TARGET_P95_MS,
             },
-            "collector_code": code,
-            "baseline_healthz_ms": baseline,
-            "baseline_healthz_after_ms": baseline_after,
-            "cold": cold,
-            "recompute_ms": recompute,
-            "endpoints": results,
-            "computed_every_request": computed,
         }
-        wanted = [r["name"] for r in results if explain == "all" or not r["meets_target"]]
-        if explain != "none" and wanted:
-            log(f"recs: SQL of {len(wanted)} case(s) traced in-process, with EXPLAIN QUERY PLAN")
-            code["sql_trace"] = code_state()
-            worst = {r["name"]: slowest_body(r, by_name[r["name"]]) for r in results}
-            traced = [
-                Case(n, by_name[n].api, [worst[n]], by_name[n].caches, body_label(worst[n]))
-                for n in wanted
-            ]
-            try:
-                report["sql"] = recs_sql.trace(db, data.meta["store"]["public_key"], traced, log)
-            except Exception as exc:  # a diagnostic: the figures above stand without it
-                log(f"recs: the SQL trace failed: {exc!r}")
-                report["sql_error"] = repr(exc)
+        pg_target = None
+        if server_url:
+            # Copied before either server runs, so that both engines serve the same rows.
+            engine, database, report["postgresql_copy"] = pg.copy(
+                db, server_url, log, prefix="clerk_bench_recs"
+            )
+            engine.dispose()
+            url = pg.database_url(server_url, database)
+            pg_target = Target("postgresql", db, workdir, url)
+        report.update(
+            measure_engine(
+                Target("sqlite", db, workdir), all_cases, public_key, settings, log, explain
+            )
+        )
+        if pg_target is not None:
+            report["postgresql"] = measure_engine(
+                pg_target, all_cases, public_key, settings, log, explain
+            )
         report["seconds_taken"] = round(time.monotonic() - started, 1)
         return report
     finally:
+        if database and server_url:
+            pg.drop(server_url, database)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-# ---------------------------------------------------------------- the printed table
-
-
-def table(r: dict[str, Any]) -> list[str]:
-    d, s, b = r["dataset"], r["settings"], r["baseline_healthz_ms"]
-    build = d["build_seconds"]
-    lines = [
-        "",
-        f"Recommendations and search: 1 worker, SQLite; sequential keep-alive client, "
-        f"{s['warmup']} warm-up + {s['requests']} timed requests per case; target p95 < "
-        f"{s['target_p95_ms']:g} ms",
-        "data set: " + dataset.describe({**d, "db_bytes": d["db_bytes"]}),
-        f"  built in {build['total']:.0f} s (import products {build['import_products']:.0f} s, "
-        f"insert events+orders {build['insert']:.0f} s)"
-        + (
-            f"; reused from the cache {d['cache_dir']}"
-            if d["reused"]
-            else f"; cached in {d['cache_dir']}"
-        ),
-        f"/healthz baseline: p50 {b['p50']:.2f}  p95 {b['p95']:.2f}  p99 {b['p99']:.2f} ms "
-        f"(after the run: p50 {r['baseline_healthz_after_ms']['p50']:.2f}, p95 "
-        f"{r['baseline_healthz_after_ms']['p95']:.2f})",
-        f"{'case':<34}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}  {'- healthz p50/p95/p99':<22}"
-        f"{'n':>5} {'ids':>4}  target",
-    ]
-    for e in r["endpoints"]:
-        lat, net = e["latency_ms"], e["minus_healthz_ms"]
-        minus = f"{net['p50']:.2f}/{net['p95']:.2f}/{net['p99']:.2f}"
-        flag = "met" if e["meets_target"] else "OVER"
-        if e["recomputed_in_window"]:
-            flag += f" ({e['recomputed_in_window']} recomputed)"
-        lines.append(
-            f"{e['name']:<34}{lat['p50']:>8.2f}{lat['p95']:>8.2f}{lat['p99']:>8.2f}"
-            f"{lat['max']:>8.1f}  {minus:<22}{e['requests']:>4}{'*' if e['reduced'] else ' '}"
-            f"{e['results']:>5}  {flag}"
-        )
-    cold = ", ".join(f"{name} {c['ms']:.0f} ms" for name, c in r["cold"].items())
-    lines.append(f"cold (first request after start): {cold}")
-    again = ", ".join(
-        f"{name} p50 {c['p50']:.0f} ms (max {c['max']:.0f})"
-        for name, c in r["recompute_ms"].items()
-    )
-    lines.append(
-        f"every recomputation (RECOMMENDATION_CACHE_SECONDS=0): {again}; at the default 60 s, "
-        "one per ranking per process per minute runs in the background (outside the windows "
-        "above) while requests get the previous ranking"
-    )
-    if r.get("computed_every_request"):
-        lines.append(
-            "computed on every request (RECOMMENDATION_CACHE_SECONDS=0: complements and "
-            "substitutes not kept; what the first request for a set of seeds pays):"
-        )
-    for e in r.get("computed_every_request", []):
-        lat = e["latency_ms"]
-        flag = "met" if e["meets_target"] else "OVER"
-        lines.append(
-            f"  {e['name']:<32}{lat['p50']:>8.2f}{lat['p95']:>8.2f}{lat['p99']:>8.2f}"
-            f"{lat['max']:>8.1f}  {e['requests']:>4}  {flag}"
-        )
-    refills = sorted(
-        c["ms"] for e in r["endpoints"] for c in e["recomputations"] if c["when"] == "refill"
-    )
-    if refills:
-        lines.append(
-            f"requests that found a ranking expired (and started its recomputation): "
-            f"{len(refills)}, p50 {percentile(refills, 50):.1f} ms, max {refills[-1]:.1f} ms"
-        )
-    if any(e["reduced"] for e in r["endpoints"]):
-        lines.append(
-            f"* over {SLOW_MS:g} ms per request: fewer timed requests (about a minute's worth) "
-            "after one untimed request"
-        )
-    over = [e["name"] for e in r["endpoints"] if not e["meets_target"]]
-    lines.append(
-        f"over the target: {', '.join(over)}" if over else "every case meets the p95 target"
-    )
-    if "sql_error" in r:
-        lines.append(f"SQL trace failed: {r['sql_error']}")
-    code = r["collector_code"]
-    if len(set(code.values())) > 1:
-        lines.append(
-            "WARNING: the collector's code changed during the run ("
-            + ", ".join(f"{k}: {v}" for k, v in code.items())
-            + "): the parts do not describe the same code"
-        )
-    else:
-        lines.append(f"collector code: {code['measured']}")
-    shown = {
-        name: trace
-        for name, trace in r.get("sql", {}).items()
-        if name in over or name.endswith("(recompute)")
-    }
-    if shown:
-        lines.append(
-            "SQL of the cases over the target and of recomputations (in-process; each SELECT "
-            "rerun alone; the slowest with its plan):"
-        )
-    for name, trace in shown.items():
-        top = max(trace["statements"], key=lambda st: st["ms"], default=None)
-        line = (
-            f"  {name} [{trace['body']}]: {trace['handler_ms']:.1f} ms, "
-            f"{len(trace['statements'])} SELECTs {trace['sql_ms']:.1f} ms"
-        )
-        if top is not None:
-            steps = [p.strip() for p in top["plan"] if p.strip().startswith(("SCAN", "SEARCH"))]
-            plan = "; ".join(dict.fromkeys(steps))
-            line += f"; slowest {top['ms']:.1f} ms, {top['rows']} rows: {plan}"
-        lines.append(line[:240])
-    return lines

@@ -40,12 +40,14 @@ from . import (
     browser,
     content,
     dashboard,
+    dashboard_pg,
     dataset,
     facets,
     ingest,
     links,
     procs,
     recs,
+    recs_table,
     script_size,
     suggestions,
 )
@@ -243,11 +245,13 @@ def table(report: dict[str, Any]) -> str:
                 )
             )
     if "recs" in report:
-        lines += recs.table(report["recs"])
+        lines += recs_table.table(report["recs"])
     if "content" in report:
         lines += content.table(report["content"])
     if "dashboard" in report:
         lines += dashboard.table(report["dashboard"])
+        if "postgresql" in report["dashboard"]:
+            lines += dashboard_pg.table(report["dashboard"]["postgresql"])
     if "links" in report:
         lines += links.table(report["links"])
     if "suggestions" in report:
@@ -375,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "dashboard" in parts:
             report["dashboard"] = dashboard.run(20 if args.quick else 100, log, seed=args.recs_seed)
+            if postgres_url:
+                report["dashboard"]["postgresql"] = dashboard_pg.run(
+                    postgres_url, 20 if args.quick else 100, log, seed=args.recs_seed
+                )
         if "links" in parts:
             report["links"] = links.run(20 if args.quick else 200, log, seed=args.recs_seed)
         if "suggestions" in parts:

@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sqlite3
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from . import dataset, recs
+from . import dataset, pg, recs
 from .common import percentile
 
 CASES: list[tuple[str, str, bool, int]] = [
@@ -45,13 +43,13 @@ CASES: list[tuple[str, str, bool, int]] = [
         for word in recs.PREFIX_WORDS
     ],
 ]
-COPIED = {
-    "search_documents": ["doc_id", "store_id", "product_id", "stock", "sales", "views"],
-    "search_texts": ["doc_id", "name_terms", "label_terms", "body_terms"],
-    "search_vocabulary": ["store_id", "word", "products"],
-    "search_popularity": ["store_id", "refreshed_at"],
-    "search_catalogue": ["store_id", "version", "documents"],
-}
+COPIED = (  # the search tables (their columns as both engines have them)
+    "search_documents",
+    "search_texts",
+    "search_vocabulary",
+    "search_popularity",
+    "search_catalogue",
+)
 
 
 def sqlite_copy(db: Path, store_id: int) -> Any:
@@ -71,52 +69,15 @@ def sqlite_copy(db: Path, store_id: int) -> Any:
 
 def postgres_copy(source: Path, admin_url: str, log: Any) -> tuple[Any, str]:
     """A new database with the search tables of `source` (their sales and views as
-    counted there: it has no events); its engine and name."""
-    from sqlalchemy import create_engine, text
-
-    from collector.storage.engine import make_engine
-    from collector.storage.migrations import migrate
-
-    name = f"clerk_bench_search_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    migrate(engine)
-    mark = time.monotonic()
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as lite:
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.driver_connection.cursor()
-            columns = [r[1] for r in lite.execute("PRAGMA table_info(stores)")]
-            for table, names in {"stores": columns, **COPIED}.items():
-                if not lite.execute(f"PRAGMA table_info({table})").fetchall():
-                    continue  # (code from before a table existed)
-                with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
-                    for row in lite.execute(f"SELECT {', '.join(names)} FROM {table}"):
-                        copy.write_row(row)
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence('search_documents', 'doc_id'), "
-                "(SELECT max(doc_id) FROM search_documents))"
-            )
-            raw.commit()
-        finally:
-            raw.close()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    log(f"search: PostgreSQL copy {name} made in {time.monotonic() - mark:.0f} s")
+    counted there: it has no events); its engine and name (bench/pg.py)."""
+    engine, name, _ = pg.copy(
+        source, admin_url, log, prefix="clerk_bench_search", tables=["stores", *COPIED]
+    )
     return engine, name
 
 
 def drop_database(admin_url: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    pg.drop(admin_url, name)
 
 
 def measure(engine: Any, store_id: int, requests: int, log: Any) -> list[dict[str, Any]]:

@@ -32,14 +32,12 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from . import dataset, search_storage
+from . import dataset, pg, search_storage
 from .common import Case, Server, percentile, summary
 
 TARGET_P95_MS = 10.0
@@ -171,48 +169,15 @@ def prepare(db: Path, store_id: int, rng: random.Random, log: Any) -> dict[str, 
 
 
 # Copied to PostgreSQL for the in-process figures: what the three calls and the recount read.
-COPIED = {
-    "search_vocabulary": ["store_id", "word", "products"],
-    "search_catalogue": ["store_id", "version", "documents"],
-    "searches": ["store_id", "ts", "api", "query", "normalised", "hits", "visitor_mode",
-                 "visitor_id", "session"],
-    "categories": ["store_id", "id", "name", "url", "subcategories", "image", "description",
-                   "attributes", "name_terms", "body_terms", "updated_at"],
-    "pages": ["store_id", "id", "type", "url", "title", "text", "image", "attributes",
-              "title_terms", "text_terms", "updated_at"],
-    "site_versions": ["store_id", "kind", "version"],
-}  # fmt: skip
+COPIED = ("search_vocabulary", "search_catalogue", "searches", "categories", "pages",
+          "site_versions")  # fmt: skip
 
 
 def postgres_copy(db: Path, admin_url: str, log: Any) -> tuple[Any, str]:
-    """A new database, migrated, with the tables of COPIED (and stores) from the copy."""
-    from sqlalchemy import create_engine, text
-
-    from collector.storage.engine import make_engine
-    from collector.storage.migrations import migrate
-
-    name = f"clerk_bench_suggest_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = make_engine(admin_url.rsplit("/", 1)[0] + "/" + name)
-    migrate(engine)
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as lite:
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.driver_connection.cursor()
-            stores = [r[1] for r in lite.execute("PRAGMA table_info(stores)")]
-            for table, names in {"stores": stores, **COPIED}.items():
-                with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
-                    for row in lite.execute(f"SELECT {', '.join(names)} FROM {table}"):
-                        copy.write_row(row)
-            raw.commit()
-        finally:
-            raw.close()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    log(f"suggestions: PostgreSQL copy {name} made")
+    """A new database, migrated, with the tables of COPIED (and stores) from the copy
+    (bench/pg.py)."""
+    engine, name, _ = pg.copy(db, admin_url, log, prefix="clerk_bench_suggest",
+                              tables=["stores", *COPIED])  # fmt: skip
     return engine, name
 
 

@@ -1,15 +1,27 @@
 """The benchmarks measure what they say: bench/script_size.py reports the bytes a running
-collector serves for /clerk.js (minified), not the source's."""
+collector serves for /clerk.js (minified), not the source's; the PostgreSQL paths
+(bench/pg.py's copy, the 10M dashboard's build, the recommendations on both engines)
+run end to end on a tiny data set."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench import script_size
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from bench import dashboard_pg, dataset, pg, recs, script_size
 from bench.browser import served_size
 from bench.ingest import Collector
+
+from .conftest import POSTGRES_ADMIN_URL
 
 
 def test_measured_sizes_are_what_the_collector_serves() -> None:
@@ -25,3 +37,126 @@ def test_measured_sizes_are_what_the_collector_serves() -> None:
     size = script_size.measure()
     assert (size["raw"], size["gzip9"]) == (served["identity"], served["gzip"])
     assert size["source"] > size["raw"]  # the comments and white space the collector strips
+
+
+# ---------------------------------------------------------------- PostgreSQL paths
+
+TINY = dataset.Spec(seed=7, products=300, events=3_000, orders=150, days=30)
+
+
+def _postgres_server() -> str:
+    """The test server's URL, or a skip that says why there is none."""
+    if os.environ.get("SKIP_POSTGRES") == "1":
+        pytest.skip("SKIP_POSTGRES=1")
+    engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server at TEST_POSTGRES_URL: {type(exc.orig).__name__}")
+    finally:
+        engine.dispose()
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dataset.Dataset]:
+    """A tiny generated data set, built in a cache of its own."""
+    saved = os.environ.get("BENCH_CACHE_DIR")
+    os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("bench-cache"))
+    try:
+        yield dataset.ensure(TINY, lambda line: None)
+    finally:
+        if saved is None:
+            os.environ.pop("BENCH_CACHE_DIR")
+        else:
+            os.environ["BENCH_CACHE_DIR"] = saved
+
+
+def _databases(server: str) -> set[str]:
+    engine = create_engine(server)
+    try:
+        with engine.connect() as conn:
+            names = conn.scalars(text("SELECT datname FROM pg_database"))
+            return {n for n in names if n.startswith("clerk_bench_")}  # the benchmarks' own
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_copy_holds_every_table_and_the_next_ids(
+    tiny: dataset.Dataset, tmp_path: Path
+) -> None:
+    server = _postgres_server()
+    dataset.working_copy(tiny, tmp_path, lambda line: None)
+    engine, name, info = pg.copy(tmp_path / "clerk.db", server, lambda line: None)
+    try:
+        with sqlite3.connect(tmp_path / "clerk.db") as lite:
+            for table in ("stores", "products", "events", "orders", "order_lines", "searches"):
+                (expected,) = lite.execute(f"SELECT count(*) FROM {table}").fetchone()
+                assert info["rows"][table] == expected, table
+            (last,) = lite.execute("SELECT max(id) FROM events").fetchone()
+        with engine.begin() as conn:  # the collector's next event gets a new id
+            new = conn.execute(
+                text(
+                    "INSERT INTO events (store_id, ts, kind, visitor_mode) "
+                    "SELECT id, 0, 'view', 'none' FROM stores LIMIT 1 RETURNING id"
+                )
+            ).scalar()
+        assert new == last + 1
+    finally:
+        engine.dispose()
+        pg.drop(server, name)
+    assert name not in _databases(server)
+
+
+@pytest.mark.postgres
+def test_dashboard_on_postgres_multiplies_the_data_set(
+    tiny: dataset.Dataset, tmp_path: Path
+) -> None:
+    server = _postgres_server()
+    engine, name, info = dashboard_pg.build(tiny, server, tmp_path, lambda line: None, copies=3)
+    try:
+        c = info["counts"]
+        assert c["events"] == 3 * tiny.meta["counts"]["events"]
+        assert c["orders"] == 3 * tiny.meta["counts"]["orders"]
+        assert c["order_lines"] == 3 * tiny.meta["counts"]["order_lines"]
+        with engine.connect() as conn:
+            low, high = conn.execute(text("SELECT min(ts), max(ts) FROM events")).one()
+        now = int(time.time() * 1000)
+        assert now - 30 * dashboard_pg.DAY_MS <= low <= high < now
+        engine.dispose()
+        storage = dashboard_pg.storage_level(
+            pg.database_url(server, name), int(tiny.meta["store"]["id"]), lambda line: None
+        )
+        assert storage["rolled_up_days"] >= 29
+        assert storage["figures"]["orders"] > 2 * tiny.meta["counts"]["orders"]
+    finally:
+        engine.dispose()
+        pg.drop(server, name)
+
+
+@pytest.mark.postgres
+def test_recs_cases_are_served_on_the_postgres_copy(tiny: dataset.Dataset, tmp_path: Path) -> None:
+    """Every case of the recommendations benchmark answers on a PostgreSQL copy served
+    as recs.run serves it (its Target), and the table prints that engine's part."""
+    server = _postgres_server()
+    dataset.working_copy(tiny, tmp_path, lambda line: None)
+    db = tmp_path / "clerk.db"
+    settings = recs.Settings(spec=TINY)
+    all_cases = recs.cases(
+        tiny.meta["store"]["public_key"], tiny.meta["picks"], recs.random_products(db, settings)
+    )
+    engine, name, _ = pg.copy(db, server, lambda line: None, prefix="clerk_bench_recs")
+    engine.dispose()
+    try:
+        target = recs.Target("postgresql", db, tmp_path, pg.database_url(server, name))
+        collector = target.serve(60, "collector")
+        try:
+            answers = {case.name: collector.post(case)[1] for case in all_cases}
+        finally:
+            collector.stop()
+    finally:
+        pg.drop(server, name)
+    assert answers["popular"]["result"] and answers["search 'jacket'"]["status"] == "ok"
+    assert name not in _databases(server)

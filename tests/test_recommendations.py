@@ -140,6 +140,24 @@ def test_new_is_newest_first_with_undated_products_last(shop: Shop):
     assert shop.ask("new", limit=3) == ["3", "1", "2"]
 
 
+def test_new_ties_by_id_then_undated_products_by_id(shop: Shop):
+    # Dated and undated products are read apart (storage/recommendations.newest): the
+    # order is still created_at DESC NULLS LAST, id, whatever the limit cuts.
+    shop.catalogue(
+        product(1, created_at=50),
+        product(2),
+        product(3, created_at=90),
+        product(4, created_at=50),
+        product(5),
+        product(6, created_at=99, stock=0),
+    )
+    assert shop.ask("new", limit=2) == ["3", "1"]
+    assert shop.ask("new", limit=3) == ["3", "1", "4"]
+    assert shop.ask("new", limit=4) == ["3", "1", "4", "2"]
+    assert shop.ask("new", limit=10) == ["3", "1", "4", "2", "5"]
+    assert shop.ask("new", limit=10, exclude=["1", "2"]) == ["3", "4", "5"]
+
+
 def test_complementary_is_bought_together_then_viewed_together(shop: Shop):
     shop.catalogue(*items(1, 2, 3, 4, 5, 6))
     shop.buy("a", "O1", "1", "2", "3")

@@ -114,14 +114,31 @@ def newest(
     exclude: Sequence[str],
     filter: Expr | None = None,
 ) -> list[str]:
+    """Newest first by created_at, undated products last (ties by id).
+
+    Dated and undated products are two statements: `ORDER BY created_at DESC NULLS
+    LAST` is the order of a backward scan of (store_id, created_at) on SQLite but not on
+    PostgreSQL (where that scan gives NULLS FIRST), which sorted every product of the
+    store instead (38 ms at 100,000; bench/recs.py), while `created_at IS NOT NULL ...
+    ORDER BY created_at DESC` reads the index from its end on both."""
     where = [products.c.store_id == store_id, available(), products.c.id.not_in(list(exclude))]
-    query = (
+    where = _filtered(store_id, where, filter)
+    dated = (
         select(products.c.id)
-        .where(*_filtered(store_id, where, filter))
-        .order_by(products.c.created_at.desc().nulls_last(), products.c.id)
+        .where(*where, products.c.created_at.is_not(None))
+        .order_by(products.c.created_at.desc(), products.c.id)
         .limit(limit)
     )
-    return list(conn.scalars(query).all())
+    found = list(conn.scalars(dated).all())
+    if len(found) < limit:
+        undated = (
+            select(products.c.id)
+            .where(*where, products.c.created_at.is_(None))
+            .order_by(products.c.id)
+            .limit(limit - len(found))
+        )
+        found += conn.scalars(undated).all()
+    return found
 
 
 def category_members(conn: Connection, *, store_id: int, category: str) -> list[str]:
