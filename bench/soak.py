@@ -6,7 +6,9 @@ part runs it) gives its capacity in events per second; then consecutive wrk runs
 one period each (a minute by default) send half that rate, paced by the script's
 delay() (BENCH_THREAD_RATE). For each period: the rate achieved, wrk's latency
 percentiles, the server's RSS (VmRSS of its process group, sampled every second:
-max and mean), its CPU and the size of its database (and of SQLite's WAL file).
+max and mean), its CPU, the time its threads waited for a CPU (schedstat: what other
+work on the machine costs it), the CPU the rest of the machine used, and the size of
+its database (and of SQLite's WAL file).
 
 Flatness: from the second period on, RSS (the period's max) and p99 each stay
 within 10% of their second-period value. It is reported, not asserted. At the end
@@ -99,6 +101,24 @@ def group_rss(pgid: int) -> int:
     return total
 
 
+def group_runqueue_wait(pgid: int) -> float:
+    """Seconds the threads of a process group's live processes have spent runnable but
+    waiting for a CPU (the second field of /proc/<pid>/task/<tid>/schedstat)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            for task in os.listdir(f"/proc/{entry}/task"):
+                total += int(Path(f"/proc/{entry}/task/{task}/schedstat").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9
+
+
 def storage_bytes(target: Collector) -> dict[str, int | None]:
     """The database's size now: SQLite's file and WAL file, or PostgreSQL's database."""
     if target.backend == "sqlite":
@@ -168,10 +188,12 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
         for i in range(settings.periods):
             cpu_before, started = target.process.cpu_seconds(), time.monotonic()
             busy_before, wrk_before = system_busy_seconds(), children_cpu()
+            wait_before = group_runqueue_wait(target.process.pid)
             result = summarise(run_wrk(url, target.key, settings.period_s, paced, "", rate=rate))
             ended = time.monotonic()
             cpu = target.process.cpu_seconds() - cpu_before
             wrk_cpu = children_cpu() - wrk_before
+            wait = group_runqueue_wait(target.process.pid) - wait_before
             other = max(0.0, system_busy_seconds() - busy_before - cpu - wrk_cpu)
             runs.append(result)
             rss = sampler.between(started, ended) or [group_rss(target.process.pid)]
@@ -191,6 +213,8 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
                     "server_cpu_cores": round(cpu / (ended - started), 2),
                     # everything but the server and wrk (other jobs on the machine)
                     "other_cpu_cores": round(other / (ended - started), 2),
+                    # the server's threads runnable but waiting for a CPU, per second
+                    "server_runqueue_wait": round(wait / (ended - started), 3),
                     "db_mb": mb(size["db"]),
                     "wal_mb": mb(size["wal"]),
                     "loadavg": round(os.getloadavg()[0], 2),
@@ -257,7 +281,8 @@ def brief(p: dict[str, Any]) -> str:
     return (
         f"period {p['period']}: {p['rate']:.0f} 2xx/s, p50 {p['latency_ms']['p50']:.1f} ms, "
         f"p99 {p['latency_ms']['p99']:.1f} ms, RSS {p['rss_mb_max']:.1f} MB, "
-        f"CPU {p['server_cpu_cores']:.2f} (other {p['other_cpu_cores']:.2f}), db {p['db_mb']} MB"
+        f"CPU {p['server_cpu_cores']:.2f} (other {p['other_cpu_cores']:.2f}, "
+        f"run-queue wait {p['server_runqueue_wait']:.2f}), db {p['db_mb']} MB"
         + (f" (WAL {p['wal_mb']} MB)" if p["wal_mb"] is not None else "")
         + f", non-2xx {p['non_2xx']}, load {p['loadavg']:.2f}"
     )
@@ -359,7 +384,7 @@ def table(report: dict[str, Any]) -> list[str]:
         lines += [
             f"{r['backend']}: capacity {capacity}, sent at {r['target_rate']:.0f}/s",
             f"{'period':>6}{'2xx/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-            f"{'RSS MB':>8}{'mean':>8}{'CPU':>6}{'other':>6}{'db MB':>8}{'WAL MB':>8}"
+            f"{'RSS MB':>8}{'mean':>8}{'CPU':>6}{'other':>6}{'wait':>6}{'db MB':>8}{'WAL MB':>8}"
             f"{'non-2xx':>8}",
         ]
         for p in r["periods"]:
@@ -369,6 +394,7 @@ def table(report: dict[str, Any]) -> list[str]:
                 f"{p['period']:>6}{p['rate']:>8.0f}{lat['p50']:>8.1f}{lat['p99']:>8.1f}"
                 f"{lat['max']:>8.1f}{p['rss_mb_max']:>8.1f}{p['rss_mb_mean']:>8.1f}"
                 f"{p['server_cpu_cores']:>6.2f}{p['other_cpu_cores']:>6.2f}"
+                f"{p['server_runqueue_wait']:>6.2f}"
                 f"{p['db_mb'] or 0:>8.1f}{wal:>8}{p['non_2xx']:>8}"
             )
         for name, label in (("rss_mb", "RSS"), ("p99_ms", "p99")):
