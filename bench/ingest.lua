@@ -11,7 +11,15 @@
 --
 -- Environment: BENCH_KEY (the store's public key), BENCH_SEND_MS, BENCH_PRODUCTS
 -- (distinct product ids, default 1000), BENCH_PREFIX (before every product id, so
--- that the events of one phase, e.g. warm-up, can be told apart in the database).
+-- that the events of one phase, e.g. warm-up, can be told apart in the database),
+-- BENCH_THREAD_RATE (optional: requests per second each wrk thread sends, paced;
+-- without it each connection sends as fast as it is answered).
+--
+-- Pacing (bench/soak.py): each thread has a schedule of send times, one every
+-- 1000 / BENCH_THREAD_RATE ms; a connection ready to send takes the next free time
+-- and delay() holds it until then. A server that falls behind gets the sends it
+-- missed at once, but never more than BENCH_CATCHUP_MS (default 1000) of them, so
+-- that the rate stays the one asked for while the server keeps up.
 --
 -- done() prints one line "BENCH_RESULT {json}" that bench/ingest.py reads.
 
@@ -30,6 +38,9 @@ local key = os.getenv("BENCH_KEY") or "bench"
 local send_ms = tonumber(os.getenv("BENCH_SEND_MS") or "10000")
 local products = tonumber(os.getenv("BENCH_PRODUCTS") or "1000")
 local prefix = os.getenv("BENCH_PREFIX") or ""
+local thread_rate = tonumber(os.getenv("BENCH_THREAD_RATE") or "")
+local interval = thread_rate and 1000 / thread_rate or nil
+local catchup_ms = tonumber(os.getenv("BENCH_CATCHUP_MS") or "1000")
 
 local threads = {}
 local thread_count = 0
@@ -50,6 +61,7 @@ function init(args)
   delays = 0
   started = nil
   cutoff = nil
+  next_send = nil   -- the next free send time of this thread's schedule (paced runs)
   headers = {
     ["Content-Type"] = "text/plain;charset=UTF-8",
     ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) clerk-bench/1.0",
@@ -65,10 +77,19 @@ function delay()
   if started == nil then
     started = t
     cutoff = t + send_ms
+    next_send = t
   elseif t >= cutoff then
     return 3600000 -- hold this connection: the run is over for it
   end
-  return 0
+  if interval == nil then
+    return 0
+  end
+  local at = math.max(next_send, t - catchup_ms)
+  next_send = at + interval
+  if at >= cutoff then
+    return 3600000 -- its turn would come after the window
+  end
+  return math.max(0, math.floor(at - t))
 end
 
 function request()

@@ -55,7 +55,11 @@ def wrk_path() -> str:
     return path
 
 
-def run_wrk(url: str, key: str, seconds: float, load: Load, prefix: str) -> dict[str, Any]:
+def run_wrk(
+    url: str, key: str, seconds: float, load: Load, prefix: str, rate: float | None = None
+) -> dict[str, Any]:
+    """One wrk run: `seconds` of sending (as fast as answered, or `rate` requests per
+    second in all, paced), then the drain. The BENCH_RESULT figures of bench/ingest.lua."""
     whole = int(seconds + 0.999) + load.drain
     env = {
         **os.environ,
@@ -63,6 +67,8 @@ def run_wrk(url: str, key: str, seconds: float, load: Load, prefix: str) -> dict
         "BENCH_SEND_MS": str(int(seconds * 1000)),
         "BENCH_PREFIX": prefix,
     }
+    if rate is not None:
+        env["BENCH_THREAD_RATE"] = repr(rate / load.threads)
     argv = [
         wrk_path(),
         "-t", str(load.threads),

@@ -9,11 +9,15 @@ recommendation and search latency on a generated data set.
     scripts/bench --only content  what a /v2/content call adds to its api (same data set)
     scripts/bench --only suggestions  live search's suggestions, categories, pages p95
     scripts/bench --only facets   search with a filter and facets p95 (storage level)
+    scripts/bench --only soak     10 minutes at half the ingest capacity: RSS and p99 per
+                                  minute, written to docs/soak.png and docs/soak.json
+                                  (not part of the default run)
 
 Diagnostics: --force-nodelay (servers set TCP_NODELAY on every accepted socket),
 --browser-variants (time the loader with an empty script, and clerk.js with
 document.cookie stubbed); --only, --workers, --seconds, --loads narrow a run;
---recs-requests, --recs-seed and --recs-explain tune the recommendations part.
+--recs-requests, --recs-seed and --recs-explain tune the recommendations part;
+--soak-minutes, --soak-period, --soak-rate, --soak-workers and --soak-png the soak.
 
 BENCH_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 adds one collector run on PostgreSQL, in a fresh database created on that server
@@ -49,6 +53,7 @@ from . import (
     recs,
     recs_table,
     script_size,
+    soak,
     suggestions,
 )
 from .procs import ROOT
@@ -64,7 +69,9 @@ PARTS = (
     "links",
     "suggestions",
     "facets",
+    "soak",
 )
+DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # the soak takes 12 minutes
 
 
 def log(message: str) -> None:
@@ -258,6 +265,8 @@ def table(report: dict[str, Any]) -> str:
         lines += suggestions.table(report["suggestions"])
     if "facets" in report:
         lines += facets.table(report["facets"])
+    if "soak" in report:
+        lines += soak.table(report["soak"])
     return "\n".join(lines)
 
 
@@ -274,8 +283,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loads", type=int, help="page loads per series (default 20)")
     parser.add_argument(
         "--only",
-        default=",".join(PARTS),
-        help="ingest,size,browser,recs,content,dashboard,links,suggestions,facets",
+        default=",".join(DEFAULT_PARTS),
+        help="ingest,size,browser,recs,content,dashboard,links,suggestions,facets (the "
+        "default), soak",
+    )
+    parser.add_argument(
+        "--soak-minutes", type=int, default=10, help="periods of the soak (default 10)"
+    )
+    parser.add_argument(
+        "--soak-period",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="length of a soak period (default 60: a minute)",
+    )
+    parser.add_argument(
+        "--soak-rate",
+        type=float,
+        help="events/s the soak sends (default: half the capacity, measured first)",
+    )
+    parser.add_argument(
+        "--soak-workers", type=int, default=1, help="collector workers in the soak (default 1)"
+    )
+    parser.add_argument(
+        "--soak-png",
+        type=Path,
+        default=soak.PNG,
+        help="where the soak's plot goes (default docs/soak.png; its JSON beside it)",
     )
     parser.add_argument(
         "--pg-workers",
@@ -391,6 +425,16 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "facets" in parts:
             report["facets"] = facets.run(20 if args.quick else 100, log, seed=args.recs_seed)
+        if "soak" in parts:
+            soak_settings = soak.Settings(
+                periods=args.soak_minutes,
+                period_s=args.soak_period,
+                capacity_s=seconds,
+                warmup_s=load.warmup,
+                rate=args.soak_rate,
+                workers=args.soak_workers,
+            )
+            report["soak"] = soak.run(soak_settings, postgres_url, log, png=args.soak_png)
         if args.profile is not None:
             from . import profile
 
@@ -412,4 +456,6 @@ def main(argv: list[str] | None = None) -> int:
         for r in report.get("ingest", [])
         if r.get("durable", {}).get("verdict") in ("LOST", "EXTRA")
     ]
+    if "soak" in report and soak.lost(report["soak"]):
+        return 1
     return 1 if lost else 0
