@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -156,6 +157,68 @@ def test_a_return_on_a_rolled_up_day_lowers_its_order_value(shop, client, servic
     returned(client, store, order="o2", product="p3", quantity=1)
     after = report(services, store, "overview")
     assert (after["aov_clerk"], after["aov_other"], after["revenue"]) == (15.0, 0.0, 15.0)
+
+
+def _roll_up_read(services, store, day: int) -> tuple[Any, Any]:
+    """What the housekeeping reads of a day before the write that saves its roll-up."""
+    storage = services.storage
+    visitors = storage.read_sync(rollups.day_visitors, store_id=store.id, day=day)
+    parts = storage.read_sync(
+        rollups.day_rollup, store_id=store.id, day=day, parts=rollups.LATER_PARTS
+    )
+    return visitors, parts
+
+
+def test_a_return_between_a_days_roll_up_read_and_its_save_is_in_the_saved_figures(
+    shop, client, services, store, clock
+):
+    a_clerk_order(shop)
+    day = rollups.day_of(int(clock() * 1000))
+    clock.advance(2 * DAY)
+    now = int(clock() * 1000)
+    visitors, parts = _roll_up_read(services, store, day)
+    returned(client, store, order="o1", product="p1", quantity=1)  # 10 of the 25 back
+    saved = services.storage.run(
+        rollups.save_rollup, store_id=store.id, day=day, rows=parts, now_ms=now, visitors=visitors
+    )
+    assert saved
+    stored = rows(services, "rollup_visits")
+    assert [(r["day"], r["orders_clerk"], r["revenue_clerk"]) for r in stored] == [(day, 1, 15.0)]
+    assert report(services, store, "overview")["aov_clerk"] == 15.0
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_return_waits_for_a_roll_up_being_saved_and_then_takes_its_amount_off(
+    shop, client, services, store, clock
+):
+    """PostgreSQL: a return and a roll-up save of its day in two sessions at once; the
+    return's take-back waits for the save's lock, then finds the saved row."""
+    a_clerk_order(shop)
+    day = rollups.day_of(int(clock() * 1000))
+    clock.advance(2 * DAY)
+    now = int(clock() * 1000)
+    visitors, parts = _roll_up_read(services, store, day)
+    done = threading.Event()
+    with services.storage.engine.connect() as saving:
+        with saving.begin():
+            assert rollups.save_rollup(
+                saving, store_id=store.id, day=day, rows=parts, now_ms=now, visitors=visitors
+            )
+            answer: list[Any] = []
+            thread = threading.Thread(
+                target=lambda: (
+                    answer.append(returned(client, store, order="o1", product="p1", quantity=1)),
+                    done.set(),
+                )
+            )
+            thread.start()
+            assert not done.wait(1.0)  # the return waits for the roll-up's lock
+        thread.join(30)
+    assert done.is_set() and answer[0].status_code == 200
+    stored = rows(services, "rollup_visits")
+    assert [(r["day"], r["orders_clerk"], r["revenue_clerk"]) for r in stored] == [(day, 1, 15.0)]
 
 
 def test_the_dashboard_overview_shows_the_returns(shop, client, services, store):

@@ -101,18 +101,24 @@ def _in_day(store_id: int, day: int) -> Any:
     )
 
 
-def _day_visits(conn: Connection, store_id: int, day: int) -> list[Row]:
-    start, end = day * DAY_MS, (day + 1) * DAY_MS
-    in_day = _in_day(store_id, day)
+def day_visitors(conn: Connection, *, store_id: int, day: int) -> dict[str, bool]:
+    """The day's visitors, each with whether they clicked a Clerk widget or search result
+    (the part of a day's visits read from its events)."""
     clerk = func.max(case((_is_clerk_click(), 1), else_=0))
-    visitors = {
+    return {
         visitor: bool(used)
         for visitor, used in conn.execute(
             select(events.c.visitor_id, clerk)
-            .where(in_day, events.c.visitor_id.is_not(None))
+            .where(_in_day(store_id, day), events.c.visitor_id.is_not(None))
             .group_by(events.c.visitor_id)
         )
     }
+
+
+def _visits_row(conn: Connection, store_id: int, day: int, seen: dict[str, bool]) -> Row:
+    """The day's visits row: its visitors (`day_visitors`) and their orders of the day."""
+    start, end = day * DAY_MS, (day + 1) * DAY_MS
+    visitors = dict(seen)
     buyers: dict[str, tuple[int, float]] = {}
     for visitor, count, revenue in conn.execute(
         select(orders.c.visitor_id, func.count(), func.sum(orders.c.total))
@@ -126,18 +132,21 @@ def _day_visits(conn: Connection, store_id: int, day: int) -> list[Row]:
     ):
         buyers[visitor] = (int(count), float(revenue or 0.0))
         visitors.setdefault(visitor, False)
-    return [
-        {
-            "visits": len(visitors),
-            "clerk_visits": sum(visitors.values()),
-            "converted": len(buyers),
-            "clerk_converted": sum(1 for v in buyers if visitors[v]),
-            "orders_clerk": sum(n for v, (n, _) in buyers.items() if visitors[v]),
-            "revenue_clerk": round(sum(r for v, (_, r) in buyers.items() if visitors[v]), 2),
-            "orders_other": sum(n for v, (n, _) in buyers.items() if not visitors[v]),
-            "revenue_other": round(sum(r for v, (_, r) in buyers.items() if not visitors[v]), 2),
-        }
-    ]
+    return {
+        "visits": len(visitors),
+        "clerk_visits": sum(visitors.values()),
+        "converted": len(buyers),
+        "clerk_converted": sum(1 for v in buyers if visitors[v]),
+        "orders_clerk": sum(n for v, (n, _) in buyers.items() if visitors[v]),
+        "revenue_clerk": round(sum(r for v, (_, r) in buyers.items() if visitors[v]), 2),
+        "orders_other": sum(n for v, (n, _) in buyers.items() if not visitors[v]),
+        "revenue_other": round(sum(r for v, (_, r) in buyers.items() if not visitors[v]), 2),
+    }
+
+
+def _day_visits(conn: Connection, store_id: int, day: int) -> list[Row]:
+    seen = day_visitors(conn, store_id=store_id, day=day)
+    return [_visits_row(conn, store_id, day, seen)]
 
 
 def _day_widgets(conn: Connection, store_id: int, day: int) -> list[Row]:
@@ -202,6 +211,7 @@ def _merge_widgets(rows: list[Row]) -> list[Row]:
 
 
 _PARTS = {"visits": _day_visits, "widgets": _day_widgets, "products": _day_products}
+LATER_PARTS = ("widgets", "products")  # read before the write that saves them with visits
 
 
 def days_to_roll_up(
@@ -228,12 +238,23 @@ def days_to_roll_up(
 
 
 def save_rollup(
-    conn: Connection, *, store_id: int, day: int, rows: dict[str, list[Row]], now_ms: int
+    conn: Connection,
+    *,
+    store_id: int,
+    day: int,
+    rows: dict[str, list[Row]],
+    now_ms: int,
+    visitors: dict[str, bool] | None = None,
 ) -> bool:
     """Replace a day's roll-up rows (a short write), unless the day has a final roll-up
     already (another collector process saved it since these rows were read): whether
     they were saved. One store's roll-ups are saved one at a time across processes (an
-    advisory lock on PostgreSQL; SQLite writes go one at a time anyway)."""
+    advisory lock on PostgreSQL; SQLite writes go one at a time anyway).
+
+    With `visitors` (`day_visitors`, read before), the visits row is made here from
+    them and the day's orders as they are now, under the lock `take_back_revenue` takes
+    too: a return or a deleted order of the day between the read and this write is in
+    the saved figures (or, after this write, takes its amount off them), never lost."""
     advisory_xact_lock(conn, ADVISORY_KEY, store_id)
     final = conn.scalar(
         select(rollup_visits.c.day).where(
@@ -244,6 +265,8 @@ def save_rollup(
     )
     if final is not None:
         return False
+    if visitors is not None:
+        rows = {**rows, "visits": [_visits_row(conn, store_id, day, visitors)]}
     for table in (rollup_visits, rollup_widgets, rollup_products):
         conn.execute(delete(table).where(table.c.store_id == store_id, table.c.day == day))
     conn.execute(
@@ -266,8 +289,11 @@ def roll_up(storage: Storage, *, store_id: int, now_ms: int, last_day: int | Non
     for day in storage.read_sync(days_to_roll_up, store_id=store_id, now_ms=now_ms):
         if last_day is not None and day > last_day:
             break
-        rows = storage.read_sync(day_rollup, store_id=store_id, day=day)
-        storage.run(save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now_ms)
+        visitors = storage.read_sync(day_visitors, store_id=store_id, day=day)
+        rows = storage.read_sync(day_rollup, store_id=store_id, day=day, parts=LATER_PARTS)
+        storage.run(
+            save_rollup, store_id=store_id, day=day, rows=rows, now_ms=now_ms, visitors=visitors
+        )
         done += 1
     return done
 
@@ -300,7 +326,9 @@ def take_back_revenue(
     lost it to a return, storage/returns.py), and its order counts less `orders` (the
     order was deleted, storage/orders.py), in the columns `_day_visits` counted the
     order in: a visitor who clicked a Clerk widget or search result that day is Clerk's.
-    A day not rolled up yet needs nothing: it is computed live from the orders."""
+    A day not rolled up yet needs nothing: it is computed live from the orders, or saved
+    by `save_rollup` from the orders as they are when it holds the same lock."""
+    advisory_xact_lock(conn, ADVISORY_KEY, store_id)
     clerk = conn.execute(
         select(events.c.id)
         .where(_in_day(store_id, day), events.c.visitor_id == visitor_id, _is_clerk_click())
