@@ -37,6 +37,7 @@ class Services:
         self.storage = Storage(
             settings.database_url,
             replica_url=settings.database_replica_url,
+            replica_max_lag=settings.replica_max_lag_seconds,
             batch_max_size=settings.batch_max_size,
             pool_timeout=settings.database_pool_timeout,
         )

@@ -132,6 +132,9 @@ class Settings:
     # A PostgreSQL streaming replica of DATABASE_URL for the reads that may be a little
     # stale (reports, stats, store-wide rankings: docs/ARCHITECTURE.md); "" for none.
     database_replica_url: str = ""
+    # Replica reads go to the primary while the replica is more than this many seconds
+    # behind (or not streaming).
+    replica_max_lag_seconds: int = 30
     # Signs dashboard sessions and keys the sign-in throttle. Unset (""), the collector
     # generates one and keeps it in the database (Services.secret_key).
     secret_key: str = ""
@@ -173,6 +176,7 @@ class Settings:
         settings = cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,
             database_replica_url=env.get("DATABASE_REPLICA_URL", "").strip(),
+            replica_max_lag_seconds=_int(env, "REPLICA_MAX_LAG_SECONDS", 30, 1, 86_400),
             secret_key=env.get("SECRET_KEY", "").strip(),
             salt_rotation_days=_int(env, "SALT_ROTATION_DAYS", 1, 1, 30),
             forwarded_allow_ips=[

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
 from collector import metrics
+from collector import storage as storage_module
 from collector.app import create_app
 from collector.services import Services
 from collector.settings import ConfigError, Settings
@@ -359,6 +360,44 @@ def test_the_replica_is_used_again_once_it_is_back(database_url, replica_url, cl
         switch.close()
         services.storage.dispose()
     assert len([r for r in caplog.records if "read replica failed" in r.getMessage()]) == 2
+
+
+def test_reads_go_to_the_primary_while_the_replica_is_behind(
+    database_url, replica_url, clock, postgres_replica, monkeypatch, caplog
+):
+    """REPLICA_MAX_LAG_SECONDS=1: while the replica's replay is paused with a commit
+    waiting, its copy grows older than that and the stats read the primary (the new
+    order counted); once it has caught up they read the replica again."""
+    monkeypatch.setattr(storage_module, "REPLICA_LAG_CHECK_SECONDS", 0.0)  # every read
+    settings = Settings(
+        database_url=database_url, database_replica_url=replica_url, replica_max_lag_seconds=1
+    )
+    services = Services(settings, clock=clock)
+    store = make_store(services)
+    caplog.set_level(logging.WARNING, logger="collector.storage")
+    try:
+        with TestClient(create_app(settings, services=services)) as client:
+
+            def counted_on() -> tuple[int, str]:
+                before = replica_reads("replica")
+                counted = orders_counted(client, store)
+                return counted, "replica" if replica_reads("replica") > before else "primary"
+
+            seed(client, store)
+            postgres_replica.caught_up()
+            assert counted_on() == (1, "replica")
+            with replay_paused(postgres_replica):
+                sale(client, store, "o2", "v2", "second@shop.example")
+                time.sleep(1.5)
+                assert counted_on() == (2, "primary")
+                assert counted_on() == (2, "primary")
+            assert counted_on() == (2, "replica")
+    finally:
+        services.storage.dispose()
+    said = [r.getMessage() for r in caplog.records if "read replica" in r.getMessage()]
+    assert len(said) == 2, said
+    assert "behind; replica reads go to the primary until it is within 1 s" in said[0]
+    assert said[1] == "read replica caught up; replica reads go to it again"
 
 
 # ---------------------------------------------------------------- the setting

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -49,6 +49,22 @@ REPLICA_RETRY_SECONDS = 30.0
 # Seconds a new replica connection may take (unless its URL sets connect_timeout): an
 # unreachable replica costs a read this much once, then REPLICA_RETRY_SECONDS of none.
 REPLICA_CONNECT_TIMEOUT = 3
+# How often (seconds) a process asks the replica how far behind it is.
+REPLICA_LAG_CHECK_SECONDS = 1.0
+# The replica's lag in seconds: 0 when it has replayed all it received from a running
+# WAL receiver, else the age of the last commit it replayed; NULL (unknown: no WAL
+# receiver, so nothing tells how old its copy is) when it is not streaming.
+REPLICA_LAG = """
+SELECT CASE
+  WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN NULL
+  WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+  ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
+END
+"""
+
+
+class ReplicaBehind(Exception):
+    """The replica is further behind than the reads sent to it may be."""
 
 
 Limiters = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]
@@ -60,6 +76,7 @@ class Storage:
         url: str,
         *,
         replica_url: str = "",
+        replica_max_lag: float = 30.0,
         batch_max_size: int = 512,
         pool_timeout: float = POOL_TIMEOUT,
     ) -> None:
@@ -73,6 +90,10 @@ class Storage:
             )
         self.replica_retry_seconds = REPLICA_RETRY_SECONDS
         self._replica_down_until = 0.0
+        # Replica reads go to the primary while the replica is more than this behind.
+        self.replica_max_lag = replica_max_lag
+        self._lag_checked_at = -REPLICA_LAG_CHECK_SECONDS
+        self._lag_known_behind = False
         self.writer = Writer(self.engine, max_batch=batch_max_size)
         self.pool_capacity = POOL_CAPACITY
         # Reads at once: the pool less the writer's own connection and the spares.
@@ -154,6 +175,8 @@ class Storage:
             )
             metrics.REPLICA_READS.labels("replica").inc()
             return found
+        except ReplicaBehind:
+            pass  # (said once by _replica_lag when it went behind)
         except REPLICA_FAILURES as exc:
             if time.monotonic() >= self._replica_down_until:  # once per failure, not per read
                 log.warning(
@@ -165,10 +188,33 @@ class Storage:
         metrics.REPLICA_READS.labels("primary").inc()
         return await self.read(fn, **kwargs)
 
-    @staticmethod
-    def _on_replica(replica: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    def _on_replica(self, replica: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
         with replica.connect() as conn:
+            self._replica_lag(conn)
             return fn(conn, **kwargs)
+
+    def _replica_lag(self, conn: Connection) -> None:
+        """Raise ReplicaBehind while the replica is more than `replica_max_lag` seconds
+        behind (or not streaming), asked at most every REPLICA_LAG_CHECK_SECONDS; one log
+        line when it goes behind and one when it has caught up."""
+        now = time.monotonic()
+        if now - self._lag_checked_at >= REPLICA_LAG_CHECK_SECONDS:
+            lag = conn.execute(text(REPLICA_LAG)).scalar()
+            conn.rollback()  # (the read that follows starts its own transaction)
+            behind = lag is None or float(lag) > self.replica_max_lag
+            if behind != self._lag_known_behind:
+                if behind:
+                    log.warning(
+                        "read replica %s; replica reads go to the primary until it is "
+                        "within %.0f s",
+                        "is not streaming" if lag is None else f"is {float(lag):.0f} s behind",
+                        self.replica_max_lag,
+                    )
+                else:
+                    log.warning("read replica caught up; replica reads go to it again")
+            self._lag_checked_at, self._lag_known_behind = now, behind
+        if self._lag_known_behind:
+            raise ReplicaBehind
 
     def read_sync(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Run fn(conn, **kwargs) on a connection of its own, outside any write transaction."""
