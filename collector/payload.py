@@ -36,7 +36,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.request":
-            body += message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
+            body += chunk
             if len(body) > max_bytes:
                 raise too_large(max_bytes)
             if not message.get("more_body", False):
