@@ -111,6 +111,10 @@ class Declaration:
 
 # Endpoint -> its declaration; by_method endpoints -> {method: endpoint} (see openapi.py).
 DECLARED: weakref.WeakKeyDictionary[Callable[..., Any], Declaration] = weakref.WeakKeyDictionary()
+# Endpoint -> what it answers with 200, as data (the endpoint is JSONResponse of it): the
+# lean ingest path (collector/ingest.py) calls it and writes the answer itself.
+Content = Callable[[Request], Awaitable[dict[str, Any]]]
+CONTENTS: weakref.WeakKeyDictionary[Callable[..., Any], Content] = weakref.WeakKeyDictionary()
 METHODS: weakref.WeakKeyDictionary[Callable[..., Any], dict[str, Callable[..., Any]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -175,7 +179,7 @@ def dispatch(
     are those it always takes (beyond COMMON), declared with `summary` and `answer` for
     the API's document; it takes others, which depend on the call."""
 
-    async def run(request: Request) -> Response:
+    async def content(request: Request) -> dict[str, Any]:
         services: Services = request.app.state.services
         services.limits.check_client(request)  # before the body is read: cheap
         if request.scope["query_string"] and any(
@@ -208,9 +212,13 @@ def dispatch(
         answer = await target.handler(call)
         if call.warnings:
             answer = {**answer, "warnings": call.warnings}
-        return JSONResponse({"status": "ok", **answer})
+        return {"status": "ok", **answer}
+
+    async def run(request: Request) -> Response:
+        return JSONResponse(await content(request))
 
     DECLARED[run] = Declaration(fields or {}, private, False, summary, answer, open=True)
+    CONTENTS[run] = content
     return run
 
 

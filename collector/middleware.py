@@ -38,17 +38,32 @@ class CORSMiddleware:
             await _preflight(send, origin)
             return
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"vary", b"Origin"))
-                readable = granted(scope) or (origin if message["status"] >= 400 else None)
-                if readable and not server_only:
-                    headers.append((b"access-control-allow-origin", readable.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
+        await self.app(scope, receive, with_cors(send, scope, origin, server_only=server_only))
 
-        await self.app(scope, receive, send_with_cors)
+
+def with_cors(send: Send, scope: Scope, origin: str | None, *, server_only: bool) -> Send:
+    """`send`, with the CORS headers added to the answer's start."""
+
+    async def send_with_cors(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                *message.get("headers", ()),
+                *cors_headers(scope, origin, message["status"], server_only=server_only),
+            ]
+        await send(message)
+
+    return send_with_cors
+
+
+def cors_headers(
+    scope: Scope, origin: str | None, status: int, *, server_only: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """The headers CORS adds to an answer with this status (see CORSMiddleware)."""
+    headers = [(b"vary", b"Origin")]
+    readable = granted(scope) or (origin if status >= 400 else None)
+    if readable and not server_only:
+        headers.append((b"access-control-allow-origin", readable.encode("latin-1")))
+    return headers
 
 
 async def _preflight(send: Send, origin: str | None) -> None:

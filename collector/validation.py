@@ -364,7 +364,7 @@ def validate(
 
     An argument not in `fields` is an error, or, when `warnings` is a list, ignored and
     named in it (and so are unknown fields of nested records parsed meanwhile)."""
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(data.keys() - fields.keys())
     if unknown and warnings is None:
         raise ApiError(
             400,

@@ -183,6 +183,7 @@ def cases(public: str, private: str) -> list[Case]:
             Case(path, b"{not json", plain),
             Case(path, b"[1, 2]", plain),
             Case(path, b"\xff\xfe", plain),
+            Case(path, b"\xef\xbb\xbf" + _body(body).encode(), plain),  # a UTF-8 BOM
             Case(path, b'{"key": NaN}', plain),
             Case(path, b"[" * 5000 + b"]" * 5000, plain),
             Case(path, b"", plain),
@@ -292,3 +293,56 @@ def test_a_2xx_of_the_lean_path_is_a_committed_row(make_pair):
             text("SELECT count(*) FROM events WHERE product_id = 'committed'")
         ).scalar_one()
     assert found == 1
+
+
+async def _asgi_post(app: Any, path: str, pieces: list[bytes]) -> tuple[int, bytes]:
+    """POST `pieces` as one body in several ASGI messages, as a server passes a body that
+    arrives in several reads."""
+    messages = [
+        {"type": "http.request", "body": piece, "more_body": n < len(pieces) - 1}
+        for n, piece in enumerate(pieces)
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"text/plain")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        else:
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return answer["status"], answer["body"]
+
+
+def test_a_body_in_pieces_is_read_whole_and_within_the_limit(make_pair):
+    pair = make_pair(max_body_bytes=200)
+    body = json.dumps({"key": pair.public_key, "product": "pieces", "visitor": "v-pieces"})
+    pieces = [body[:10].encode(), b"", body[10:40].encode(), body[40:].encode()]
+    big = [b'{"pad": "', b"x" * 150, b"x" * 150, b'"}']
+    for client in (pair.fast, pair.general):
+        portal = client.portal
+        assert portal is not None
+        assert portal.call(_asgi_post, client.app, "/v2/log/product", pieces) == (
+            200,
+            b'{"status":"ok"}',
+        )
+        status, answer = portal.call(_asgi_post, client.app, "/v2/log/product", big)
+        assert (status, json.loads(answer)["type"]) == (413, "body_too_large")
+    assert tables(pair.fast_services)["events"] == tables(pair.general_services)["events"]
