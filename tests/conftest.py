@@ -85,19 +85,26 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
 """
 
 
-class _Template:
-    """What a clean copy of the template holds: its schema's hash, the rows of the tables
-    the migrations fill, and where each sequence stands."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.schema = conn.scalar(text(SCHEMA_HASH))
-        tables = conn.execute(
+def public_tables(conn: Connection) -> list[str]:
+    """The schema's tables (partitions included, partitioned parents not)."""
+    return list(
+        conn.execute(
             text(
                 "SELECT c.oid::regclass::text FROM pg_class AS c"
                 " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1"
             )
         ).scalars()
+    )
+
+
+class _Template:
+    """What a clean copy of the template holds: its schema's hash, the rows of the tables
+    the migrations fill, and where each sequence stands."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.schema = conn.scalar(text(SCHEMA_HASH))
+        tables = public_tables(conn)
         self.filled: dict[str, str] = {}
         self.emptied: list[str] = []
         for table in tables:

@@ -13,7 +13,7 @@ from collector.services import Services
 from collector.settings import Settings
 from collector.storage.catalogue import upsert_products
 
-from .conftest import POSTGRES_ADMIN_URL, PostgresDatabases
+from .conftest import POSTGRES_ADMIN_URL, PostgresDatabases, public_tables
 from .factories import Clock, make_store, product
 
 pytestmark = pytest.mark.postgres
@@ -41,13 +41,7 @@ def _given_back(databases: PostgresDatabases, name: str) -> str | None:
 
 
 def _state(conn: Connection) -> dict[str, object]:
-    tables = conn.execute(
-        text(
-            "SELECT c.oid::regclass::text FROM pg_class AS c"
-            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1"
-        )
-    ).scalars()
+    tables = public_tables(conn)
     state: dict[str, object] = {
         table: conn.scalar(text(f"SELECT count(*) FROM {table}")) for table in tables
     }
