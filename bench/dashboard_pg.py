@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from . import dataset, pg
-from .common import Client, Server, percentile, summary
-from .dashboard import ADMIN, DAY_MS, Browser, _timed
+from .common import Server, summary
+from .dashboard import ADMIN, DAY_MS, _timed, overview_page
 
 COPIES = 10
 # The large tables of the search index, which the dashboard never reads: not copied.
@@ -221,22 +221,7 @@ def run(server_url: str, requests: int, log: Any, seed: int = 1, copies: int = C
         dataset.cli(env, workdir, "create-admin", ADMIN[0], "--password", ADMIN[1])
         server = Server(workdir / "clerk.db", workdir, 60, "collector-dashboard-pg", url)
         try:
-            client = Client(server.port)
-            base = [client.call("GET", "/healthz")[0] * 1000 for _ in range(requests)]
-            report["healthz_ms"] = summary(base)
-            browser = Browser(server.port)
-            browser.login()
-            page = f"/dashboard/stores/{store['id']}/overview"
-            ms, status, _ = browser.request("GET", page)
-            if status != 200:
-                raise RuntimeError(f"dashboard: {page} answered HTTP {status}")
-            report["overview_page_first_ms"] = round(ms, 1)
-            times = [browser.request("GET", page)[0] for _ in range(requests)]
-            report["overview_page_ms"] = summary(times)
-            log(
-                f"dashboard: pg: overview page (30 days) p50 {percentile(times, 50):.0f} ms, "
-                f"p95 {percentile(times, 95):.0f} ms over {requests} requests"
-            )
+            report.update(overview_page(server, int(store["id"]), requests, log, "dashboard: pg"))
         finally:
             server.stop()
         return report
