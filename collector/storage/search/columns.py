@@ -45,6 +45,7 @@ from ... import filters
 from ...filters import Value
 from ..caches import Cache, cache_for
 from ..schema import VALUE_INDEXED, product_values, search_changes, search_documents
+from . import words
 from .index import CHANGES_LISTED
 
 COLUMNS_STORES = 16
@@ -106,11 +107,12 @@ class Columns:
         self._document: dict[int, int] | None = None
         self.updated_from: int | None = None  # the version this was updated from (if so)
         self.changed: set[int] = set()  # ... and the positions of the products changed,
-        self.changed_docs: set[int] = set()  # their documents before and after,
-        self.rechecked: list[int] = []  # and after (what matchset.py checks again)
+        self.changed_docs: set[int] = set()  # and their documents before and after
         self.serial = next(_serials)  # what match sets (matchset.py) are positions of
         self.columns: dict[str, Column] = {}
         self._ranking: tuple[int, array[int], dict[int, int]] | None = None
+        self._words: words.Words | None = None  # the store's words (words.py), when read
+        self.stale: frozenset[int] = frozenset()  # documents changed since they were
         self._lock = threading.Lock()
         self._cache: Cache | None = None
 
@@ -163,10 +165,34 @@ class Columns:
     def weight(self) -> int:
         """About the bytes held (see COLUMNS_BYTES)."""
         products = len(self.ids)
-        return BYTES_PER_PRODUCT * products + sum(
-            BYTES_PER_CODE * products + BYTES_PER_LIST * len(c.values)
-            for c in self.columns.values()
+        held = self._words.weight if self._words is not None else 0
+        return (
+            BYTES_PER_PRODUCT * products
+            + held
+            + sum(
+                BYTES_PER_CODE * products + BYTES_PER_LIST * len(c.values)
+                for c in self.columns.values()
+            )
         )
+
+    def word_index(self, conn: Connection) -> words.Words:
+        """The store's words (words.py): read the first time, then carried over updates
+        with the documents changed since (`stale`) until there are too many of those."""
+        found = self._words
+        if found is None:
+            with self._lock:
+                found = self._words
+                if found is None:
+                    found = self._words = words.read(conn, self.store_id)
+                    self.stale = frozenset()
+                    self._weighed()
+        return found
+
+    def _weighed(self) -> None:
+        """This entry weighed again by its cache (it grew)."""
+        key = (self.store_id, self.version)
+        if self._cache is not None and self._cache.get(key) is self:
+            self._cache.put(key, self, weight=self.weight)
 
     def _positions_of(self, products: set[str]) -> dict[str, int]:
         """The positions of these products (those that have one), without making
@@ -224,7 +250,9 @@ class Columns:
         new._ranking = ranking
         new.changed = set(before.values())
         new.changed_docs = {self.docs[at] for at in new.changed} | set(now.values())
-        new.rechecked = sorted(now.values())
+        stale = self.stale | new.changed_docs
+        if self._words is not None and len(stale) <= words.STALE_MAX:
+            new._words, new.stale = self._words, frozenset(stale)
         at_now: dict[str, int] = {}  # the changed products there are now, at their positions
         for pid in sorted(changed):
             at, doc = before.get(pid), now.get(pid)
@@ -262,9 +290,7 @@ class Columns:
                         if self.weight <= COLUMNS_BYTES:
                             break
                         del self.columns[older]
-                    key = (self.store_id, self.version)
-                    if self._cache is not None and self._cache.get(key) is self:  # weighed again
-                        self._cache.put(key, self, weight=self.weight)
+                    self._weighed()
         return found
 
 
