@@ -162,6 +162,10 @@ def footprint(engine: Any, store_id: int, log: Any) -> dict[str, Any]:
             columns.ranking(conn, state.popularity)
             found["ranking" + ("_mb" if traced else "_ms")] = _mark(started, traced)
             started = time.perf_counter()
+            index = columns.word_index(conn)
+            found["words" + ("_mb" if traced else "_ms")] = _mark(started, traced)
+            found["words"], found["postings"] = len(index.at), len(index.docs)
+            started = time.perf_counter()
             plan = query._Plan(
                 conn, query._cache(engine), state, (store_id, state.version, (QUERY,), False)
             )
@@ -178,6 +182,8 @@ def footprint(engine: Any, store_id: int, log: Any) -> dict[str, Any]:
     log(
         f"  positions {found['positions_ms']:.1f} ms {found['positions_mb']:.1f} MB;"
         f" ranking order {found['ranking_ms']:.1f} ms {found['ranking_mb']:.1f} MB;"
+        f" words ({found['words']:,} words, {found['postings']:,} postings)"
+        f" {found['words_ms']:.1f} ms {found['words_mb']:.1f} MB;"
         f" match set of {QUERY!r} ({found['match_set_ids']:,}) {found['match_set_ms']:.1f} ms"
         f" {found['match_set_mb']:.2f} MB"
     )

@@ -41,7 +41,8 @@ The modules: `index` (documents, texts, vocabulary, catalogue versions), `typos`
 (edits and the vocabulary lookup), `paging` (rank tiers and reading one page),
 `ranking_sqlite` and `ranking_postgres` (each engine's SQL), `query` (search_products,
 search_page and their caches), `columns` (the store's product_values in memory, per
-catalogue version), `matchset` (a query's matches in ranking order, cached), `narrowed`
+catalogue version), `words` (the store's words in memory: a query's rank tiers for
+the match set), `matchset` (a query's matches in ranking order, cached), `narrowed`
 (matches narrowed by a filter and ordered by an attribute, in memory), `facets` (facet
 counts over the narrowed matches), `popularity` (sales and views), `migration`
 (migrations 2 and 5).

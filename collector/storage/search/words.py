@@ -7,10 +7,10 @@ of PostgreSQL's GIN index and heap reads, against well under 1 ms here).
 Built from `search_texts` (the folded words the engines index: name_terms, label_terms,
 body_terms, split on their single spaces), the first time a store's match set is read
 at a catalogue version with no index (columns.Columns.words), and kept with the
-store's columns. Each word's documents are one array: those with the word in the name
-first, then those with it in the brand or categories but not the name, then those with
-it only in the description; so "in the name" is the first slice, "in name or labels"
-the first two, "anywhere" all of it. The tiers are the engines' (ranking_sqlite.py,
+store's columns. Each word's documents are one run of a single array: those with the
+word in the name first, then those with it in the brand or categories but not the
+name, then those with it only in the description; so "in the name" is the first slice,
+"in name or labels" the first two, "anywhere" all of it. The tiers are the engines' (ranking_sqlite.py,
 ranking_postgres.py): every query word (as typed, as a prefix when predictive, or, at
 the typo level, as one of its corrections) in the name; else every word in the name or
 labels; else anywhere; then the same with corrections, without the documents that
@@ -36,23 +36,35 @@ from .paging import Term
 
 STALE_MAX = 2_000  # documents changed since the index was built, asked about apart
 BYTES_PER_POSTING = 4
-BYTES_PER_WORD = 150  # the word, its tuple and array headers, its dict slot
+BYTES_PER_WORD = 100  # the word, its dict slot and its bounds
 
 
 class Words:
-    """Each word's documents (see above): `postings[word] = (docs, in_name, in_labels)`,
-    docs[:in_name] having it in the name, docs[:in_labels] in the name or labels."""
+    """Each word's documents (see above), all in one array (`docs`: no object per word
+    for the cyclic garbage collector to walk); word k's are docs[b[0]:b[3]] where
+    b = bounds[4k:4k+4], with it in the name up to b[1], in the name or labels up to
+    b[2]; `at[word]` is k."""
 
-    __slots__ = ("postings", "vocabulary", "postings_count")
+    __slots__ = ("docs", "bounds", "at", "vocabulary")
 
-    def __init__(self, postings: dict[str, tuple[array[int], int, int]]) -> None:
-        self.postings = postings
-        self.vocabulary = sorted(postings)  # for prefixes
-        self.postings_count = sum(len(p[0]) for p in postings.values())
+    def __init__(self, docs: array[int], bounds: array[int], at: dict[str, int]) -> None:
+        self.docs, self.bounds, self.at = docs, bounds, at
+        self.vocabulary = sorted(at)  # for prefixes
 
     @property
     def weight(self) -> int:
-        return BYTES_PER_POSTING * self.postings_count + BYTES_PER_WORD * len(self.postings)
+        return BYTES_PER_POSTING * len(self.docs) + BYTES_PER_WORD * len(self.at)
+
+    def postings(self, word: str) -> tuple[array[int], array[int], array[int]]:
+        """The documents with the word in the name; in the labels, not the name; only
+        in the description."""
+        k = self.at.get(word)
+        if k is None:
+            empty = array(self.docs.typecode)
+            return empty, empty, empty
+        start, name, labels, end = self.bounds[4 * k : 4 * k + 4]
+        docs = self.docs
+        return docs[start:name], docs[name:labels], docs[labels:end]
 
     def _lexemes(self, term: Term, fuzzy: bool) -> list[str]:
         """The indexed words a query word stands for (at the typo level, its corrections
@@ -73,12 +85,10 @@ class Words:
         labels: set[int] = set()
         every: set[int] = set()
         for word in lexemes:
-            found = self.postings.get(word)
-            if found is not None:
-                docs, in_name, in_labels = found
-                name.update(docs[:in_name])
-                labels.update(docs[:in_labels])
-                every.update(docs)
+            in_name, in_labels, in_body = self.postings(word)
+            name.update(in_name)
+            labels.update(in_name, in_labels)
+            every.update(in_name, in_labels, in_body)
         return name, labels, every
 
     def _level(self, terms: Sequence[Term], fuzzy: bool) -> tuple[set[int], set[int], set[int]]:
@@ -97,10 +107,9 @@ class Words:
         fuzzy = any(t.variants for t in terms)
         tiers: list[Sequence[int]]
         if len(terms) == 1 and not terms[0].prefix:  # one word as typed: its slices
-            docs, in_name, in_labels = self.postings.get(terms[0].word) or (array("i"), 0, 0)
-            tiers = [docs[:in_name], docs[in_name:in_labels], docs[in_labels:]]
+            tiers = list(self.postings(terms[0].word))
             if fuzzy:  # its corrections' documents, less those of the word as typed
-                typed = set(docs)
+                typed = set().union(*tiers)
                 name, labels, every = (found - typed for found in self._fields(terms[0].variants))
                 tiers += [list(name), list(labels - name), list(every - labels)]
             return tiers
@@ -134,16 +143,19 @@ def build(rows: Iterable[tuple[int, str, str, str]]) -> Words:
                     into[word] = [doc]
                 else:
                     held.append(doc)
-    code = "i" if top < 2**31 else "q"
-    postings: dict[str, tuple[array[int], int, int]] = {}
+    docs: array[int] = array("i" if top < 2**31 else "q")
+    bounds: array[int] = array("q")
+    at: dict[str, int] = {}
     for word in in_name.keys() | in_labels.keys() | in_body.keys():
-        docs = array(code, in_name.get(word, ()))
-        first = len(docs)
-        docs.extend(in_labels.get(word, ()))
-        second = len(docs)
-        docs.extend(in_body.get(word, ()))
-        postings[word] = (docs, first, second)
-    return Words(postings)
+        at[word] = len(at)
+        bounds.append(len(docs))
+        docs.extend(in_name.pop(word, ()))
+        bounds.append(len(docs))
+        docs.extend(in_labels.pop(word, ()))
+        bounds.append(len(docs))
+        docs.extend(in_body.pop(word, ()))
+        bounds.append(len(docs))
+    return Words(docs, bounds, at)
 
 
 def read(conn: Connection, store_id: int) -> Words:
