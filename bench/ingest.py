@@ -110,6 +110,7 @@ class Target:
 
     name = "?"
     backend: str | None = None
+    stack = "auto"  # uvicorn's HTTP parser and loop: its own choice, or "h11" (+ asyncio)
 
     def __init__(self, workers: int, workdir: Path, *, force_nodelay: bool = False) -> None:
         self.workers = workers
@@ -137,35 +138,69 @@ class Target:
 
 
 class Bare(Target):
+    """The bare app (bench/bare_app.py) under uvicorn, on uvicorn's own choice of HTTP
+    parser and event loop (httptools and uvloop, installed with the collector) or, with
+    stack "h11", on h11 and asyncio (what a plain `pip install uvicorn` serves with)."""
+
     name = "bare"
+    factory = "bench.bare_app:create_app"
+    answer = 204
+
+    def __init__(
+        self, workers: int, workdir: Path, *, force_nodelay: bool = False, stack: str = "auto"
+    ) -> None:
+        super().__init__(workers, workdir, force_nodelay=force_nodelay)
+        self.stack = stack
+
+    def app_env(self) -> dict[str, str]:
+        return dict(os.environ)
 
     def start(self) -> None:
         argv = [
-            sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory",
+            sys.executable, "-m", "uvicorn", self.factory, "--factory",
             "--app-dir", str(ROOT), "--host", HOST, "--port", str(self.port),
             "--workers", str(self.workers), "--log-level", "warning",
             # as `clerk-collector serve` runs uvicorn
             "--no-server-header", "--no-proxy-headers",
         ]  # fmt: skip
+        if self.stack == "h11":
+            argv += ["--http", "h11", "--loop", "asyncio"]
         self.process = Process(
-            f"bare-w{self.workers}",
+            f"{self.name}-{self.stack}-w{self.workers}",
             argv,
-            env=self.server_env(dict(os.environ)),
+            env=self.server_env(self.app_env()),
             cwd=self.workdir,
             log=self.workdir / "server.log",
         )
-        body = b'{"key":"bench","product":"1","visitor":"auto","session":"ready"}'
+        body = b'{"key":"bench","product":"w1","visitor":"auto","session":"ready"}'
         wait_for(
-            lambda: self._up() and http_status(f"{self.url}/v2/log/product", body) == 204,
+            lambda: self._up() and http_status(f"{self.url}/v2/log/product", body) == self.answer,
             60,
-            "the bare app to start",
+            f"the {self.name} app to start",
         )
 
     def _up(self) -> bool:
         assert self.process is not None
         if not self.process.alive():
-            raise RuntimeError(f"the bare app exited:\n{self.process.tail()}")
+            raise RuntimeError(f"the {self.name} app exited:\n{self.process.tail()}")
         return True
+
+
+class Prototype(Bare):
+    """DESIGN.md's raw-ASGI prototype (bench/prototype_app.py): JSON, HMAC, one writer
+    thread, answering after the commit; what the 0.6x target was set from."""
+
+    name = "prototype"
+    factory = "bench.prototype_app:create_app"
+    answer = 200
+
+    def app_env(self) -> dict[str, str]:
+        return {**os.environ, "BENCH_PROTOTYPE_DB": str(self.workdir / "prototype.db")}
+
+    def stored(self) -> int:
+        path = self.workdir / "prototype.db"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+            return int(conn.execute(COUNT_SQL).fetchone()[0])
 
 
 class Collector(Target):
@@ -302,6 +337,7 @@ def measure(target: Target, load: Load) -> dict[str, Any]:
     result: dict[str, Any] = {
         "target": target.name,
         "backend": target.backend,
+        "stack": target.stack,
         "workers": target.workers,
         "force_nodelay": target.force_nodelay,
         **summarise(raw),
@@ -347,11 +383,13 @@ def run(
     log: Any,
     *,
     force_nodelay: bool = False,
+    prototype: bool = False,
 ) -> list[dict[str, Any]]:
     """For each worker count: the bare app, the collector on SQLite, and (with
     postgres_url) on PostgreSQL, one after the other, so that each ratio's two figures
     come from the same minutes of the machine. `pg_workers`: PostgreSQL at that count
-    only (None: at every count)."""
+    only (None: at every count). `prototype`: also DESIGN.md's prototype, and the bare
+    app and the prototype again on h11 + asyncio."""
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
     try:
@@ -359,17 +397,26 @@ def run(
             targets: list[tuple[type[Target], str | None]] = [(Bare, None), (Collector, None)]
             if postgres_url and pg_workers in (None, n):
                 targets.append((Collector, postgres_url))
+            if prototype:
+                targets += [(Prototype, None), (Bare, "h11"), (Prototype, "h11")]
             for make, server in targets:
                 workdir = Path(tempfile.mkdtemp(dir=base))
-                database = PostgresDatabase(server) if server else None
+                database = PostgresDatabase(server) if make is Collector and server else None
                 try:
-                    if database is None:
-                        target = make(n, workdir, force_nodelay=force_nodelay)
-                    else:
-                        target = Collector(
+                    if database is not None:
+                        target: Target = Collector(
                             n, workdir, database_url=database.create(), force_nodelay=force_nodelay
                         )
-                    log(f"ingest: {target.name} ({target.backend or 'no storage'}), {n} worker(s)")
+                    elif issubclass(make, Bare):
+                        target = make(
+                            n, workdir, force_nodelay=force_nodelay, stack=server or "auto"
+                        )
+                    else:
+                        target = make(n, workdir, force_nodelay=force_nodelay)
+                    log(
+                        f"ingest: {target.name} ({target.backend or 'no storage'},"
+                        f" {target.stack}), {n} worker(s)"
+                    )
                     results.append({**measure(target, load), "loadavg": list(os.getloadavg())})
                     log("  " + brief(results[-1]))
                 finally:

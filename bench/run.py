@@ -13,7 +13,9 @@ recommendation and search latency on a generated data set.
                                   minute, written to docs/soak.png and docs/soak.json
                                   (not part of the default run)
 
-Diagnostics: --force-nodelay (servers set TCP_NODELAY on every accepted socket),
+Diagnostics: --prototype (ingest: DESIGN.md's raw-ASGI prototype beside the collector,
+and bare app and prototype on h11 + asyncio too), --force-nodelay (servers set
+TCP_NODELAY on every accepted socket),
 --browser-variants (time the loader with an empty script, and clerk.js with
 document.cookie stubbed); --only, --workers, --seconds, --loads narrow a run;
 --recs-requests, --recs-seed and --recs-explain tune the recommendations part;
@@ -130,17 +132,20 @@ def machine() -> dict[str, Any]:
 
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    bare = {r["workers"]: r for r in results if r["target"] == "bare"}
+    bare = {(r["workers"], r.get("stack", "auto")): r for r in results if r["target"] == "bare"}
     for r in results:
-        if r["target"] != "collector" or r["workers"] not in bare:
+        against = bare.get((r["workers"], r.get("stack", "auto")))
+        if r["target"] == "bare" or against is None:
             continue
-        ratio = r["rps"] / bare[r["workers"]]["rps"]
+        ratio = r["rps"] / against["rps"]
         out.append(
             {
+                "server": r["target"],
                 "backend": r["backend"],
+                "stack": r.get("stack", "auto"),
                 "workers": r["workers"],
                 "collector_rps": round(r["rps"], 1),
-                "bare_rps": round(bare[r["workers"]]["rps"], 1),
+                "bare_rps": round(against["rps"], 1),
                 "ratio": round(ratio, 3),
                 "target": RATIO_TARGET,
                 "meets_target": ratio >= RATIO_TARGET,
@@ -167,6 +172,7 @@ def table(report: dict[str, Any]) -> str:
         for r in report["ingest"]:
             name = r["target"] + (f"/{r['backend']}" if r["backend"] else "")
             name += "+nodelay" if r.get("force_nodelay") else ""
+            name += "/h11" if r.get("stack") == "h11" else ""
             stored = r.get("stored")
             durable = r["durable"]["verdict"] if "durable" in r else "-"
             lines.append(
@@ -177,8 +183,11 @@ def table(report: dict[str, Any]) -> str:
             )
         for q in report["ratios"]:
             verdict = "meets" if q["meets_target"] else "BELOW"
+            target = q.get("server", "collector")
+            target += f"/{q['backend']}" if q["backend"] else ""
+            target += "/h11" if q.get("stack") == "h11" else ""
             lines.append(
-                f"ratio collector/{q['backend']} : bare, {q['workers']} worker(s): "
+                f"ratio {target} : bare, {q['workers']} worker(s): "
                 f"{q['ratio']:.2f}x ({verdict} the {q['target']}x target)"
             )
         lines.append(
@@ -339,6 +348,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(see bench/nodelay/sitecustomize.py)",
     )
     parser.add_argument(
+        "--prototype",
+        action="store_true",
+        help="ingest: also DESIGN.md's raw-ASGI prototype (bench/prototype_app.py), and the "
+        "bare app and the prototype on h11 + asyncio",
+    )
+    parser.add_argument(
         "--browser-variants",
         action="store_true",
         help="diagnostic: also time the loader snippet with an empty script, and clerk.js "
@@ -384,7 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "ingest" in parts:
             report["ingest"] = ingest.run(
-                workers, load, postgres_url, args.pg_workers, log, force_nodelay=args.force_nodelay
+                workers,
+                load,
+                postgres_url,
+                args.pg_workers,
+                log,
+                force_nodelay=args.force_nodelay,
+                prototype=args.prototype,
             )
             report["ratios"] = ratios(report["ingest"])
             report["postgres"] = any(r["backend"] == "postgresql" for r in report["ingest"])

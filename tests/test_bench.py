@@ -193,3 +193,30 @@ def test_soak_writes_its_figures_and_plot(tmp_path: Path) -> None:
         == (result["periods"])
     )
     assert any(line.startswith("RSS: ") for line in soak.table(report))
+
+
+def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) -> None:
+    """DESIGN.md's prototype (bench/prototype_app.py), which the ingest ratio is read
+    against: under a short wrk run on each uvicorn stack it answers 200 only for what
+    it stored, and the ratios name it."""
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (scripts/bench installs it)")
+    from bench import run as bench_run
+    from bench.ingest import Bare, Load, Prototype, measure
+
+    load = Load(seconds=1.0, warmup=0.0, connections=8, drain=1)
+    results = []
+    for stack in ("auto", "h11"):
+        for make in (Bare, Prototype):
+            workdir = tmp_path / f"{make.name}-{stack}"
+            workdir.mkdir()
+            results.append(measure(make(1, workdir, stack=stack), load))
+    prototypes = [r for r in results if r["target"] == "prototype"]
+    assert [r["stack"] for r in prototypes] == ["auto", "h11"]
+    for r in prototypes:
+        assert r["ok"] > 0 and r["durable"]["verdict"] in ("exact", "consistent")
+    ratios = bench_run.ratios(results)
+    assert [(q["server"], q["stack"]) for q in ratios] == [
+        ("prototype", "auto"),
+        ("prototype", "h11"),
+    ]

@@ -10,13 +10,11 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from collector.services import Services
 from collector.storage.caches import clear_all
 from collector.storage.folding import words as folded
-from collector.storage.schema import search_documents
 from collector.storage.search import columns, query, words
 from collector.storage.search.paging import Term
 
@@ -88,13 +86,13 @@ def _tiers_both_ways(services: Services, store_id: int, typed: str, prefix: bool
             (store_id, state.version, tuple(folded(typed)), prefix),
         )
         terms = plan.terms
-        mine = {
-            d
-            for (d,) in conn.execute(
-                select(search_documents.c.doc_id).where(search_documents.c.store_id == store_id)
-            )
-        }
-        engine_tiers = [set(t) & mine for t in plan.ranking().tier_docs()]
+        ranking = plan.ranking()
+        with_matches, matches = ranking.ranked_matches()  # what a deep page reads
+        engine_tiers: list[set[int]] = [set() for _ in ranking.tiers]
+        for doc, rank in ranking.rows(
+            f"{with_matches} SELECT m.doc_id, m.rank FROM {matches} WHERE d.store_id = :store"
+        ):
+            engine_tiers[rank].add(doc)
         memory = [set(t) for t in words.read(conn, store_id).tiers(terms)]
     return terms, engine_tiers, memory
 
@@ -160,24 +158,27 @@ def test_a_change_carries_the_index_over_and_too_many_read_it_again(
     call = {"facets": ["price"]}
     assert shop.search("jacket", **call)["count"] == 8
     [entry] = held(services)
-    built = entry._words
-    assert built is not None and not entry.stale
+    assert entry._words is not None and not entry._words.stale
+    built = entry._words.index
 
     shop.catalogue({**items[0], "name": "Rain Coat"})  # leaves the query
     shop.catalogue({"id": "9", "name": "Wool Jacket", "url": "/p/9", "price": 9})  # joins it
     found = shop.search("jacket", **call)
     [entry] = held(services)
-    assert entry._words is built and len(entry.stale) >= 2  # carried over, not read again
+    assert entry._words is not None and entry._words.index is built  # carried over
+    assert len(entry._words.stale) >= 2 and entry._words.fresh is not None  # read apart
     assert sorted(found["result"], key=int) == [str(p) for p in range(2, 10)]
     clear_all()
     assert shop.search("jacket", **call) == found
     [entry] = held(services)
-    built = entry._words  # read again with the columns
+    assert entry._words is not None
+    built = entry._words.index  # read again with the columns
 
     monkeypatch.setattr(words, "STALE_MAX", 0)
     shop.catalogue({**items[1], "name": "Rain Boots"})
     found = shop.search("jacket", **call)
     [entry] = held(services)
-    assert entry._words is not built and not entry.stale  # read again
+    assert entry._words is not None and entry._words.index is not built  # read again
+    assert not entry._words.stale
     assert "2" not in found["result"] and found["count"] == 7
     assert isinstance(entry, columns.Columns)

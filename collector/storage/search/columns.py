@@ -111,8 +111,7 @@ class Columns:
         self.serial = next(_serials)  # what match sets (matchset.py) are positions of
         self.columns: dict[str, Column] = {}
         self._ranking: tuple[int, array[int], dict[int, int]] | None = None
-        self._words: words.Words | None = None  # the store's words (words.py), when read
-        self.stale: frozenset[int] = frozenset()  # documents changed since they were
+        self._words: words.Current | None = None  # the store's words (words.py), when read
         self._lock = threading.Lock()
         self._cache: Cache | None = None
 
@@ -175,16 +174,15 @@ class Columns:
             )
         )
 
-    def word_index(self, conn: Connection) -> words.Words:
+    def word_index(self, conn: Connection) -> words.Current:
         """The store's words (words.py): read the first time, then carried over updates
-        with the documents changed since (`stale`) until there are too many of those."""
+        with the documents they changed, until there are too many of those."""
         found = self._words
         if found is None:
             with self._lock:
                 found = self._words
                 if found is None:
-                    found = self._words = words.read(conn, self.store_id)
-                    self.stale = frozenset()
+                    found = self._words = words.Current(words.read(conn, self.store_id))
                     self._weighed()
         return found
 
@@ -250,9 +248,8 @@ class Columns:
         new._ranking = ranking
         new.changed = set(before.values())
         new.changed_docs = {self.docs[at] for at in new.changed} | set(now.values())
-        stale = self.stale | new.changed_docs
-        if self._words is not None and len(stale) <= words.STALE_MAX:
-            new._words, new.stale = self._words, frozenset(stale)
+        held = self._words
+        new._words = held.changed(new.changed_docs) if held is not None else None
         at_now: dict[str, int] = {}  # the changed products there are now, at their positions
         for pid in sorted(changed):
             at, doc = before.get(pid), now.get(pid)

@@ -1,8 +1,8 @@
 """A query's match set: the positions (columns.py) of all its matches in stock, in ranking
 order, so that a filter, an order and facets are worked out in memory (narrowed.py,
 facets.py). Each matching document comes by rank tier from the store's words in memory
-(words.py: Columns.word_index, no statement; those changed since it was read asked
-about alone), then is ranked in memory: by tier, then by the store's ranking order
+(words.py: Columns.word_index, no statement; those changed since it was read read again by
+key, once per version), then is ranked in memory: by tier, then by the store's ranking order
 (Columns.ranking: sales, views, id, read once per popularity recount: each in-stock
 document's place), which leaves out the out-of-stock products and other stores'
 documents; each tier is mapped and sorted by C-level calls (map, sorted), not a Python
@@ -21,7 +21,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
-from itertools import filterfalse, repeat
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Engine
@@ -56,13 +56,5 @@ def match_set(plan: Any, columns: Columns) -> array[int]:
 
 
 def _tier_docs(plan: Any, columns: Columns) -> list[Sequence[int]]:
-    """The query's matching documents per rank tier, from the store's words in memory
-    (words.py); the documents changed since those were read are left out of them and
-    asked about alone (the full-text index as it stands)."""
-    index = columns.word_index(plan.conn)
-    tiers = index.tiers(plan.terms)
-    stale = columns.stale
-    if not stale:
-        return tiers
-    now = plan.ranking().tier_docs(sorted(stale))
-    return [[*filterfalse(stale.__contains__, docs), *now[t]] for t, docs in enumerate(tiers)]
+    """The query's matching documents per rank tier, from the store's words in memory."""
+    return columns.word_index(plan.conn).tiers(plan.conn, plan.store_id, plan.terms)

@@ -40,7 +40,6 @@ class Term:
 # documents (stopping there), joins the tiers of a sparse level and walks a dense one's;
 # when no level is dense, all matches are ranked and counted in one pass.
 
-CHUNK = 500  # documents per statement when some are asked about by id
 DEEP_PAGE = 500  # a page that ends further down ranks all matches in one pass
 WALK_MIN_MATCHES = 500  # SQLite: a tier with fewer matches is joined
 WALK_GAIN = 3  # SQLite: walk when the documents it is expected to read < this x matches
@@ -118,12 +117,6 @@ class _Ranking:
         if rows:
             return [r.product_id for r in rows], int(rows[0].total)
         return [], (None if offset else 0)
-
-    def tier_docs(self, among: Sequence[int] | None = None) -> list[Sequence[int]]:
-        """The doc_ids of every document that matches (of these documents only, if given),
-        of any store, in stock or not: one sequence per rank tier, best tier first, each
-        document in one tier, in no order within it (matchset.py ranks them in memory)."""
-        raise NotImplementedError
 
     def sparse(self) -> bool:
         """Whether so few documents match that one pass costs less than the tiers."""

@@ -165,17 +165,3 @@ class _PostgresRanking(_Ranking):
             f"SELECT t.doc_id, {rank} AS rank FROM search_texts AS t"
             f" WHERE t.all_tsv @@ {self.every}"
         )
-
-    def tier_docs(self, among: Sequence[int] | None = None) -> list[Sequence[int]]:
-        # search_texts alone (no row of search_documents read); a row per tier, its
-        # documents in an array (no row made per match).
-        ranked, params = self._ranked(), {}
-        if among is not None:
-            ranked, params = f"{ranked} AND t.doc_id IN :among", {"among": list(among)}
-        tiers = dict(
-            self.rows(
-                f"SELECT m.rank, array_agg(m.doc_id) FROM ({ranked}) AS m GROUP BY m.rank",
-                **params,
-            )
-        )
-        return [tiers.get(rank, []) for rank in range(len(self.tiers))]

@@ -5,14 +5,11 @@ cheaper (see paging.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
 
 from sqlalchemy import Connection
 
 from . import paging
 from .paging import _AVAILABLE, _RANKING, Term, _Ranking, _Tier
-
-_TIER = "SELECT rowid FROM search_fts WHERE search_fts MATCH ?"
 
 
 def _fts5(terms: Sequence[Term], fuzzy: bool) -> str:
@@ -130,23 +127,3 @@ class _SqliteRanking(_Ranking):
 
     def match_from(self) -> str:
         return self.ranked_matches()[1]
-
-    def tier_docs(self, among: Sequence[int] | None = None) -> list[Sequence[int]]:
-        # The full-text index alone (no row of search_documents read), one tier at a time,
-        # through the driver's own cursor: no SQLAlchemy row made per match.
-        cursor = self.conn.connection.cursor()
-        try:
-            if among is None:
-                return [
-                    list(map(itemgetter(0), cursor.execute(_TIER, (tier.match,)).fetchall()))
-                    for tier in self.tiers
-                ]
-            tiers: list[list[int]] = [[] for _ in self.tiers]
-            for start in range(0, len(among), paging.CHUNK):
-                chunk = list(among[start : start + paging.CHUNK])
-                sql = f"{_TIER} AND rowid IN ({', '.join('?' * len(chunk))})"
-                for found, tier in zip(tiers, self.tiers, strict=True):
-                    found += map(itemgetter(0), cursor.execute(sql, (tier.match, *chunk)))
-            return list(tiers)
-        finally:
-            cursor.close()

@@ -1,26 +1,28 @@
 """The store's words in memory: for each word of its search texts, the documents that
-hold it, so that a query's rank tiers (paging._Ranking.tier_docs) are worked out by
+hold it, so that a query's rank tiers (for its match set, matchset.py) are worked out by
 slicing and intersecting those lists instead of asking the full-text index (at 100,000
 products a broad word like 'jacket' matches 11,000 documents: 13 ms of FTS5 and 20 ms
-of PostgreSQL's GIN index and heap reads, against well under 1 ms here).
+of PostgreSQL's GIN index and heap reads, against about a millisecond here).
 
 Built from `search_texts` (the folded words the engines index: name_terms, label_terms,
 body_terms, split on their single spaces), the first time a store's match set is read
-at a catalogue version with no index (columns.Columns.words), and kept with the
+at a catalogue version with no index (columns.Columns.word_index), and kept with the
 store's columns. Each word's documents are one run of a single array: those with the
 word in the name first, then those with it in the brand or categories but not the
 name, then those with it only in the description; so "in the name" is the first slice,
-"in name or labels" the first two, "anywhere" all of it. The tiers are the engines' (ranking_sqlite.py,
-ranking_postgres.py): every query word (as typed, as a prefix when predictive, or, at
+"in name or labels" the first two, "anywhere" all of it. The tiers are the engines'
+(ranking_sqlite.py, ranking_postgres.py: `ranked_matches`, which tests/test_words.py
+compares them with): every query word (as typed, as a prefix when predictive, or, at
 the typo level, as one of its corrections) in the name; else every word in the name or
 labels; else anywhere; then the same with corrections, without the documents that
 matched as typed.
 
 A catalogue change does not rebuild it: the columns updated from the change carry the
-index on with the documents changed since it was built (`stale`: before and after the
-change). Those are left out of its answers, and the full-text index is asked about
-them alone (`tier_docs(among)`), as it stands. Past STALE_MAX of them, or when the
-columns are read whole again, the index is built again when next needed.
+index on with the documents changed since it was built (`Current.stale`: before and
+after the change). Those are left out of its answers, and their texts as they are now
+are read by key into a small index of their own (`Current.fresh`, once per version),
+whose tiers are added. Past STALE_MAX of them, or when the columns are read whole
+again, the index is built again when next needed.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from itertools import filterfalse
+from typing import Any
 
 from sqlalchemy import Connection, select
 
 from ..schema import search_documents, search_texts
 from .paging import Term
 
-STALE_MAX = 2_000  # documents changed since the index was built, asked about apart
+STALE_MAX = 2_000  # documents changed since the index was built, read apart
+CHUNK = 500  # documents read by key per statement
 BYTES_PER_POSTING = 4
 BYTES_PER_WORD = 100  # the word, its dict slot and its bounds
 
@@ -102,7 +107,7 @@ class Words:
         return name, labels, every
 
     def tiers(self, terms: Sequence[Term]) -> list[Sequence[int]]:
-        """The documents of each rank tier, as paging._Ranking.tier_docs gives them (of
+        """The documents of each rank tier, as ranked_matches ranks them (of
         any stock; the tiers of the typo level only when a word has corrections)."""
         fuzzy = any(t.variants for t in terms)
         tiers: list[Sequence[int]]
@@ -158,12 +163,51 @@ def build(rows: Iterable[tuple[int, str, str, str]]) -> Words:
     return Words(docs, bounds, at)
 
 
-def read(conn: Connection, store_id: int) -> Words:
-    """The index of the store's search texts as they are now."""
+def read(conn: Connection, store_id: int, docs: Sequence[int] | None = None) -> Words:
+    """The index of the store's search texts as they are now (of these documents only,
+    if given)."""
     d, t = search_documents, search_texts
     query = (
         select(t.c.doc_id, t.c.name_terms, t.c.label_terms, t.c.body_terms)
         .select_from(t.join(d, d.c.doc_id == t.c.doc_id))
         .where(d.c.store_id == store_id)
     )
-    return build(conn.execute(query))
+    if docs is None:
+        return build(conn.execute(query))
+    rows: list[Any] = []
+    for start in range(0, len(docs), CHUNK):
+        rows += conn.execute(query.where(t.c.doc_id.in_(docs[start : start + CHUNK])))
+    return build(rows)
+
+
+class Current:
+    """The store's words at a catalogue version: an index read at an earlier one, less
+    the documents changed since (`stale`), plus those documents as they are now
+    (`fresh`, read by key when first asked)."""
+
+    __slots__ = ("index", "stale", "fresh")
+
+    def __init__(self, index: Words, stale: frozenset[int] = frozenset()) -> None:
+        self.index, self.stale = index, stale
+        self.fresh: Words | None = None if stale else EMPTY
+
+    def tiers(self, conn: Connection, store_id: int, terms: Sequence[Term]) -> list[Sequence[int]]:
+        tiers = self.index.tiers(terms)
+        if not self.stale:
+            return tiers
+        if self.fresh is None:
+            self.fresh = read(conn, store_id, sorted(self.stale))
+        stale, now = self.stale, self.fresh.tiers(terms)
+        return [[*filterfalse(stale.__contains__, docs), *now[t]] for t, docs in enumerate(tiers)]
+
+    def changed(self, docs: set[int]) -> Current | None:
+        """These words after a change of these documents (None: too many changed)."""
+        stale = self.stale | docs
+        return Current(self.index, frozenset(stale)) if len(stale) <= STALE_MAX else None
+
+    @property
+    def weight(self) -> int:
+        return self.index.weight
+
+
+EMPTY = build(())
