@@ -213,8 +213,10 @@ class Collector(Target):
         database_url: str | None = None,
         *,
         force_nodelay: bool = False,
+        stack: str = "auto",
     ) -> None:
         super().__init__(workers, workdir, force_nodelay=force_nodelay)
+        self.stack = stack
         self.backend = "sqlite" if database_url is None else "postgresql"
         self.db_path = workdir / "bench.db"
         self.database_url = database_url or f"sqlite:///{self.db_path}"
@@ -250,6 +252,8 @@ class Collector(Target):
             sys.executable, "-m", "collector", "serve", "--host", HOST, "--port", str(self.port),
             "--workers", str(self.workers), "--log-level", "warning",
         ]  # fmt: skip
+        if self.stack == "h11":
+            argv += ["--http", "h11", "--loop", "asyncio"]
         self.process = Process(
             f"collector-{self.backend}-w{self.workers}",
             argv,
@@ -389,7 +393,7 @@ def run(
     postgres_url) on PostgreSQL, one after the other, so that each ratio's two figures
     come from the same minutes of the machine. `pg_workers`: PostgreSQL at that count
     only (None: at every count). `prototype`: also DESIGN.md's prototype, and the bare
-    app and the prototype again on h11 + asyncio."""
+    app, the prototype and the collector (SQLite) again on h11 + asyncio."""
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
     try:
@@ -398,21 +402,24 @@ def run(
             if postgres_url and pg_workers in (None, n):
                 targets.append((Collector, postgres_url))
             if prototype:
-                targets += [(Prototype, None), (Bare, "h11"), (Prototype, "h11")]
+                targets += [
+                    (Prototype, None),
+                    (Bare, "h11"),
+                    (Prototype, "h11"),
+                    (Collector, "h11"),
+                ]
             for make, server in targets:
                 workdir = Path(tempfile.mkdtemp(dir=base))
-                database = PostgresDatabase(server) if make is Collector and server else None
+                # server: a PostgreSQL URL for the collector, else the stack ("h11") if any
+                stack = "h11" if server == "h11" else "auto"
+                database = PostgresDatabase(server) if server and stack == "auto" else None
                 try:
                     if database is not None:
                         target: Target = Collector(
                             n, workdir, database_url=database.create(), force_nodelay=force_nodelay
                         )
-                    elif issubclass(make, Bare):
-                        target = make(
-                            n, workdir, force_nodelay=force_nodelay, stack=server or "auto"
-                        )
                     else:
-                        target = make(n, workdir, force_nodelay=force_nodelay)
+                        target = make(n, workdir, force_nodelay=force_nodelay, stack=stack)
                     log(
                         f"ingest: {target.name} ({target.backend or 'no storage'},"
                         f" {target.stack}), {n} worker(s)"

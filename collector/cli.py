@@ -69,6 +69,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # collector's own (ACCESS_LOG=1) holds neither.
         access_log=False,
         log_config=logs.config(args.log_level, settings.log_format),
+        http=args.http,
+        loop=args.loop,
     )
     if config.workers == 1:
         uvicorn.Server(config).run()
@@ -335,6 +337,18 @@ def parser() -> argparse.ArgumentParser:
         default="info",
         choices=LEVELS,
         help="default info; no level logs a client's address, query string or SQL values",
+    )
+    serve.add_argument(
+        "--http",
+        default="auto",
+        choices=["auto", "httptools", "h11"],
+        help="uvicorn's HTTP parser (default auto: httptools, installed with the collector)",
+    )
+    serve.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "uvloop", "asyncio"],
+        help="the event loop (default auto: uvloop, installed with the collector)",
     )
     serve.set_defaults(run=cmd_serve)
 

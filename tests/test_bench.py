@@ -198,7 +198,8 @@ def test_soak_writes_its_figures_and_plot(tmp_path: Path) -> None:
 def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) -> None:
     """DESIGN.md's prototype (bench/prototype_app.py), which the ingest ratio is read
     against: under a short wrk run on each uvicorn stack it answers 200 only for what
-    it stored, and the ratios name it."""
+    it stored, as the collector served on h11 + asyncio (`serve --http h11 --loop
+    asyncio`) does, and the ratios name each against the bare app on its stack."""
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (scripts/bench installs it)")
     from bench import run as bench_run
@@ -207,16 +208,17 @@ def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) ->
     load = Load(seconds=1.0, warmup=0.0, connections=8, drain=1)
     results = []
     for stack in ("auto", "h11"):
-        for make in (Bare, Prototype):
+        for make in (Bare, Prototype, Collector) if stack == "h11" else (Bare, Prototype):
             workdir = tmp_path / f"{make.name}-{stack}"
             workdir.mkdir()
             results.append(measure(make(1, workdir, stack=stack), load))
     prototypes = [r for r in results if r["target"] == "prototype"]
     assert [r["stack"] for r in prototypes] == ["auto", "h11"]
-    for r in prototypes:
+    for r in [*prototypes, results[-1]]:  # and the collector served on h11 + asyncio
         assert r["ok"] > 0 and r["durable"]["verdict"] in ("exact", "consistent")
     ratios = bench_run.ratios(results)
     assert [(q["server"], q["stack"]) for q in ratios] == [
         ("prototype", "auto"),
         ("prototype", "h11"),
+        ("collector", "h11"),
     ]
