@@ -162,7 +162,7 @@ def footprint(engine: Any, store_id: int, log: Any) -> dict[str, Any]:
             columns.ranking(conn, state.popularity)
             found["ranking" + ("_mb" if traced else "_ms")] = _mark(started, traced)
             started = time.perf_counter()
-            index = columns.word_index(conn)
+            index = columns.word_index(conn).index
             found["words" + ("_mb" if traced else "_ms")] = _mark(started, traced)
             found["words"], found["postings"] = len(index.at), len(index.docs)
             started = time.perf_counter()

@@ -120,14 +120,13 @@ def test_tiers_in_memory_are_the_full_text_indexes(
 
 
 def test_one_word_in_name_labels_and_description_only():
-    index = words.build(
-        [
-            (1, "rain jacket", "borealis", "warm"),
-            (2, "rain coat", "jacket", "jacket"),
-            (3, "coat", "borealis", "a rain jacket"),
-            (4, "jackets", "", ""),
-        ]
-    )
+    rows = [
+        (1, "rain jacket", "borealis", "warm"),
+        (2, "rain coat", "jacket", "jacket"),
+        (3, "coat", "borealis", "a rain jacket"),
+        (4, "jackets", "", ""),
+    ]
+    index = words.build(rows)
     assert [sorted(t) for t in index.tiers([Term("jacket", False)])] == [[1], [2], [3]]
     assert [sorted(t) for t in index.tiers([Term("jacket", False, ("jackets",))])] == [
         [1],
@@ -144,6 +143,10 @@ def test_one_word_in_name_labels_and_description_only():
     ]
     assert [sorted(t) for t in index.tiers([Term("jack", True)])] == [[1, 4], [2], [3]]
     assert [list(t) for t in index.tiers([Term("nothing", False)])] == [[], [], []]
+    # corrections that overlap: each document once, in its best field of any of them
+    index = words.build([*rows, (5, "jackets", "", "jacket")])
+    typo = [sorted(t) for t in index.tiers([Term("jackt", False, ("jacket", "jackets"))])]
+    assert typo == [[], [], [], [1, 4, 5], [2], [3]]
 
 
 def test_a_change_carries_the_index_over_and_too_many_read_it_again(

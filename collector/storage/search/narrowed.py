@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 from sqlalchemy import Connection
@@ -60,7 +61,7 @@ def narrow(conn: Connection, columns: Columns, candidates: list[int], expr: Expr
     good = {code for code in present if filters.holds(expr, values[code])}
     if len(good) == len(present):
         return candidates
-    return [p for p in candidates if codes[p] in good]
+    return list(compress(candidates, map(good.__contains__, map(codes.__getitem__, candidates))))
 
 
 def ordered(

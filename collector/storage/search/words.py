@@ -113,10 +113,16 @@ class Words:
         tiers: list[Sequence[int]]
         if len(terms) == 1 and not terms[0].prefix:  # one word as typed: its slices
             tiers = list(self.postings(terms[0].word))
-            if fuzzy:  # its corrections' documents, less those of the word as typed
-                typed = set().union(*tiers)
-                name, labels, every = (found - typed for found in self._fields(terms[0].variants))
-                tiers += [list(name), list(labels - name), list(every - labels)]
+            if fuzzy:  # its corrections' documents, each in its best field, less the word's
+                seen = set().union(*tiers)
+                fields = [self.postings(variant) for variant in terms[0].variants]
+                for field in range(3):
+                    tier: list[int] = []
+                    for held in fields:
+                        new = list(filterfalse(seen.__contains__, held[field]))
+                        seen.update(new)
+                        tier += new
+                    tiers.append(tier)
             return tiers
         name, labels, every = self._level(terms, False)
         tiers = [list(name), list(labels - name), list(every - labels)]
