@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import getpass
 import json
-import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -45,46 +44,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with _storage(settings):
         pass  # migrate once, before any worker starts
     from .metrics import serving
+    from .serve import run
 
     with serving(settings, workers=args.workers):
-        return _serve(args, settings)
-
-
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from . import logs
-
-    config = uvicorn.Config(
-        "collector.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,  # the app applies FORWARDED_ALLOW_IPS itself
-        server_header=False,
-        log_level=args.log_level,
-        # uvicorn's access lines hold the client's address and the query string; the
-        # collector's own (ACCESS_LOG=1) holds neither.
-        access_log=False,
-        log_config=logs.config(args.log_level, settings.log_format),
-        http=args.http,
-        loop=args.loop,
-    )
-    if config.workers == 1:
-        uvicorn.Server(config).run()
-        return 0
-    # As uvicorn.run does for workers, but with TCP_NODELAY on the shared socket (the
-    # accepted sockets inherit it): uvicorn's own socket is made with protocol 0, so
-    # asyncio never sets it, and each answer's body then waits ~40 ms on a delayed ACK.
-    sock = config.bind_socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        Multiprocess(config, sockets=[sock]).run()
-    except KeyboardInterrupt:
-        pass
-    return 0
+        return run(args, settings)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
