@@ -17,6 +17,7 @@ from .dashboard.middleware import MAX_AGE as SESSION_MAX_AGE
 from .logs import describe
 from .services import Services
 from .storage import STORAGE_UNAVAILABLE, partitions, rollups
+from .storage.search import warm
 from .storage.sessions import delete_expired_sessions
 from .storage.stores import store_ids
 
@@ -27,7 +28,8 @@ PARTITIONS_EVERY = 3600.0  # seconds between two looks at the months ahead
 
 async def run(services: Services, stop: asyncio.Event, every: float = 60.0) -> None:
     """Salts are destroyed soon after their period ends, even if no traffic comes, the
-    days that are over are rolled up for the dashboard, and (PostgreSQL) the monthly
+    days that are over are rolled up for the dashboard, the searched stores' columns are
+    read ahead of their shoppers (storage/search/warm.py), and (PostgreSQL) the monthly
     partitions of events are made ahead of time.
 
     Stopped by `stop`, never cancelled, so that a clean-up under way finishes (and
@@ -39,6 +41,7 @@ async def run(services: Services, stop: asyncio.Event, every: float = 60.0) -> N
             await services.visitors.destroy_expired()
             await anyio.to_thread.run_sync(_end_expired_sessions, services)
             await anyio.to_thread.run_sync(roll_up, services)
+            await anyio.to_thread.run_sync(warm_searches, services)
             if time.monotonic() >= partitions_due:
                 await anyio.to_thread.run_sync(keep_partitions_ahead, services)
                 partitions_due = time.monotonic() + PARTITIONS_EVERY
@@ -71,3 +74,19 @@ def roll_up(services: Services) -> None:
             raise  # the database is away: every later store would fail too
         except Exception as exc:  # one store's bad day must not stop every later store's
             log.error("roll-up of store %s failed: %s", store_id, describe(exc))
+
+
+def warm_searches(services: Services) -> list[int]:
+    """Read the searched stores' columns and words ahead of their shoppers (see
+    storage/search/warm.py); the stores warmed."""
+    storage = services.storage
+    warmed = []
+    for store_id in storage.read_sync(warm.stores_to_warm, now_ms=services.now_ms()):
+        try:
+            if storage.read_sync(warm.warm, store_id=store_id):
+                warmed.append(store_id)
+        except STORAGE_UNAVAILABLE:
+            raise
+        except Exception as exc:  # one store's catalogue must not stop the others'
+            log.error("warming the search of store %s failed: %s", store_id, describe(exc))
+    return warmed

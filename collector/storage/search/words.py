@@ -201,10 +201,14 @@ class Current:
         tiers = self.index.tiers(terms)
         if not self.stale:
             return tiers
+        stale, now = self.stale, self.fresh_words(conn, store_id).tiers(terms)
+        return [[*filterfalse(stale.__contains__, docs), *now[t]] for t, docs in enumerate(tiers)]
+
+    def fresh_words(self, conn: Connection, store_id: int) -> Words:
+        """The changed documents' words as they are now (read the first time)."""
         if self.fresh is None:
             self.fresh = read(conn, store_id, sorted(self.stale))
-        stale, now = self.stale, self.fresh.tiers(terms)
-        return [[*filterfalse(stale.__contains__, docs), *now[t]] for t, docs in enumerate(tiers)]
+        return self.fresh
 
     def changed(self, docs: set[int]) -> Current | None:
         """These words after a change of these documents (None: too many changed)."""
