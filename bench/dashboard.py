@@ -6,8 +6,9 @@ The data set is the recommendations benchmark's generator with 100,000 orders
 - at storage level, in this process: the attribution of every order in one
   statement (what migration 6 does on an existing database), the overview of
   the last 30 days with no roll-ups (every day computed live from the events),
-  rolling up every day, and the overview again (past days from the roll-ups,
-  the current day live);
+  rolling up every day (events, then orders: the housekeeping's
+  order_rollups.roll_up), and the overview again (past days from the roll-ups,
+  the current day live; what today's orders cost it is timed apart);
 - through HTTP, on a collector process: the dashboard's overview page (logged
   in) for the last 30 days, N sequential requests, against a /healthz baseline
   from the same run.

@@ -15,7 +15,8 @@ The database is built on the server, in a new database (dropped at the end):
   stay what they were in the copy. Products, co-purchases, customers and search tables
   are not multiplied (the overview reads none of them);
 - VACUUM ANALYZE, then the days that are over rolled up by the collector's own
-  housekeeping code (collector.storage.rollups.roll_up); the current day stays live.
+  housekeeping code (collector.storage.rollups.roll_up, then the orders' roll-up,
+  collector.storage.order_rollups.roll_up); the current day stays live.
 
 Then: the overview at storage level, computed live (no roll-ups: every day from the
 events) and with the roll-ups (past days from them, today from its events, as the
