@@ -20,7 +20,7 @@ from collector.storage.attribution import attribute_orders
 from collector.storage.orders import delete_orders
 from collector.storage.returns import record_return
 from collector.storage.rollups import DAY_MS, FINAL_AFTER_MS
-from collector.storage.schema import rollup_orders
+from collector.storage.schema import orders, rollup_orders
 from collector.storage.tracking import link_email, record_event, record_sale
 
 from .factories import START, Clock, StoreKeys
@@ -187,6 +187,8 @@ def test_the_overview_from_roll_ups_is_the_live_one_on_random_orders(
     ]
     expected = [live(services, store, **r) for r in ranges]
     assert expected[0]["orders"] > 0 and expected[0]["impacted_orders"] > 0
+    for view, r in zip(expected, ranges, strict=True):  # live, as it was read before
+        assert {k: view[k] for k in reference(services, store)} == reference(services, store, **r)
     assert roll_up(services, store, now) == DAYS
     assert stored_days(services, store) == set(range(FIRST, FIRST + DAYS))
     assert [overview(services, store, **r) for r in ranges] == expected
@@ -194,6 +196,49 @@ def test_the_overview_from_roll_ups_is_the_live_one_on_random_orders(
     # Rolled up under the other window too, each day read from its own window's rows.
     assert roll_up(services, store, now, window_ms=2 * DAY_MS) == DAYS
     assert [overview(services, store, **r) for r in ranges] == expected
+
+
+def money(value: float) -> float:
+    return round(value, 2)
+
+
+def reference(services: Services, store: StoreKeys, **kwargs: Any) -> dict[str, Any]:
+    """The overview's order figures as they were read before the roll-ups: every order
+    and attributed line of the range at once."""
+    span = {"start_ms": FIRST * DAY_MS - DAY_MS, "end_ms": (FIRST + DAYS + 2) * DAY_MS}
+    span.update(kwargs)
+    window = span.pop("window_ms", WINDOW)
+
+    def read(conn: Any) -> dict[str, Any]:
+        found = conn.execute(
+            select(orders.c.total, orders.c.returned).where(
+                orders.c.store_id == store.id,
+                orders.c.ts >= span["start_ms"],
+                orders.c.ts < span["end_ms"],
+            )
+        ).all()
+        lines = order_rollups.attributed_lines(
+            conn, store.id, span["start_ms"], span["end_ms"], window
+        )
+        last = order_rollups.credited(lines)
+        sources = {
+            s: {
+                "orders": sum(1 for r in last.values() if r["source"] == s),
+                "revenue": money(sum(r["amount"] for r in lines if r["source"] == s)),
+            }
+            for s in ("recommendations", "search")
+        }
+        return {
+            "orders": len(found),
+            "revenue": money(sum(t for t, _ in found)),
+            "returned": money(sum(r for _, r in found)),
+            "impacted_orders": len(last),
+            "impacted_revenue": money(sum(r["total"] for r in last.values())),
+            "attributed_revenue": money(sum(r["amount"] for r in lines)),
+            "by_source": sources,
+        }
+
+    return services.storage.read_sync(read)
 
 
 def rolled(services: Services, store: StoreKeys, now: int) -> dict[str, Any]:
