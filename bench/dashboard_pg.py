@@ -15,7 +15,8 @@ The database is built on the server, in a new database (dropped at the end):
   stay what they were in the copy. Products, co-purchases, customers and search tables
   are not multiplied (the overview reads none of them);
 - VACUUM ANALYZE, then the days that are over rolled up by the collector's own
-  housekeeping code (collector.storage.rollups.roll_up); the current day stays live.
+  housekeeping code (collector.storage.rollups.roll_up, then the orders' roll-up,
+  collector.storage.order_rollups.roll_up); the current day stays live.
 
 Then: the overview at storage level, computed live (no roll-ups: every day from the
 events) and with the roll-ups (past days from them, today from its events, as the
@@ -34,7 +35,7 @@ from typing import Any
 
 from . import dataset, pg
 from .common import Server, summary
-from .dashboard import ADMIN, DAY_MS, _timed, overview_page
+from .dashboard import ADMIN, DAY_MS, _timed, overview_page, roll_up_orders
 
 COPIES = 10
 # The large tables of the search index, which the dashboard never reads: not copied.
@@ -133,6 +134,11 @@ def build(data: dataset.Dataset, server_url: str, workdir: Path, log: Any, copie
 
     started = time.monotonic()
     dataset.working_copy(data, workdir, log)
+    from collector.storage import Storage
+
+    sqlite = Storage(f"sqlite:///{workdir / 'clerk.db'}")
+    sqlite.migrate()  # a cached data set may be of an older schema
+    sqlite.dispose()
     from collector.storage.schema import metadata
 
     tables = [t for t in metadata.tables if t not in UNREAD]
@@ -143,7 +149,7 @@ def build(data: dataset.Dataset, server_url: str, workdir: Path, log: Any, copie
         store_id = int(data.meta["store"]["id"])
         now = int(time.time() * 1000)
         with engine.begin() as conn:  # every day rolled up again below, after the copies
-            for table in ("rollup_visits", "rollup_widgets", "rollup_products"):
+            for table in ("rollup_visits", "rollup_widgets", "rollup_products", "rollup_orders"):
                 conn.execute(text(f"DELETE FROM {table}"))
         info.update(multiply(engine, store_id, now, copies, log))
         mark = time.monotonic()
@@ -165,7 +171,7 @@ def build(data: dataset.Dataset, server_url: str, workdir: Path, log: Any, copie
 
 
 def storage_level(url: str, store_id: int, log: Any, live_runs: int = 1) -> dict[str, Any]:
-    from collector.storage import Storage, reports, rollups
+    from collector.storage import Storage, order_rollups, reports, rollups
 
     storage = Storage(url)
     try:
@@ -185,6 +191,7 @@ def storage_level(url: str, store_id: int, log: Any, live_runs: int = 1) -> dict
         out["rollup_all_days_ms"] = round(ms, 1)
         out["rolled_up_days"] = days
         log(f"dashboard: pg: housekeeping's roll-up of {days} days: {ms / 1000:.1f} s")
+        out.update(roll_up_orders(storage, order_rollups, store_id, now, log, "dashboard: pg"))
         warm = [_timed(storage.run, reports.overview, **window)[0] for _ in range(20)]
         out["overview_rolled_up_ms"] = summary(warm)
         ms, _ = _timed(
@@ -243,6 +250,8 @@ def table(r: dict[str, Any]) -> list[str]:
         f"  overview computed live from the events:    {s['overview_live_ms']:.0f}",
         f"  roll-up of every day ({s['rolled_up_days']} days, housekeeping):"
         f" {s['rollup_all_days_ms']:.0f}",
+        f"  orders' roll-up ({s['order_rolled_up_days']} days, housekeeping):"
+        f"    {s['order_rollup_ms']:.0f}  (today's orders live: {s['today_orders_live_ms']:.0f})",
         f"  overview with roll-ups p50/p95:            {s['overview_rolled_up_ms']['p50']:.0f} / "
         f"{s['overview_rolled_up_ms']['p95']:.0f}  (today live: {s['today_live_ms']:.0f})",
         f"  overview page over HTTP p50/p95:           {r['overview_page_ms']['p50']:.0f} / "

@@ -517,8 +517,12 @@ def working_copy(dataset: Dataset, directory: Path, log: Any) -> dict[str, Any]:
                 "UPDATE order_attribution SET order_ts = order_ts + ?, click_ts = click_ts + ?",
                 (age, age),
             )
-            for table in ("rollup_visits", "rollup_widgets", "rollup_products"):
-                conn.execute(f"DELETE FROM {table}")  # days moved: rolled up again
+            for table in ("rollup_visits", "rollup_widgets", "rollup_products", "rollup_orders"):
+                found = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone()
+                if found:  # (rollup_orders: a cache made before migration 21 has none)
+                    conn.execute(f"DELETE FROM {table}")  # days moved: rolled up again
         info["shifted_ms"] = age
         info["shift_seconds"] = round(time.monotonic() - mark, 1)
         log(

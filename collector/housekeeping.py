@@ -16,7 +16,7 @@ import anyio.to_thread
 from .dashboard.middleware import MAX_AGE as SESSION_MAX_AGE
 from .logs import describe
 from .services import Services
-from .storage import STORAGE_UNAVAILABLE, partitions, rollups
+from .storage import STORAGE_UNAVAILABLE, order_rollups, partitions, rollups
 from .storage.search import warm
 from .storage.sessions import delete_expired_sessions
 from .storage.stores import store_ids
@@ -65,11 +65,14 @@ def _end_expired_sessions(services: Services) -> None:
 
 
 def roll_up(services: Services) -> None:
-    """Roll up the days that are over (see rollups.roll_up: no long write)."""
+    """Roll up the days that are over (see rollups.roll_up: no long write), and their
+    orders under the attribution window of the settings (order_rollups.roll_up)."""
     storage, now = services.storage, services.now_ms()
+    window_ms = services.settings.attribution_window_days * rollups.DAY_MS
     for store_id in storage.read_sync(store_ids):
         try:
             rollups.roll_up(storage, store_id=store_id, now_ms=now)
+            order_rollups.roll_up(storage, store_id=store_id, now_ms=now, window_ms=window_ms)
         except STORAGE_UNAVAILABLE:
             raise  # the database is away: every later store would fail too
         except Exception as exc:  # one store's bad day must not stop every later store's

@@ -36,10 +36,12 @@ from sqlalchemy import (
     union_all,
 )
 
+from .clerk import CLERK_APIS, is_clerk, source_of
 from .engine import upsert
+from .order_rollups import forget_days, forget_orders
+from .rollups import day_of
 from .schema import email_links, events, order_attribution, order_lines, orders
 
-CLERK_APIS = ("recommendations/", "search/")
 _CHUNK = 500  # orders per statement (bound parameters stay well under every limit)
 # A new link credits the email's orders with at most this many of the visitor's latest
 # Clerk clicks (a bounded read, whoever calls log/email; a real shopper's id has far
@@ -49,16 +51,12 @@ LINK_CLICKS_READ = 1_000
 Click = tuple[int, int, str, str]  # ts, event id, api, labels: ordered as "later"
 
 
-def source_of(api: str) -> str:
-    return "search" if api.startswith("search/") else "recommendations"
-
-
-def is_clerk(api: str | None) -> bool:
-    return bool(api) and str(api).startswith(CLERK_APIS)
-
-
 def attribute_orders(
-    conn: Connection, *, store_id: int, order_ids: Sequence[str] | None = None
+    conn: Connection,
+    *,
+    store_id: int,
+    order_ids: Sequence[str] | None = None,
+    forget_rollups: bool = True,
 ) -> int:
     """(Re)compute the attribution of these orders (all of the store's when None).
 
@@ -66,7 +64,14 @@ def attribute_orders(
     at a time, each step an index lookup: the orders, their lines, the email links
     of their shoppers, then those visitors' clicks (events by store, visitor, ts).
     One order (a sale as it is recorded) takes `_attribute_one`'s few statements.
+    The order roll-ups of their days are forgotten (but by migration 6, which comes
+    before them).
     """
+    if forget_rollups:
+        if order_ids is None:
+            forget_days(conn, store_id=store_id, days=None)
+        else:
+            forget_orders(conn, store_id=store_id, order_ids=order_ids)
     if order_ids is not None and len(set(order_ids)) == 1:
         conn.execute(
             delete(order_attribution).where(
@@ -182,22 +187,8 @@ def _attribute(conn: Connection, store_id: int, order_ids: list[str]) -> list[di
                 for click in clicks.get((visitor, product_id), ())
                 if click[0] <= o.ts
             ]
-            if not before:
-                continue
-            ts, _, api, labels = max(before)
-            rows.append(
-                {
-                    "store_id": store_id,
-                    "order_id": o.id,
-                    "line": line,
-                    "product_id": product_id,
-                    "order_ts": o.ts,
-                    "click_ts": ts,
-                    "api": api,
-                    "labels": labels,
-                    "source": source_of(api),
-                }
-            )
+            if before:
+                rows.append(_row(store_id, o.id, o.ts, line, product_id, max(before)))
     return rows
 
 
@@ -453,6 +444,7 @@ def _keep_later(
         elif old is None or click[0] > old:
             rows.append(_row(store_id, order_id, order_ts, line, product_id, click))
     rows = [r for r in rows if r["order_id"] not in again]
+    forget_days(conn, store_id=store_id, days={day_of(r["order_ts"]) for r in rows})
     if rows:
         statement = upsert(conn, order_attribution)
         conn.execute(

@@ -119,14 +119,18 @@ def upsert(conn: Connection, table: TableClause) -> Any:
     return postgresql.insert(table)
 
 
-def advisory_xact_lock(conn: Connection, key: int, sub: int | None = None) -> None:
+def advisory_xact_lock(
+    conn: Connection, key: int, sub: int | None = None, *, shared: bool = False
+) -> None:
     """PostgreSQL: wait for the transaction-level advisory lock `key` (with `sub`, the
     lock (key, sub) of a pair of 32-bit ints: one per store, say), held until the
-    transaction ends; one transaction of any process holds it at a time. Nothing on
-    SQLite, whose writes already go one at a time (BEGIN IMMEDIATE)."""
+    transaction ends; one transaction of any process holds it at a time. `shared`: any
+    number of transactions may hold it shared at once, while none holds it exclusively.
+    Nothing on SQLite, whose writes already go one at a time (BEGIN IMMEDIATE)."""
     if conn.dialect.name != "postgresql":
         return
+    name = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     if sub is None:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        conn.execute(text(f"SELECT {name}(:key)"), {"key": key})
     else:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key, :sub)"), {"key": key, "sub": sub})
+        conn.execute(text(f"SELECT {name}(:key, :sub)"), {"key": key, "sub": sub})

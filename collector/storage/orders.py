@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
+from .order_rollups import forget_days
 from .rollups import day_of, take_back_revenue
 from .schema import order_lines, order_returns, orders
 from .tracking import drop_lines
@@ -81,13 +82,15 @@ def list_orders(
 
 def delete_orders(conn: Connection, *, store_id: int, ids: Sequence[str]) -> int:
     """Delete these orders with what they counted: lines, bought-together pairs,
-    attribution, returns, and their share of a day already rolled up."""
+    attribution, returns, and their share of a day already rolled up (their days' order
+    roll-ups are forgotten)."""
     wanted = sorted(set(ids))
     found = conn.execute(
         select(orders.c.id, orders.c.ts, orders.c.visitor_id, orders.c.total).where(
             orders.c.store_id == store_id, orders.c.id.in_(wanted)
         )
     ).all()
+    forget_days(conn, store_id=store_id, days={day_of(row.ts) for row in found})
     for order_id, ts, visitor_id, total in found:
         drop_lines(conn, store_id=store_id, order_id=order_id)
         conn.execute(

@@ -6,13 +6,10 @@ the CSV column order). Days are UTC days.
 
 Event counts come from the daily roll-ups (rollups.py: stored for days that are
 over, live for the rest), so a range costs a row per past day, never a scan of its
-events. Order figures come from orders, order_lines and order_attribution directly:
-an order's `total` is net of its returns and discounts, a line's amount is what it
-still holds after returns (returns.py).
-
-About 550 lines: one function per dashboard page, sharing the range,
-money and attribution helpers at the top. If it grows, split the attribution
-pages (overview, widgets, products) from the customers and privacy pages.
+events; so do the overview's order figures (order_rollups.py). The widgets and
+products pages read orders, order_lines and order_attribution directly: an order's
+`total` is net of its returns and discounts, a line's amount is what it still holds
+after returns (returns.py).
 """
 
 from __future__ import annotations
@@ -24,11 +21,11 @@ from collections import defaultdict
 from sqlalchemy import Connection, and_, case, func, select
 
 from . import schema
-from .rollups import DAY_MS, Row, day_of, days_in, rollup_sums
+from .order_rollups import attributed_lines, credited, order_days
+from .rollups import Row, rollup_sums
 from .schema import (
     email_links,
     events,
-    order_attribution,
     order_lines,
     orders,
     rollup_products,
@@ -62,110 +59,35 @@ def _iso(day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
 
-# ---------------------------------------------------------------- attribution reads
-
-
-def _attributed_lines(
-    conn: Connection, store_id: int, start_ms: int, end_ms: int, window_ms: int
-) -> list[Row]:
-    """Lines of orders in the range sold through Clerk (click inside the window).
-
-    A line's `amount` is what it still holds (quantity less returned units, times the
-    price) times the share of the order's lines its total is after discounts (total /
-    (total + discount)): a discount lowers every line of the order alike, so attributed
-    revenue is never more than the order's total. Discount lines (negative prices) and
-    lines returned whole are never credited: they are no product a widget sold."""
-    a = order_attribution
-    line = order_lines
-    rows = []
-    for row in conn.execute(
-        select(
-            a.c.order_id,
-            a.c.line,
-            a.c.product_id,
-            a.c.order_ts,
-            a.c.click_ts,
-            a.c.api,
-            a.c.labels,
-            a.c.source,
-            ((line.c.quantity - line.c.returned) * line.c.price).label("amount"),
-            orders.c.total,
-            orders.c.discount,
-        )
-        .select_from(
-            a.join(
-                line,
-                and_(
-                    line.c.store_id == a.c.store_id,
-                    line.c.order_id == a.c.order_id,
-                    line.c.line == a.c.line,
-                ),
-            ).join(orders, and_(orders.c.store_id == a.c.store_id, orders.c.id == a.c.order_id))
-        )
-        .where(
-            a.c.store_id == store_id,
-            a.c.order_ts >= start_ms,
-            a.c.order_ts < end_ms,
-            a.c.click_ts >= a.c.order_ts - window_ms,
-            line.c.price >= 0,
-            line.c.quantity > line.c.returned,
-        )
-    ).mappings():
-        entry = dict(row)
-        total, discount = float(entry["total"]), float(entry.pop("discount") or 0.0)
-        if discount:
-            entry["amount"] *= total / (total + discount) if total > 0 else 0.0
-        rows.append(entry)
-    return rows
-
-
-def _credited(lines: list[Row]) -> dict[str, Row]:
-    """Per impacted order, the line whose click was the last: that widget gets the order."""
-    last: dict[str, Row] = {}
-    for row in lines:
-        best = last.get(row["order_id"])
-        if best is None or (row["click_ts"], -row["line"]) > (best["click_ts"], -best["line"]):
-            last[row["order_id"]] = row
-    return last
-
-
 # ---------------------------------------------------------------- pages
 
 
 def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, window_ms: int) -> Row:
-    """Orders, revenue and what Clerk did for them, with a row per day."""
-    day = (orders.c.ts // DAY_MS).label("day")
-    daily: dict[int, Row] = {
-        d: {
+    """Orders, revenue and what Clerk did for them, with a row per day.
+
+    A day's order figures come from its order roll-up (order_rollups.py) or are computed
+    live alike; they are added up in day order, so both give the same answer."""
+    daily: dict[int, Row] = {}
+    by_source = {s: {"orders": 0, "revenue": 0.0} for s in ("recommendations", "search")}
+    for d, rows in order_days(
+        conn, store_id=store_id, start_ms=start_ms, end_ms=end_ms, window_ms=window_ms
+    ).items():
+        day, *widgets = rows
+        entry = daily[d] = {
             "date": _iso(d),
-            "orders": 0,
-            "revenue": 0.0,
+            "orders": int(day["orders"]),
+            "revenue": float(day["revenue"]),
             "impacted_orders": 0,
             "impacted_revenue": 0.0,
             "attributed_revenue": 0.0,
-            "returned": 0.0,
+            "returned": float(day["returned"]),
         }
-        for d in days_in(start_ms, end_ms)
-    }
-    for d, count, revenue, returned in conn.execute(
-        select(day, func.count(), func.sum(orders.c.total), func.sum(orders.c.returned))
-        .where(orders.c.store_id == store_id, orders.c.ts >= start_ms, orders.c.ts < end_ms)
-        .group_by(day)
-    ):
-        daily[int(d)]["orders"] = int(count)
-        daily[int(d)]["revenue"] = float(revenue or 0.0)
-        daily[int(d)]["returned"] = float(returned or 0.0)
-    lines = _attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
-    credited = _credited(lines)
-    by_source = {s: {"orders": 0, "revenue": 0.0} for s in ("recommendations", "search")}
-    for row in lines:
-        by_source[row["source"]]["revenue"] += row["amount"]
-        daily[day_of(row["order_ts"])]["attributed_revenue"] += row["amount"]
-    for row in credited.values():
-        by_source[row["source"]]["orders"] += 1
-        entry = daily[day_of(row["order_ts"])]
-        entry["impacted_orders"] += 1
-        entry["impacted_revenue"] += row["total"]
+        for row in widgets:
+            by_source[row["source"]]["orders"] += int(row["orders"])
+            by_source[row["source"]]["revenue"] += float(row["attributed_revenue"])
+            entry["impacted_orders"] += int(row["orders"])
+            entry["impacted_revenue"] += float(row["revenue"])
+            entry["attributed_revenue"] += float(row["attributed_revenue"])
     visits = rollup_sums(
         conn,
         rollup_visits,
@@ -187,17 +109,20 @@ def overview(conn: Connection, *, store_id: int, start_ms: int, end_ms: int, win
     v = defaultdict(float, visits)
     total_orders = sum(e["orders"] for e in daily.values())
     revenue = sum(e["revenue"] for e in daily.values())
-    impacted_revenue = sum(r["total"] for r in credited.values())
+    impacted_revenue = sum(e["impacted_revenue"] for e in daily.values())
+    attributed_revenue = sum(e["attributed_revenue"] for e in daily.values())
+    returned = sum(e["returned"] for e in daily.values())
+    impacted_orders = sum(e["impacted_orders"] for e in daily.values())
     for entry in daily.values():
         for key in ("revenue", "impacted_revenue", "attributed_revenue", "returned"):
             entry[key] = _money(entry[key])
     return {
         "orders": total_orders,
         "revenue": _money(revenue),
-        "returned": _money(sum(e["returned"] for e in daily.values())),
-        "impacted_orders": len(credited),
+        "returned": _money(returned),
+        "impacted_orders": impacted_orders,
         "impacted_revenue": _money(impacted_revenue),
-        "attributed_revenue": _money(sum(r["amount"] for r in lines)),
+        "attributed_revenue": _money(attributed_revenue),
         "share": _ratio(impacted_revenue, revenue),
         "by_source": {
             s: {"orders": x["orders"], "revenue": _money(x["revenue"])}
@@ -242,10 +167,10 @@ def widgets(
         row = entry(api, labels)
         row["renders"] += int(sums["renders"])
         row["clicks"] += int(sums["clicks"])
-    lines = _attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
+    lines = attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
     for line in lines:
         entry(line["api"], line["labels"])["revenue"] += line["amount"]
-    for line in _credited(lines).values():
+    for line in credited(lines).values():
         entry(line["api"], line["labels"])["orders"] += 1
     for row in table.values():
         row["ctr"] = _ratio(row["clicks"], row["renders"])
@@ -323,7 +248,7 @@ def products(
         key=lambda r: (-r["revenue"], -r["clicks"], -r["views"], r["product_id"]),
     )[:limit]
     shown = {r["product_id"]: r for r in ranked}
-    for line in _attributed_lines(conn, store_id, start_ms, end_ms, window_ms):
+    for line in attributed_lines(conn, store_id, start_ms, end_ms, window_ms):
         if line["product_id"] in shown:
             shown[line["product_id"]]["attributed_revenue"] += line["amount"]
     names = {

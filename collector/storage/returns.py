@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from .engine import upsert
+from .order_rollups import forget_days
 from .rollups import day_of, take_back_revenue
 from .schema import order_lines, order_returns, orders
 
@@ -124,6 +125,7 @@ def record_return(
     if before is None:
         return {"order_known": False, "applied": 0}
     settle(conn, store_id=store_id, order_id=order_id)
+    forget_days(conn, store_id=store_id, days=[day_of(int(before.ts))])
     after = conn.execute(
         select(orders.c.total, orders.c.returned).where(
             orders.c.store_id == store_id, orders.c.id == order_id

@@ -28,9 +28,16 @@ from sqlalchemy import (
     update,
 )
 
-from .attribution import CLERK_APIS
+from .clerk import CLERK_APIS
 from .engine import advisory_xact_lock
-from .schema import events, orders, rollup_products, rollup_visits, rollup_widgets
+from .schema import (
+    events,
+    orders,
+    rollup_orders,
+    rollup_products,
+    rollup_visits,
+    rollup_widgets,
+)
 
 if TYPE_CHECKING:
     from . import Storage
@@ -346,9 +353,10 @@ def take_back_revenue(
 
 
 def invalidate_rollups(conn: Connection, *, store_id: int, start_ms: int, end_ms: int) -> None:
-    """Forget the roll-ups of these days (events were written into the past: simulate)."""
+    """Forget the roll-ups of these days (events were written into the past: simulate),
+    the orders' too (rollup_orders, every window)."""
     first, last = day_of(start_ms), day_of(end_ms)
-    for table in (rollup_visits, rollup_widgets, rollup_products):
+    for table in (rollup_visits, rollup_widgets, rollup_products, rollup_orders):
         conn.execute(
             delete(table).where(
                 table.c.store_id == store_id, table.c.day >= first, table.c.day <= last

@@ -390,6 +390,32 @@ rollup_products = Table(
     Index("ix_rollup_products_product", "store_id", "product_id", "day"),
 )
 
+# Daily roll-ups of the orders (order_rollups.py, migration 21), per attribution window:
+# for each day, one row of the day's orders (api, labels_hash and source ""), and one row
+# per widget (api + labels, keyed by their hash as in rollup_widgets) credited with
+# orders or attributed lines that day. A day's rows are kept once the day is over and
+# forgotten when one of its orders changes (a late order, a return, a deletion, a new
+# attribution); the current day is always computed live.
+rollup_orders = Table(
+    "rollup_orders",
+    metadata,
+    Column("store_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("window_ms", BigInteger, primary_key=True),
+    Column("source", String(16), primary_key=True),  # "recommendations" | "search" | ""
+    Column("api", String(100), primary_key=True),
+    Column("labels_hash", String(32), primary_key=True),
+    Column("labels", Text, nullable=False),
+    # The day's row: its orders, their revenue and what returns took off it. A widget's
+    # row: the orders credited to it (their last Clerk click was its), their revenue,
+    # and the attributed revenue of its lines (returned 0).
+    Column("orders", Integer, nullable=False),
+    Column("revenue", Float, nullable=False),
+    Column("returned", Float, nullable=False),
+    Column("attributed_revenue", Float, nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+)
+
 # ---------------------------------------------------------------- search (search/)
 
 # The longest word the search vocabulary holds (search/typos.py tolerates typos below it).

@@ -14,8 +14,10 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 
 from .attribution import attribute_link, attribute_orders
 from .engine import upsert
+from .order_rollups import forget_days, forget_orders
 from .recommendations import add_co_purchases, take_back_co_purchases
 from .returns import amounts, settle
+from .rollups import day_of
 from .schema import (
     baskets,
     customers,
@@ -159,6 +161,8 @@ def record_sale(
     if inserted is None:
         if source != "server":
             return None
+        # The day it was on forgets its order roll-up (it may move to another day).
+        forget_orders(conn, store_id=store_id, order_ids=[sale_id])
         # Take the browser's order over in one statement (a second server sale finds none).
         taken = conn.execute(
             update(orders)
@@ -196,7 +200,10 @@ def record_sale(
             conn, store_id=store_id, email=email, visitor_id=visitor_id, ts=ts, attribute=attribute
         )
     if attribute and (visitor_id or email):
+        # (Which forgets the order roll-up of its day too.)
         attribute_orders(conn, store_id=store_id, order_ids=[sale_id])
+    else:  # a late order changes a day already rolled up
+        forget_days(conn, store_id=store_id, days=[day_of(ts)])
     return outcome
 
 
