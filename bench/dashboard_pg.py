@@ -14,6 +14,11 @@ The database is built on the server, in a new database (dropped at the end):
   the clicks that credit them move together, so sessions, conversions and attribution
   stay what they were in the copy. Products, co-purchases, customers and search tables
   are not multiplied (the overview reads none of them);
+- the events rewritten in time order (CLUSTER on their `(store_id, ts)` index): a live
+  table receives its events as they happen, so a day's events lie together at the end
+  of the current month's partition, where the copies above, spread over the 30 days,
+  left today's events scattered through the whole table (the overview's live part,
+  today's visits, read them from nearly every page: 839 ms instead of a short range);
 - VACUUM ANALYZE, then the days that are over rolled up by the collector's own
   housekeeping code (collector.storage.rollups.roll_up, then the orders' roll-up,
   collector.storage.order_rollups.roll_up); the current day stays live.
@@ -153,6 +158,12 @@ def build(data: dataset.Dataset, server_url: str, workdir: Path, log: Any, copie
                 conn.execute(text(f"DELETE FROM {table}"))
         info.update(multiply(engine, store_id, now, copies, log))
         mark = time.monotonic()
+        with engine.connect() as conn:  # CLUSTER runs outside a transaction block
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("CLUSTER events USING ix_events_store_ts")
+            )
+        info["cluster_seconds"] = round(time.monotonic() - mark, 1)
+        mark = time.monotonic()
         pg.vacuum_analyze(engine)
         info["vacuum_seconds"] = round(time.monotonic() - mark, 1)
         info["build_seconds"] = round(time.monotonic() - started, 1)
@@ -246,7 +257,8 @@ def table(r: dict[str, Any]) -> list[str]:
         f"({c['events_today']:,} events today); last 30 days; ms)",
         f"  database {db['bytes'] / 2**30:.2f} GiB, built in {db['build_seconds']:.0f} s "
         f"(copy of 1M {db['seconds']:.0f} s, {db['copies'] - 1} more copies "
-        f"{sum(db['insert_seconds']):.0f} s, VACUUM ANALYZE {db['vacuum_seconds']:.0f} s)",
+        f"{sum(db['insert_seconds']):.0f} s, CLUSTER {db.get('cluster_seconds', 0):.0f} s,"
+        f" VACUUM ANALYZE {db['vacuum_seconds']:.0f} s)",
         f"  overview computed live from the events:    {s['overview_live_ms']:.0f}",
         f"  roll-up of every day ({s['rolled_up_days']} days, housekeeping):"
         f" {s['rollup_all_days_ms']:.0f}",
