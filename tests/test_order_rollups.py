@@ -7,6 +7,7 @@ never rolled up; two processes rolling up the same day save it once."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -33,7 +34,15 @@ APIS = ["recommendations/popular", "recommendations/visitor", "search/search", "
 LABELS: list[list[str] | None] = [["Bestsellers"], ["A", "B"], None, []]
 
 
-def click(services: Services, store: StoreKeys, ts: int, visitor: str, product: str, api: str):
+def click(
+    services: Services,
+    store: StoreKeys,
+    ts: int,
+    visitor: str,
+    product: str,
+    api: str,
+    labels: Sequence[str] | None = ("Bestsellers",),
+):
     services.storage.run(
         record_event,
         store_id=store.id,
@@ -44,7 +53,7 @@ def click(services: Services, store: StoreKeys, ts: int, visitor: str, product: 
         session=None,
         product_id=product,
         api=api,
-        labels=["Bestsellers"],
+        labels=labels,
     )
 
 
@@ -83,18 +92,8 @@ def random_history(services: Services, store: StoreKeys, rng: random.Random) -> 
             what = rng.random()
             if what < 0.5:
                 api = rng.choice(APIS)
-                services.storage.run(
-                    record_event,
-                    store_id=store.id,
-                    ts=ts,
-                    kind="click",
-                    visitor_mode="persistent",
-                    visitor_id=visitor,
-                    session=None,
-                    product_id=f"p{rng.randrange(6)}",
-                    api=api,
-                    labels=rng.choice(LABELS),
-                )
+                product = f"p{rng.randrange(6)}"
+                click(services, store, ts, visitor, product, api, rng.choice(LABELS))
             elif what < 0.8:
                 order = f"o{len(placed)}"
                 lines = [
