@@ -29,10 +29,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Connection, and_, delete, func, insert, literal, select
+from sqlalchemy import Connection, and_, delete, func, insert, select
 
 from .engine import advisory_xact_lock
-from .rollups import DAY_MS, FINAL_AFTER_MS, Row, canonical_labels, day_of, days_in, labels_hash
+from .rollups import (
+    DAY_MS,
+    FINAL_AFTER_MS,
+    Row,
+    _day_end,
+    canonical_labels,
+    day_of,
+    days_in,
+    labels_hash,
+)
 from .schema import order_attribution, order_lines, orders, rollup_orders
 
 if TYPE_CHECKING:
@@ -238,8 +247,7 @@ def days_to_roll_up(conn: Connection, *, store_id: int, now_ms: int, window_ms: 
                 rollup_orders.c.window_ms == window_ms,
                 rollup_orders.c.source == "",
                 rollup_orders.c.api == "",
-                rollup_orders.c.computed_at
-                >= (rollup_orders.c.day + 1) * literal(DAY_MS, BigInteger) + FINAL_AFTER_MS,
+                rollup_orders.c.computed_at >= _day_end(rollup_orders.c.day) + FINAL_AFTER_MS,
             )
         )
     )

@@ -5,7 +5,7 @@ products, their ranking order, its words and each column the call names: 2 to 3 
 100,000 products (docs/benchmarks.md, "uncached"), paid by that shopper. The ranking
 order is read again after each popularity recount, and everything after a catalogue
 change too large to carry over (an import). The housekeeping (collector/housekeeping.py)
-calls `warm_stores` every minute: for the stores searched in the last WARM_SECONDS, most
+calls `warm_searches` every minute: for the stores searched in the last WARM_SECONDS, most
 searched first (at most WARM_STORES), it reads what is missing at the store's current
 version and recount, and the columns of WARM_ATTRIBUTES (the facets Clerk's plugins
 show by default; other attributes load on first use, as before). What is already held
