@@ -79,7 +79,11 @@ def test_a_database_given_back_is_used_again_as_a_clean_copy(databases: Postgres
     left_open = create_engine(databases.url(name), poolclass=NullPool).connect()
     left_open.execute(text("SELECT 1"))
 
-    again = _given_back(databases, name)
+    try:
+        again = _given_back(databases, name)
+    finally:
+        left_open.invalidate()  # closed (its server side is gone), not left to the GC
+        left_open.close()
     assert again == name
     engine = create_engine(databases.url(name), poolclass=NullPool)
     with engine.connect() as conn:
