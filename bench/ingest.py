@@ -203,6 +203,16 @@ class Prototype(Bare):
             return int(conn.execute(COUNT_SQL).fetchone()[0])
 
 
+class PrototypeEvents(Prototype):
+    """The prototype writing the collector's own events table (its columns and indexes,
+    a full row per event): what that table costs, with nothing else of the collector."""
+
+    name = "prototype, events table"
+
+    def app_env(self) -> dict[str, str]:
+        return {**super().app_env(), "BENCH_PROTOTYPE_SCHEMA": "events"}
+
+
 class Collector(Target):
     name = "collector"
 
@@ -392,8 +402,9 @@ def run(
     """For each worker count: the bare app, the collector on SQLite, and (with
     postgres_url) on PostgreSQL, one after the other, so that each ratio's two figures
     come from the same minutes of the machine. `pg_workers`: PostgreSQL at that count
-    only (None: at every count). `prototype`: also DESIGN.md's prototype, and the bare
-    app, the prototype and the collector (SQLite) again on h11 + asyncio."""
+    only (None: at every count). `prototype`: also DESIGN.md's prototype (and it writing
+    the collector's events table), and the bare app, the prototype and the collector
+    (SQLite) again on h11 + asyncio."""
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
     try:
@@ -404,6 +415,7 @@ def run(
             if prototype:
                 targets += [
                     (Prototype, None),
+                    (PrototypeEvents, None),
                     (Bare, "h11"),
                     (Prototype, "h11"),
                     (Collector, "h11"),

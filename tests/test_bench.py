@@ -199,26 +199,41 @@ def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) ->
     """DESIGN.md's prototype (bench/prototype_app.py), which the ingest ratio is read
     against: under a short wrk run on each uvicorn stack it answers 200 only for what
     it stored, as the collector served on h11 + asyncio (`serve --http h11 --loop
-    asyncio`) does, and the ratios name each against the bare app on its stack."""
+    asyncio`) does, and the ratios name each against the bare app on its stack. The
+    prototype writing the collector's events table writes that table, indexes and all."""
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (scripts/bench installs it)")
     from bench import run as bench_run
-    from bench.ingest import Bare, Load, Prototype, measure
+    from bench.ingest import Bare, Load, Prototype, PrototypeEvents, Target, measure
+    from collector.storage.schema import events
 
     load = Load(seconds=1.0, warmup=0.0, connections=8, drain=1)
     results = []
-    for stack in ("auto", "h11"):
-        for make in (Bare, Prototype, Collector) if stack == "h11" else (Bare, Prototype):
+    targets: dict[str, tuple[type[Target], ...]] = {
+        "auto": (Bare, Prototype, PrototypeEvents),
+        "h11": (Bare, Prototype, Collector),
+    }
+    for stack, makes in targets.items():
+        for make in makes:
             workdir = tmp_path / f"{make.name}-{stack}"
             workdir.mkdir()
             results.append(measure(make(1, workdir, stack=stack), load))
-    prototypes = [r for r in results if r["target"] == "prototype"]
-    assert [r["stack"] for r in prototypes] == ["auto", "h11"]
+    prototypes = [r for r in results if r["target"].startswith("prototype")]
+    assert [r["stack"] for r in prototypes] == ["auto", "auto", "h11"]
     for r in [*prototypes, results[-1]]:  # and the collector served on h11 + asyncio
         assert r["ok"] > 0 and r["durable"]["verdict"] in ("exact", "consistent")
+    db = tmp_path / f"{PrototypeEvents.name}-auto" / "prototype.db"
+    with sqlite3.connect(db) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(events)")}
+        full = conn.execute("SELECT count(*) FROM events WHERE store_id = 1 AND session != ''")
+        assert full.fetchone()[0] > 0
+    assert columns == [column.name for column in events.columns]
+    assert {index.name for index in events.indexes} <= indexes
     ratios = bench_run.ratios(results)
     assert [(q["server"], q["stack"]) for q in ratios] == [
         ("prototype", "auto"),
+        ("prototype, events table", "auto"),
         ("prototype", "h11"),
         ("collector", "h11"),
     ]
