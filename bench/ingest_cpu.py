@@ -6,6 +6,9 @@ not (much). It calls the app as uvicorn would (an ASGI scope, the body, the answ
 with the real group-commit writer, and reports the process's CPU time per call (every
 thread: the event loop and the writer) and the writer thread's share, for the app
 with the lean ingest path and without it (create_app(ingest_path=False)), alternating.
+With --prototype, DESIGN's prototype writing the collector's events table
+(bench/prototype_app.py) is measured the same way beside them: the floor of a call
+that answers after its commit, in the same process and minutes.
 """
 
 from __future__ import annotations
@@ -130,6 +133,27 @@ async def _measure(lean: bool, calls: int, directory: Path) -> dict[str, float]:
     }
 
 
+async def _measure_prototype(calls: int, directory: Path) -> dict[str, float]:
+    import os
+
+    from . import prototype_app
+
+    os.environ["BENCH_PROTOTYPE_DB"] = str(directory / "prototype.db")
+    os.environ["BENCH_PROTOTYPE_SCHEMA"] = "events"
+    app = prototype_app.create_app()
+    slots = asyncio.Semaphore(64)
+
+    async def bounded(n: int) -> None:
+        async with slots:
+            await _call(app, "bench", n)
+
+    await asyncio.gather(*(bounded(n) for n in range(500)))  # warm-up
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(bounded(n) for n in range(calls)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"cpu_us": 1e6 * cpu / calls, "writer_cpu_us": 0.0, "calls_per_s": calls / wall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest_cpu", description=__doc__)
     parser.add_argument("--calls", type=int, default=20_000)
@@ -139,6 +163,11 @@ def main() -> None:
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
         help="the event loop: auto is uvloop when it is installed, as uvicorn picks it",
+    )
+    parser.add_argument(
+        "--prototype",
+        action="store_true",
+        help="also DESIGN's prototype writing the collector's events table",
     )
     args = parser.parse_args()
     loop = args.loop
@@ -150,26 +179,33 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     print(f"event loop: {loop}", flush=True)
     writer_module.Writer._commit_batch = _timed_commit_batch  # type: ignore[method-assign]
-    found: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    names = ["general", "lean", *(["prototype"] if args.prototype else [])]
+    found: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="clerk-bench-") as directory:
         for round_ in range(args.rounds):
-            for lean in (False, True):
-                path = Path(directory) / str(round_)
-                path.mkdir(exist_ok=True)
-                result = asyncio.run(_measure(lean, args.calls, path))
-                found[lean].append(result)
-                print(
-                    f"{'lean' if lean else 'general'}: {result['cpu_us']:.1f} µs CPU a call "
-                    f"(writer {result['writer_cpu_us']:.1f}), {result['calls_per_s']:.0f} "
-                    f"calls/s, {result['per_batch']:.1f} a commit",
-                    flush=True,
-                )
-    for lean in (False, True):
-        cpu = statistics.median(r["cpu_us"] for r in found[lean])
-        writer = statistics.median(r["writer_cpu_us"] for r in found[lean])
+            for name in names:
+                path = Path(directory) / f"{round_}-{name}"
+                path.mkdir()
+                if name == "prototype":
+                    result = asyncio.run(_measure_prototype(args.calls, path))
+                else:
+                    result = asyncio.run(_measure(name == "lean", args.calls, path))
+                found[name].append(result)
+                line = f"{name}: {result['cpu_us']:.1f} µs CPU a call"
+                if name != "prototype":
+                    line += (
+                        f" (writer {result['writer_cpu_us']:.1f}), "
+                        f"{result['per_batch']:.1f} a commit"
+                    )
+                print(f"{line}, {result['calls_per_s']:.0f} calls/s", flush=True)
+    for name in names:
+        cpu = statistics.median(r["cpu_us"] for r in found[name])
+        if name == "prototype":
+            print(f"median, prototype (events table): {cpu:.1f} µs")
+            continue
+        writer = statistics.median(r["writer_cpu_us"] for r in found[name])
         print(
-            f"median, {'lean' if lean else 'general'} path: {cpu:.1f} µs (writer {writer:.1f}, "
-            f"the rest {cpu - writer:.1f})"
+            f"median, {name} path: {cpu:.1f} µs (writer {writer:.1f}, the rest {cpu - writer:.1f})"
         )
 
 

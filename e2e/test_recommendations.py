@@ -94,6 +94,14 @@ def test_cookieless_history_does_not_follow_a_new_ip_but_the_cookie_does(
 
     page.click("#consent-open")
     page.click("#consent-accept")
+    # The consent takes effect without a reload: clerk.js sets its cookie once the visit is
+    # carried over (log/visitor). A page opened before that would still be cookieless.
+    recorder.wait_for_call("log/visitor")
+    wait_for(
+        lambda: any(c["name"] == "clerk_visitor" for c in context.cookies()),
+        what="the clerk_visitor cookie",
+        page=page,
+    )
     view(page, stack, recorder, "6", "7")
     address["ip"] = "203.0.113.42"
     page.goto(stack.shop_url)
