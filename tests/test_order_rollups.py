@@ -408,6 +408,45 @@ def test_housekeeping_rolls_up_the_orders_under_the_settings_window(
     assert overview(services, store) == expected
 
 
+def windows_stored(services: Services, store: StoreKeys) -> set[int]:
+    with services.storage.engine.connect() as conn:
+        return set(
+            conn.scalars(
+                select(rollup_orders.c.window_ms).where(rollup_orders.c.store_id == store.id)
+            )
+        )
+
+
+def test_the_rows_of_a_window_no_process_uses_any_more_go(
+    services: Services, store: StoreKeys
+) -> None:
+    """The attribution window was changed: the old window's rows go once no process has
+    saved a day under it for UNUSED_AFTER_MS; a window still in use (a process of the old
+    setting, during a rolling restart) keeps its rows, and so does the roller's own."""
+    old, new, other = WINDOW, WINDOW + DAY_MS, WINDOW + 2 * DAY_MS
+    base_history(services, store)
+    now = after_days(0)
+    assert roll_up(services, store, now, window_ms=old) > 0
+    assert roll_up(services, store, now, window_ms=other) > 0
+    # The next day: a process of the new setting rolls up; the other two windows were
+    # saved a day ago, so both are kept (either may still be some process's).
+    assert roll_up(services, store, now + DAY_MS, window_ms=new) > 0
+    assert windows_stored(services, store) == {old, new, other}
+    # `other` is still in use (its process saves each day as it ends); `old` is not.
+    later = now + order_rollups.UNUSED_AFTER_MS + DAY_MS
+    assert roll_up(services, store, later - 60_000, window_ms=other) > 0
+    assert roll_up(services, store, later, window_ms=new) > 0
+    assert windows_stored(services, store) == {new, other}
+    # Nothing saved (no day ended since): nothing looked at.
+    assert roll_up(services, store, later + 60_000, window_ms=new) == 0
+    # Once `other`'s process is gone too, its rows go as well.
+    gone = later + order_rollups.UNUSED_AFTER_MS
+    assert roll_up(services, store, gone, window_ms=new) > 0
+    assert windows_stored(services, store) == {new}
+    rolled_view = overview(services, store, window_ms=new)
+    assert rolled_view == live(services, store, window_ms=new)  # (which forgets them all)
+
+
 def test_processes_rolling_up_the_same_day_at_once_save_it_once(
     services: Services, settings: Settings, store: StoreKeys, clock: Clock
 ) -> None:

@@ -302,7 +302,36 @@ def roll_up(storage: Storage, *, store_id: int, now_ms: int, window_ms: int) -> 
     ):
         if storage.run(save_day, store_id=store_id, day=day, window_ms=window_ms, now_ms=now_ms):
             done += 1
+    if done:  # about once a day per store: after the day that ended is saved
+        storage.run(forget_unused_windows, store_id=store_id, now_ms=now_ms, window_ms=window_ms)
     return done
+
+
+# A window whose newest row is older than this is no process's: each process saves a row
+# per day of its window as the day ends, so a window in use has one from the last day.
+UNUSED_AFTER_MS = 3 * DAY_MS
+
+
+def forget_unused_windows(
+    conn: Connection, *, store_id: int, now_ms: int, window_ms: int
+) -> list[int]:
+    """Delete the store's rows of attribution windows no process rolls up any more (the
+    setting was changed): they would be kept for ever, read by nothing. A window some
+    process still uses (one with another setting, during a rolling restart) keeps its
+    rows, and so does `window_ms`, this process's own. Returns the windows deleted."""
+    newest = conn.execute(
+        select(rollup_orders.c.window_ms, func.max(rollup_orders.c.computed_at))
+        .where(rollup_orders.c.store_id == store_id, rollup_orders.c.window_ms != window_ms)
+        .group_by(rollup_orders.c.window_ms)
+    )
+    unused = sorted(int(w) for w, at in newest if at is not None and at < now_ms - UNUSED_AFTER_MS)
+    if unused:
+        conn.execute(
+            delete(rollup_orders).where(
+                rollup_orders.c.store_id == store_id, rollup_orders.c.window_ms.in_(unused)
+            )
+        )
+    return unused
 
 
 # ---------------------------------------------------------------- forgetting
