@@ -123,7 +123,8 @@ def test_processes_rolling_up_the_same_day_at_once_count_it_once(
                 for s in racers
             ]
         )
-        assert all(d >= 1 for d in done)
+        # Each rolled the day up, or (its read came after another's save) found it final.
+        assert max(done) == 1 and set(done) <= {0, 1}
     finally:
         for s in racers:
             s.storage.dispose()

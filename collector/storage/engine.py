@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -9,6 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import TableClause
 
 BUSY_TIMEOUT_MS = 30_000
+# A writer that finds another process's write under way tries again after this many
+# seconds (at random within), until BUSY_TIMEOUT_MS: see _begin_immediate.
+LOCK_RETRY_SECONDS = (0.0005, 0.002)
 # How long a checkpoint waits for readers: it holds the write lock while it waits.
 CHECKPOINT_WAIT_MS = 1_000
 
@@ -77,9 +83,41 @@ def _sqlite_engine(url: str, pool: dict[str, Any]) -> Engine:
         # Writers take the write lock up front: no deadlock between two processes
         # that both started reading and then want to write.
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            _begin_immediate(conn)
+        else:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, trying again every 0.5-2 ms while another process writes.
+
+    SQLite's own busy handler sleeps longer the longer it waits (up to 100 ms between
+    tries), so with several processes writing (serve --workers N) a waiting writer
+    missed the moments the lock was free and waited seconds (p99 2.2-2.6 s at 2 and 4
+    workers, docs/benchmarks.md). Here the wait stays short and fair. Past
+    BUSY_TIMEOUT_MS it gives up as before, with SQLAlchemy's error for a locked
+    database."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    break
+            time.sleep(random.uniform(*LOCK_RETRY_SECONDS))
+        # The last try, through SQLAlchemy, which raises its error wrapped as any other.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def checkpoint(engine: Engine) -> bool:
