@@ -197,6 +197,50 @@ def test_the_overview_from_roll_ups_is_the_live_one_on_random_orders(
     assert [overview(services, store, **r) for r in ranges] == expected
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_widgets_page_from_roll_ups_is_the_live_one_on_random_orders(
+    services: Services, store: StoreKeys, seed: int
+) -> None:
+    """The widgets page's orders and revenue per widget: from the roll-ups, computed live,
+    and as read before the roll-ups (the range's attributed lines at once), the same."""
+    random_history(services, store, random.Random(seed))
+    ranges: list[dict[str, int]] = [
+        {"start_ms": FIRST * DAY_MS - DAY_MS, "end_ms": (FIRST + DAYS + 2) * DAY_MS},
+        {"start_ms": FIRST * DAY_MS + 3_600_000, "end_ms": (FIRST + 4) * DAY_MS - 5},
+    ]
+
+    def page(r: dict[str, int]) -> dict[tuple[str, str], tuple[int, float]]:
+        rows = services.storage.read_sync(reports.widgets, store_id=store.id, window_ms=WINDOW, **r)
+        return {(w["api"], w["labels"]): (w["orders"], w["revenue"]) for w in rows}
+
+    def before(r: dict[str, int]) -> dict[tuple[str, str], tuple[int, float]]:
+        def read(conn: Any) -> dict[tuple[str, str], tuple[int, float]]:
+            lines = order_rollups.attributed_lines(
+                conn, store.id, r["start_ms"], r["end_ms"], WINDOW
+            )
+            revenue: dict[tuple[str, str], float] = {}
+            orders_: dict[tuple[str, str], int] = {}
+            for line in lines:
+                key = (line["api"], reports._labels(line["labels"]))
+                revenue[key] = revenue.get(key, 0.0) + line["amount"]
+            for line in order_rollups.credited(lines).values():
+                key = (line["api"], reports._labels(line["labels"]))
+                orders_[key] = orders_.get(key, 0) + 1
+            return {k: (orders_.get(k, 0), money(v)) for k, v in revenue.items()}
+
+        return services.storage.read_sync(read)
+
+    live_pages = []
+    for r in ranges:
+        forget_all(services, store)
+        live_pages.append(page(r))
+        sold = {k: v for k, v in live_pages[-1].items() if v != (0, 0.0)}
+        assert sold == before(r)
+    assert any(orders_ for orders_, _ in live_pages[0].values())
+    assert roll_up(services, store, after_days(0)) == DAYS
+    assert [page(r) for r in ranges] == live_pages
+
+
 def money(value: float) -> float:
     return round(value, 2)
 

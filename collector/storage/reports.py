@@ -6,10 +6,10 @@ the CSV column order). Days are UTC days.
 
 Event counts come from the daily roll-ups (rollups.py: stored for days that are
 over, live for the rest), so a range costs a row per past day, never a scan of its
-events; so do the overview's order figures (order_rollups.py). The widgets and
-products pages read orders, order_lines and order_attribution directly: an order's
-`total` is net of its returns and discounts, a line's amount is what it still holds
-after returns (returns.py).
+events; so do the overview's and the widgets page's order figures (order_rollups.py).
+The products page reads orders, order_lines and order_attribution directly: an
+order's `total` is net of its returns and discounts, a line's amount is what it still
+holds after returns (returns.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import defaultdict
 from sqlalchemy import Connection, and_, case, func, select
 
 from . import schema
-from .order_rollups import attributed_lines, credited, order_days
+from .order_rollups import attributed_lines, order_days
 from .rollups import Row, rollup_sums
 from .schema import (
     email_links,
@@ -167,11 +167,15 @@ def widgets(
         row = entry(api, labels)
         row["renders"] += int(sums["renders"])
         row["clicks"] += int(sums["clicks"])
-    lines = attributed_lines(conn, store_id, start_ms, end_ms, window_ms)
-    for line in lines:
-        entry(line["api"], line["labels"])["revenue"] += line["amount"]
-    for line in credited(lines).values():
-        entry(line["api"], line["labels"])["orders"] += 1
+    # The orders' daily roll-ups (a row per day and widget: past days stored, the rest
+    # computed live), in day order: the same figures as the attributed lines of the range.
+    for day_rows in order_days(
+        conn, store_id=store_id, start_ms=start_ms, end_ms=end_ms, window_ms=window_ms
+    ).values():
+        for found in day_rows[1:]:  # (the first is the day's own row)
+            row = entry(found["api"], found["labels"])
+            row["revenue"] += found["attributed_revenue"]
+            row["orders"] += found["orders"]
     for row in table.values():
         row["ctr"] = _ratio(row["clicks"], row["renders"])
         row["revenue"] = _money(row["revenue"])
