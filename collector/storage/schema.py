@@ -4,7 +4,7 @@ Times are integer Unix milliseconds so that date arithmetic is the same SQL on b
 engines. No table has a column for an IP address or a User-Agent: the cookieless
 visitor id is derived from them in memory and they are never written anywhere.
 
-About 520 lines: every table in one place, each with why it has its keys and indexes.
+About 630 lines: every table in one place, each with why it has its keys and indexes.
 """
 
 from __future__ import annotations
