@@ -27,6 +27,7 @@ from typing import Any
 from .procs import (
     HOST,
     ROOT,
+    Pinning,
     Process,
     free_port,
     http_status,
@@ -213,6 +214,23 @@ class PrototypeEvents(Prototype):
         return {**super().app_env(), "BENCH_PROTOTYPE_SCHEMA": "events"}
 
 
+class PrototypeLanding(Prototype):
+    """The prototype writing a landing table without indexes, whose rows a second thread
+    moves into the collector's events table twice a second: the index updates off the
+    acknowledged path. Stored: the rows of both tables."""
+
+    name = "prototype, landing table"
+
+    def app_env(self) -> dict[str, str]:
+        return {**super().app_env(), "BENCH_PROTOTYPE_SCHEMA": "landing"}
+
+    def stored(self) -> int:
+        path = self.workdir / "prototype.db"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+            landed = COUNT_SQL.replace("FROM events", "FROM events_inbox")
+            return sum(int(conn.execute(sql).fetchone()[0]) for sql in (COUNT_SQL, landed))
+
+
 class Collector(Target):
     name = "collector"
 
@@ -326,14 +344,20 @@ class PostgresDatabase:
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def measure(target: Target, load: Load) -> dict[str, Any]:
-    """Start the target, warm it up, measure it, stop it, check what it stored."""
+def measure(target: Target, load: Load, *, pin: bool = False) -> dict[str, Any]:
+    """Start the target, warm it up, measure it, stop it, check what it stored. With
+    `pin`, the server's threads run on the last CPU and wrk on the others."""
     target.start()
     assert target.process is not None
     url = f"{target.url}/v2/log/product"
+    pinning = Pinning(target.process.pid) if pin else None
     try:
+        if pinning is not None:
+            pinning.__enter__()  # wrk, started from here, runs on the other CPUs
         if load.warmup > 0:
             run_wrk(url, target.key, load.warmup, load, prefix="w")
+        if pinning is not None:
+            pinning.again()  # threads (and workers) the server started since
         cpu_before = target.process.cpu_seconds()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         busy_before, wall_before = system_busy_seconds(), time.monotonic()
@@ -345,6 +369,8 @@ def measure(target: Target, load: Load) -> dict[str, Any]:
             children.ru_stime - children_before.ru_stime
         )
     finally:
+        if pinning is not None:
+            pinning.__exit__()
         started = time.monotonic()
         code = target.process.stop(timeout=60)
         stop_seconds = time.monotonic() - started
@@ -354,6 +380,7 @@ def measure(target: Target, load: Load) -> dict[str, Any]:
         "stack": target.stack,
         "workers": target.workers,
         "force_nodelay": target.force_nodelay,
+        "pinned": None if pinning is None else pinning.describe(),
         **summarise(raw),
         # CPU time of the server's processes during the window (and the idle drain),
         # per second of window: 1.0 is one core kept busy.
@@ -398,13 +425,14 @@ def run(
     *,
     force_nodelay: bool = False,
     prototype: bool = False,
+    pin: bool = False,
 ) -> list[dict[str, Any]]:
     """For each worker count: the bare app, the collector on SQLite, and (with
     postgres_url) on PostgreSQL, one after the other, so that each ratio's two figures
     come from the same minutes of the machine. `pg_workers`: PostgreSQL at that count
     only (None: at every count). `prototype`: also DESIGN.md's prototype (and it writing
     the collector's events table), and the bare app, the prototype and the collector
-    (SQLite) again on h11 + asyncio."""
+    (SQLite) again on h11 + asyncio. `pin`: each server on the last CPU, wrk on the others."""
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
     try:
@@ -416,6 +444,7 @@ def run(
                 targets += [
                     (Prototype, None),
                     (PrototypeEvents, None),
+                    (PrototypeLanding, None),
                     (Bare, "h11"),
                     (Prototype, "h11"),
                     (Collector, "h11"),
@@ -436,7 +465,9 @@ def run(
                         f"ingest: {target.name} ({target.backend or 'no storage'},"
                         f" {target.stack}), {n} worker(s)"
                     )
-                    results.append({**measure(target, load), "loadavg": list(os.getloadavg())})
+                    results.append(
+                        {**measure(target, load, pin=pin), "loadavg": list(os.getloadavg())}
+                    )
                     log("  " + brief(results[-1]))
                 finally:
                     if database is not None:

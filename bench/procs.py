@@ -153,6 +153,73 @@ def system_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    pids: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
+                pids.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def group_tasks(pgid: int) -> list[int]:
+    """The thread ids of a process group's live processes."""
+    tasks: list[int] = []
+    for pid in group_pids(pgid):
+        try:
+            tasks += [int(task) for task in os.listdir(f"/proc/{pid}/task")]
+        except OSError:  # it ended meanwhile
+            continue
+    return tasks
+
+
+def pin_group(pgid: int, cpus: set[int]) -> None:
+    """Every thread of a process group on `cpus` (threads it starts later inherit it)."""
+    for task in group_tasks(pgid):
+        try:
+            os.sched_setaffinity(task, cpus)
+        except OSError:  # it ended meanwhile
+            continue
+
+
+def split_cpus() -> tuple[set[int], set[int]]:
+    """The last CPU this process may use for the server, the others for the load."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError("pinning needs at least 2 CPUs: one for the server, one for wrk")
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+class Pinning:
+    """The server's threads on one CPU and this process (so wrk, which it starts) on the
+    others, while it lasts; `again` pins threads the server started since."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self.own = os.sched_getaffinity(0)
+        self.server, self.load = split_cpus()
+
+    def __enter__(self) -> Pinning:
+        self.again()
+        os.sched_setaffinity(0, self.load)
+        return self
+
+    def again(self) -> None:
+        pin_group(self.pgid, self.server)
+
+    def __exit__(self, *exc: object) -> None:
+        os.sched_setaffinity(0, self.own)
+
+    def describe(self) -> dict[str, list[int]]:
+        return {"server": sorted(self.server), "load": sorted(self.load)}
+
+
 def stop_all() -> None:
     for process in list(_running):
         process.stop(timeout=10)

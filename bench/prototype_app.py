@@ -11,7 +11,11 @@ BENCH_PROTOTYPE_DB, an `events` table counted like the collector's.
 With BENCH_PROTOTYPE_SCHEMA=events the same prototype writes the collector's own
 `events` table instead (collector/storage/schema.py: its columns, every one of its
 indexes, a full row per event): what that table costs the 0.6x target, with nothing
-else of the collector on the way.
+else of the collector on the way. With BENCH_PROTOTYPE_SCHEMA=landing it writes each
+event to a table without indexes (`events_inbox`, the events table's columns) and a
+second thread moves the landed rows into the indexed events table every
+BENCH_PROTOTYPE_MOVE_SECONDS (0.5) in one transaction: the floor of a design that keeps
+the index updates off the acknowledged path.
 """
 
 from __future__ import annotations
@@ -42,12 +46,17 @@ class Writer(threading.Thread):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=10000")
-        if schema == "events":
+        if schema in ("events", "landing"):
             for statement in collector_events_ddl():
                 self.db.execute(statement)
+            table = "events"
+            if schema == "landing":
+                table = "events_inbox"
+                self.db.execute(f"CREATE TABLE {table} AS SELECT {COLUMNS} FROM events WHERE 0")
+                mover = threading.Thread(target=move_landed, args=(path,), daemon=True)
+                mover.start()
             self.insert = (
-                "INSERT INTO events (store_id, ts, kind, visitor_mode, visitor_id, session,"
-                " product_id, api, labels, position, data)"
+                f"INSERT INTO {table} ({COLUMNS})"
                 " VALUES (1, ?1, ?2, 'auto', ?3, ?4, ?5, NULL, NULL, NULL, NULL)"
             )
         else:
@@ -71,6 +80,32 @@ class Writer(threading.Thread):
             self.db.execute("COMMIT")
             for _, loop, future in batch:
                 loop.call_soon_threadsafe(future.set_result, None)
+
+
+COLUMNS = (
+    "store_id, ts, kind, visitor_mode, visitor_id, session, product_id, api, labels, position, data"
+)
+
+
+def move_landed(path: str) -> None:
+    """Every BENCH_PROTOTYPE_MOVE_SECONDS: every landed row into the events table, in one
+    transaction with their deletion from the landing table."""
+    every = float(os.environ.get("BENCH_PROTOTYPE_MOVE_SECONDS", "0.5"))
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=10000")
+    while True:
+        time.sleep(every)
+        db.execute("BEGIN IMMEDIATE")
+        top = db.execute("SELECT max(rowid) FROM events_inbox").fetchone()[0]
+        if top is not None:
+            db.execute(
+                f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM events_inbox"
+                " WHERE rowid <= ? ORDER BY rowid",
+                (top,),
+            )
+            db.execute("DELETE FROM events_inbox WHERE rowid <= ?", (top,))
+        db.execute("COMMIT")
 
 
 def collector_events_ddl() -> list[str]:

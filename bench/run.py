@@ -15,11 +15,11 @@ recommendation and search latency on a generated data set.
 
 Diagnostics: --prototype (ingest: DESIGN.md's raw-ASGI prototype beside the collector,
 and bare app and prototype on h11 + asyncio too), --force-nodelay (servers set
-TCP_NODELAY on every accepted socket),
---browser-variants (time the loader with an empty script, and clerk.js with
+TCP_NODELAY on every accepted socket), --pin (ingest: each server on the last CPU, wrk
+on the others), --browser-variants (time the loader with an empty script, and clerk.js with
 document.cookie stubbed); --only, --workers, --seconds, --loads narrow a run;
 --recs-requests, --recs-seed and --recs-explain tune the recommendations part;
---soak-minutes, --soak-period, --soak-rate, --soak-workers and --soak-png the soak.
+--soak-minutes, --soak-period, --soak-rate, --soak-workers, --soak-pin and --soak-png the soak.
 
 BENCH_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 adds one collector run on PostgreSQL, in a fresh database created on that server
@@ -173,6 +173,7 @@ def table(report: dict[str, Any]) -> str:
             name = r["target"] + (f"/{r['backend']}" if r["backend"] else "")
             name += "+nodelay" if r.get("force_nodelay") else ""
             name += "/h11" if r.get("stack") == "h11" else ""
+            name += "/pinned" if r.get("pinned") else ""
             stored = r.get("stored")
             durable = r["durable"]["verdict"] if "durable" in r else "-"
             lines.append(
@@ -315,6 +316,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--soak-workers", type=int, default=1, help="collector workers in the soak (default 1)"
     )
     parser.add_argument(
+        "--soak-pin",
+        action="store_true",
+        help="the soak's server on the last CPU, wrk on the others (sched_setaffinity)",
+    )
+    parser.add_argument(
         "--soak-png",
         type=Path,
         default=soak.PNG,
@@ -352,6 +358,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="ingest: also DESIGN.md's raw-ASGI prototype (bench/prototype_app.py), and the "
         "bare app and the prototype on h11 + asyncio",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="ingest: each server's threads on the last CPU, wrk on the others "
+        "(sched_setaffinity), so that the load generator and the server do not share a CPU",
     )
     parser.add_argument(
         "--browser-variants",
@@ -393,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick, "seconds": seconds, "warmup": load.warmup,
             "threads": load.threads, "connections": load.connections, "workers": workers,
             "loads": loads, "postgres": bool(postgres_url),
-            "force_nodelay": args.force_nodelay,
+            "force_nodelay": args.force_nodelay, "pin": args.pin,
         },
     }  # fmt: skip
     try:
@@ -406,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 log,
                 force_nodelay=args.force_nodelay,
                 prototype=args.prototype,
+                pin=args.pin,
             )
             report["ratios"] = ratios(report["ingest"])
             report["postgres"] = any(r["backend"] == "postgresql" for r in report["ingest"])
@@ -454,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
                 warmup_s=load.warmup,
                 rate=args.soak_rate,
                 workers=args.soak_workers,
+                pin=args.soak_pin,
             )
             report["soak"] = soak.run(soak_settings, postgres_url, log, png=args.soak_png)
         if args.profile is not None:

@@ -8,7 +8,10 @@ delay() (BENCH_THREAD_RATE). For each period: the rate achieved, wrk's latency
 percentiles, the server's RSS (VmRSS of its process group, sampled every second:
 max and mean), its CPU, the time its threads waited for a CPU (schedstat: what other
 work on the machine costs it), the CPU the rest of the machine used, and the size of
-its database (and of SQLite's WAL file).
+its database (and of SQLite's WAL file), and from the collector's own /metrics (on for
+the soak) its group-commit writer's commits in the period: how many, and how many took
+over 25 and over 100 ms (clerk_writer_commit_seconds), so that a slow minute can be told
+apart as slow commits (the disk, a checkpoint) or a slow event loop.
 
 Flatness: from the second period on, RSS (the period's max) and p99 each stay
 within 10% of their second-period value. It is reported, not asserted. At the end
@@ -29,12 +32,13 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .ingest import Collector, Load, PostgresDatabase, durability, libpq_url, run_wrk, summarise
-from .procs import ROOT, system_busy_seconds
+from .procs import ROOT, Pinning, group_pids, group_tasks, system_busy_seconds
 
 TOLERANCE = 0.10  # "flat": within 10% of the second period's value
 PNG = ROOT / "docs" / "soak.png"
@@ -52,6 +56,9 @@ class Settings:
     threads: int = 2
     connections: int = 64
     sample_s: float = 1.0  # RSS sampling interval
+    # The server's threads on one CPU, wrk (and this process) on the others, so that the
+    # load generator and the server do not take each other's CPU.
+    pin: bool = False
 
 
 class RssSampler:
@@ -85,14 +92,9 @@ class RssSampler:
 def group_rss(pgid: int) -> int:
     """Bytes resident of the live processes of a process group (VmRSS, /proc)."""
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in group_pids(pgid):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
-                continue
-            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
                     break
@@ -105,18 +107,45 @@ def group_runqueue_wait(pgid: int) -> float:
     """Seconds the threads of a process group's live processes have spent runnable but
     waiting for a CPU (the second field of /proc/<pid>/task/<tid>/schedstat)."""
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for task in group_tasks(pgid):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
-                continue
-            for task in os.listdir(f"/proc/{entry}/task"):
-                total += int(Path(f"/proc/{entry}/task/{task}/schedstat").read_text().split()[1])
+            total += int(Path(f"/proc/{task}/schedstat").read_text().split()[1])
         except (OSError, ValueError, IndexError):
             continue
     return total / 1e9
+
+
+SLOW_COMMIT_S = (0.025, 0.1)  # bucket bounds of clerk_writer_commit_seconds
+
+
+def writer_commits(url: str) -> dict[float, float]:
+    """The collector's clerk_writer_commit_seconds histogram: cumulative commits by
+    bucket bound (inf: all of them), read from its /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "clerk_writer_commit_seconds":
+            return {
+                float(sample.labels["le"]): sample.value
+                for sample in family.samples
+                if sample.name.endswith("_bucket")
+            }
+    raise RuntimeError("the collector's /metrics has no clerk_writer_commit_seconds")
+
+
+def commits_between(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """The commits of a period, and how many of them were slower than each SLOW_COMMIT_S."""
+    delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    total = delta[float("inf")]
+    slowest = min((bound for bound in delta if delta[bound] >= total), default=None)
+    return {
+        "commits": int(total),
+        **{f"over_{int(b * 1000)}ms": int(total - delta[b]) for b in SLOW_COMMIT_S},
+        # the bucket bound under which every commit of the period ended
+        "slowest_under_s": None if total == 0 else slowest,
+    }
 
 
 def storage_bytes(target: Collector) -> dict[str, int | None]:
@@ -168,9 +197,13 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []  # every wrk run against the target, for durability
     periods: list[dict[str, Any]] = []
     capacity: dict[str, Any] | None = None
+    target.env["METRICS"] = "1"  # its writer's commit times per period, from /metrics
     target.start()
     assert target.process is not None
     sampler = RssSampler(target.process.pid, settings.sample_s)
+    pinning = Pinning(target.process.pid) if settings.pin else None
+    if pinning is not None:
+        pinning.__enter__()  # wrk, started from here, runs on the other CPUs
     try:
         if settings.warmup_s > 0:
             runs.append(summarise(run_wrk(url, target.key, settings.warmup_s, saturating, "")))
@@ -186,14 +219,18 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
         sampler.start()
         soak_started = time.monotonic()
         for i in range(settings.periods):
+            if pinning is not None:  # threads the server started since
+                pinning.again()
             cpu_before, started = target.process.cpu_seconds(), time.monotonic()
             busy_before, wrk_before = system_busy_seconds(), children_cpu()
             wait_before = group_runqueue_wait(target.process.pid)
+            commits_before = writer_commits(target.url)
             result = summarise(run_wrk(url, target.key, settings.period_s, paced, "", rate=rate))
             ended = time.monotonic()
             cpu = target.process.cpu_seconds() - cpu_before
             wrk_cpu = children_cpu() - wrk_before
             wait = group_runqueue_wait(target.process.pid) - wait_before
+            commits = commits_between(commits_before, writer_commits(target.url))
             other = max(0.0, system_busy_seconds() - busy_before - cpu - wrk_cpu)
             runs.append(result)
             rss = sampler.between(started, ended) or [group_rss(target.process.pid)]
@@ -217,12 +254,15 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
                     "server_runqueue_wait": round(wait / (ended - started), 3),
                     "db_mb": mb(size["db"]),
                     "wal_mb": mb(size["wal"]),
+                    "writer": commits,
                     "loadavg": round(os.getloadavg()[0], 2),
                 }
             )
             log("  " + brief(periods[-1]))
     finally:
         sampler.stop()
+        if pinning is not None:
+            pinning.__exit__()
         code = target.process.stop(timeout=60)
     total = {
         "ok": sum(r["ok"] for r in runs),
@@ -238,6 +278,7 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
         "capacity_rps": None if capacity is None else round(capacity["rps"], 1),
         "capacity_latency_ms": None if capacity is None else capacity["latency_ms"],
         "target_rate": round(rate, 1),
+        "pinned": None if pinning is None else pinning.describe(),
         "period_s": settings.period_s,
         "periods": periods,
         "flatness": flatness(periods),
@@ -285,6 +326,12 @@ def brief(p: dict[str, Any]) -> str:
         f"run-queue wait {p['server_runqueue_wait']:.2f}), db {p['db_mb']} MB"
         + (f" (WAL {p['wal_mb']} MB)" if p["wal_mb"] is not None else "")
         + f", non-2xx {p['non_2xx']}, load {p['loadavg']:.2f}"
+        + (
+            f", commits {p['writer']['commits']} ({p['writer']['over_25ms']} over 25 ms,"
+            f" {p['writer']['over_100ms']} over 100 ms)"
+            if p.get("writer")
+            else ""
+        )
     )
 
 
@@ -385,17 +432,19 @@ def table(report: dict[str, Any]) -> list[str]:
             f"{r['backend']}: capacity {capacity}, sent at {r['target_rate']:.0f}/s",
             f"{'period':>6}{'2xx/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
             f"{'RSS MB':>8}{'mean':>8}{'CPU':>6}{'other':>6}{'wait':>6}{'db MB':>8}{'WAL MB':>8}"
-            f"{'non-2xx':>8}",
+            f"{'non-2xx':>8}{'commits':>9}{'>25ms':>6}{'>100ms':>7}",
         ]
         for p in r["periods"]:
             lat = p["latency_ms"]
             wal = "-" if p["wal_mb"] is None else f"{p['wal_mb']:.1f}"
+            w = p.get("writer") or {}
             lines.append(
                 f"{p['period']:>6}{p['rate']:>8.0f}{lat['p50']:>8.1f}{lat['p99']:>8.1f}"
                 f"{lat['max']:>8.1f}{p['rss_mb_max']:>8.1f}{p['rss_mb_mean']:>8.1f}"
                 f"{p['server_cpu_cores']:>6.2f}{p['other_cpu_cores']:>6.2f}"
                 f"{p['server_runqueue_wait']:>6.2f}"
                 f"{p['db_mb'] or 0:>8.1f}{wal:>8}{p['non_2xx']:>8}"
+                f"{w.get('commits', 0):>9}{w.get('over_25ms', 0):>6}{w.get('over_100ms', 0):>7}"
             )
         for name, label in (("rss_mb", "RSS"), ("p99_ms", "p99")):
             f = r["flatness"][name]

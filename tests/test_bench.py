@@ -169,10 +169,12 @@ def test_recs_cases_are_served_on_the_postgres_copy(tiny: dataset.Dataset, tmp_p
 )
 def test_soak_writes_its_figures_and_plot(tmp_path: Path) -> None:
     """A tiny soak (1 s capacity run, two 2 s periods): every period has its rate,
-    latency and RSS, the JSON and the PNG are written, nothing acknowledged is lost."""
+    latency, RSS and the writer's commits, the JSON and the PNG are written, nothing
+    acknowledged is lost; pinned (the server on one CPU) where there are two."""
     pytest.importorskip("matplotlib")
     png = tmp_path / "soak.png"
-    settings = soak.Settings(periods=2, period_s=2, capacity_s=1, warmup_s=0)
+    pin = len(os.sched_getaffinity(0)) >= 2
+    settings = soak.Settings(periods=2, period_s=2, capacity_s=1, warmup_s=0, pin=pin)
     report = soak.run(settings, None, lambda message: None, png=png)
     (result,) = report["results"]
     assert result["backend"] == "sqlite" and result["capacity_rps"] > 0
@@ -184,6 +186,10 @@ def test_soak_writes_its_figures_and_plot(tmp_path: Path) -> None:
         assert period["latency_ms"]["p99"] >= period["latency_ms"]["p50"] > 0
         assert period["rss_mb_max"] >= period["rss_mb_mean"] > 10
         assert period["db_mb"] > 0 and period["server_runqueue_wait"] >= 0
+        writer = period["writer"]
+        assert writer["commits"] > 0 and writer["over_100ms"] <= writer["over_25ms"]
+        assert writer["slowest_under_s"] is not None
+    assert (result["pinned"] is not None) == pin
     assert result["durable"]["verdict"] in ("exact", "consistent")
     assert result["stored"] >= result["acknowledged"] > 0
     assert set(result["flatness"]["rss_mb"]) >= {"flat", "max_deviation", "reference_value"}
@@ -195,22 +201,65 @@ def test_soak_writes_its_figures_and_plot(tmp_path: Path) -> None:
     assert any(line.startswith("RSS: ") for line in soak.table(report))
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs 2 CPUs")
+def test_pinning_puts_every_server_thread_on_one_cpu_and_the_load_on_the_others() -> None:
+    """--pin and --soak-pin: every thread of the server's process group, those it starts
+    later too, on the last CPU; this process (and so wrk) on the others until the end."""
+    import subprocess
+    import sys
+
+    from bench.procs import Pinning, group_tasks
+
+    script = (
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "time.sleep(0.5)\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "time.sleep(30)\n"
+    )
+    own = os.sched_getaffinity(0)
+    server = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        with Pinning(server.pid) as pinning:
+            cpus = sorted(own)
+            assert pinning.describe() == {"server": cpus[-1:], "load": cpus[:-1]}
+            assert os.sched_getaffinity(0) == set(cpus[:-1])
+            time.sleep(0.6)  # the second thread starts from a pinned thread
+            tasks = group_tasks(server.pid)
+            assert len(tasks) == 3
+            assert all(os.sched_getaffinity(task) == {cpus[-1]} for task in tasks)
+        assert os.sched_getaffinity(0) == own
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) -> None:
     """DESIGN.md's prototype (bench/prototype_app.py), which the ingest ratio is read
     against: under a short wrk run on each uvicorn stack it answers 200 only for what
     it stored, as the collector served on h11 + asyncio (`serve --http h11 --loop
     asyncio`) does, and the ratios name each against the bare app on its stack. The
-    prototype writing the collector's events table writes that table, indexes and all."""
+    prototype writing the collector's events table writes that table, indexes and all;
+    the one with a landing table moves its rows into that table as it runs."""
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (scripts/bench installs it)")
     from bench import run as bench_run
-    from bench.ingest import Bare, Load, Prototype, PrototypeEvents, Target, measure
+    from bench.ingest import (
+        Bare,
+        Load,
+        Prototype,
+        PrototypeEvents,
+        PrototypeLanding,
+        Target,
+        measure,
+    )
     from collector.storage.schema import events
 
     load = Load(seconds=1.0, warmup=0.0, connections=8, drain=1)
     results = []
     targets: dict[str, tuple[type[Target], ...]] = {
-        "auto": (Bare, Prototype, PrototypeEvents),
+        "auto": (Bare, Prototype, PrototypeEvents, PrototypeLanding),
         "h11": (Bare, Prototype, Collector),
     }
     for stack, makes in targets.items():
@@ -219,7 +268,7 @@ def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) ->
             workdir.mkdir()
             results.append(measure(make(1, workdir, stack=stack), load))
     prototypes = [r for r in results if r["target"].startswith("prototype")]
-    assert [r["stack"] for r in prototypes] == ["auto", "auto", "h11"]
+    assert [r["stack"] for r in prototypes] == ["auto", "auto", "auto", "h11"]
     for r in [*prototypes, results[-1]]:  # and the collector served on h11 + asyncio
         assert r["ok"] > 0 and r["durable"]["verdict"] in ("exact", "consistent")
     db = tmp_path / f"{PrototypeEvents.name}-auto" / "prototype.db"
@@ -230,10 +279,17 @@ def test_prototype_stores_what_it_acknowledges_on_both_stacks(tmp_path: Path) ->
         assert full.fetchone()[0] > 0
     assert columns == [column.name for column in events.columns]
     assert {index.name for index in events.indexes} <= indexes
+    # the landing table's rows were moved into the indexed table as it ran
+    with sqlite3.connect(tmp_path / f"{PrototypeLanding.name}-auto" / "prototype.db") as conn:
+        sent = "WHERE product_id NOT LIKE 'w%'"  # not the readiness probe's (w1)
+        moved = conn.execute(f"SELECT count(*) FROM events {sent}").fetchone()[0]
+        landed = conn.execute(f"SELECT count(*) FROM events_inbox {sent}").fetchone()[0]
+    assert moved > 0 and moved + landed == results[3]["stored"]
     ratios = bench_run.ratios(results)
     assert [(q["server"], q["stack"]) for q in ratios] == [
         ("prototype", "auto"),
         ("prototype, events table", "auto"),
+        ("prototype, landing table", "auto"),
         ("prototype", "h11"),
         ("collector", "h11"),
     ]
