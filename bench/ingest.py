@@ -347,13 +347,13 @@ class PostgresDatabase:
 def measure(target: Target, load: Load, *, pin: bool = False) -> dict[str, Any]:
     """Start the target, warm it up, measure it, stop it, check what it stored. With
     `pin`, the server's threads run on the last CPU and wrk on the others."""
+    pinning = Pinning() if pin else None
     target.start()
     assert target.process is not None
     url = f"{target.url}/v2/log/product"
-    pinning = Pinning(target.process.pid) if pin else None
     try:
         if pinning is not None:
-            pinning.__enter__()  # wrk, started from here, runs on the other CPUs
+            pinning.start(target.process.pid)  # wrk, started from here, on the other CPUs
         if load.warmup > 0:
             run_wrk(url, target.key, load.warmup, load, prefix="w")
         if pinning is not None:
@@ -370,7 +370,7 @@ def measure(target: Target, load: Load, *, pin: bool = False) -> dict[str, Any]:
         )
     finally:
         if pinning is not None:
-            pinning.__exit__()
+            pinning.stop()
         started = time.monotonic()
         code = target.process.stop(timeout=60)
         stop_seconds = time.monotonic() - started

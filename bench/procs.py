@@ -198,22 +198,24 @@ def split_cpus() -> tuple[set[int], set[int]]:
 
 class Pinning:
     """The server's threads on one CPU and this process (so wrk, which it starts) on the
-    others, while it lasts; `again` pins threads the server started since."""
+    others, from `start` to `stop`; `again` pins threads the server started since. Made
+    before the server starts, so that a machine with one CPU fails before anything runs."""
 
-    def __init__(self, pgid: int) -> None:
-        self.pgid = pgid
+    def __init__(self) -> None:
         self.own = os.sched_getaffinity(0)
         self.server, self.load = split_cpus()
+        self.pgid: int | None = None
 
-    def __enter__(self) -> Pinning:
+    def start(self, pgid: int) -> None:
+        self.pgid = pgid
         self.again()
         os.sched_setaffinity(0, self.load)
-        return self
 
     def again(self) -> None:
-        pin_group(self.pgid, self.server)
+        if self.pgid is not None:
+            pin_group(self.pgid, self.server)
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         os.sched_setaffinity(0, self.own)
 
     def describe(self) -> dict[str, list[int]]:

@@ -76,7 +76,8 @@ class RssSampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started (a failed warm-up never starts it)
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -198,13 +199,13 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
     periods: list[dict[str, Any]] = []
     capacity: dict[str, Any] | None = None
     target.env["METRICS"] = "1"  # its writer's commit times per period, from /metrics
+    pinning = Pinning() if settings.pin else None
     target.start()
     assert target.process is not None
     sampler = RssSampler(target.process.pid, settings.sample_s)
-    pinning = Pinning(target.process.pid) if settings.pin else None
-    if pinning is not None:
-        pinning.__enter__()  # wrk, started from here, runs on the other CPUs
     try:
+        if pinning is not None:
+            pinning.start(target.process.pid)  # wrk, started from here, on the other CPUs
         if settings.warmup_s > 0:
             runs.append(summarise(run_wrk(url, target.key, settings.warmup_s, saturating, "")))
         rate = settings.rate
@@ -262,7 +263,7 @@ def soak(target: Collector, settings: Settings, log: Any) -> dict[str, Any]:
     finally:
         sampler.stop()
         if pinning is not None:
-            pinning.__exit__()
+            pinning.stop()
         code = target.process.stop(timeout=60)
     total = {
         "ok": sum(r["ok"] for r in runs),

@@ -221,7 +221,9 @@ def test_pinning_puts_every_server_thread_on_one_cpu_and_the_load_on_the_others(
     server = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         time.sleep(0.2)
-        with Pinning(server.pid) as pinning:
+        pinning = Pinning()
+        pinning.start(server.pid)
+        try:
             cpus = sorted(own)
             assert pinning.describe() == {"server": cpus[-1:], "load": cpus[:-1]}
             assert os.sched_getaffinity(0) == set(cpus[:-1])
@@ -229,6 +231,8 @@ def test_pinning_puts_every_server_thread_on_one_cpu_and_the_load_on_the_others(
             tasks = group_tasks(server.pid)
             assert len(tasks) == 3
             assert all(os.sched_getaffinity(task) == {cpus[-1]} for task in tasks)
+        finally:
+            pinning.stop()
         assert os.sched_getaffinity(0) == own
     finally:
         server.kill()
