@@ -194,6 +194,7 @@ class Prototype(Bare):
     name = "prototype"
     factory = "bench.prototype_app:create_app"
     answer = 200
+    tables = ("events",)  # where its events are, counted by COUNT_SQL
 
     def app_env(self) -> dict[str, str]:
         return {**os.environ, "BENCH_PROTOTYPE_DB": str(self.workdir / "prototype.db")}
@@ -201,7 +202,10 @@ class Prototype(Bare):
     def stored(self) -> int:
         path = self.workdir / "prototype.db"
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-            return int(conn.execute(COUNT_SQL).fetchone()[0])
+            return sum(
+                int(conn.execute(COUNT_SQL.replace("FROM events", f"FROM {t}")).fetchone()[0])
+                for t in self.tables
+            )
 
 
 class PrototypeEvents(Prototype):
@@ -220,15 +224,10 @@ class PrototypeLanding(Prototype):
     acknowledged path. Stored: the rows of both tables."""
 
     name = "prototype, landing table"
+    tables = ("events", "events_inbox")
 
     def app_env(self) -> dict[str, str]:
         return {**super().app_env(), "BENCH_PROTOTYPE_SCHEMA": "landing"}
-
-    def stored(self) -> int:
-        path = self.workdir / "prototype.db"
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-            landed = COUNT_SQL.replace("FROM events", "FROM events_inbox")
-            return sum(int(conn.execute(sql).fetchone()[0]) for sql in (COUNT_SQL, landed))
 
 
 class Collector(Target):
@@ -431,8 +430,9 @@ def run(
     postgres_url) on PostgreSQL, one after the other, so that each ratio's two figures
     come from the same minutes of the machine. `pg_workers`: PostgreSQL at that count
     only (None: at every count). `prototype`: also DESIGN.md's prototype (and it writing
-    the collector's events table), and the bare app, the prototype and the collector
-    (SQLite) again on h11 + asyncio. `pin`: each server on the last CPU, wrk on the others."""
+    the collector's events table, and a landing table), and the bare app, the prototype
+    and the collector (SQLite) again on h11 + asyncio. `pin`: each server on the last
+    CPU, wrk on the others."""
     results: list[dict[str, Any]] = []
     base = Path(tempfile.mkdtemp(prefix="clerk-bench-"))
     try:

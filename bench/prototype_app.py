@@ -91,7 +91,7 @@ def move_landed(path: str) -> None:
     """Every BENCH_PROTOTYPE_MOVE_SECONDS: every landed row into the events table, in one
     transaction with their deletion from the landing table."""
     every = float(os.environ.get("BENCH_PROTOTYPE_MOVE_SECONDS", "0.5"))
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA busy_timeout=10000")
     while True:

@@ -14,7 +14,8 @@ recommendation and search latency on a generated data set.
                                   (not part of the default run)
 
 Diagnostics: --prototype (ingest: DESIGN.md's raw-ASGI prototype beside the collector,
-and bare app and prototype on h11 + asyncio too), --force-nodelay (servers set
+also writing the events table and a landing table, and bare app and prototype on h11 +
+asyncio too), --force-nodelay (servers set
 TCP_NODELAY on every accepted socket), --pin (ingest: each server on the last CPU, wrk
 on the others), --browser-variants (time the loader with an empty script, and clerk.js with
 document.cookie stubbed); --only, --workers, --seconds, --loads narrow a run;
@@ -356,8 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prototype",
         action="store_true",
-        help="ingest: also DESIGN.md's raw-ASGI prototype (bench/prototype_app.py), and the "
-        "bare app and the prototype on h11 + asyncio",
+        help="ingest: also DESIGN.md's raw-ASGI prototype (bench/prototype_app.py), also "
+        "writing the events table and a landing table, and the bare app and the prototype "
+        "on h11 + asyncio",
     )
     parser.add_argument(
         "--pin",
